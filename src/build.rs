@@ -1,0 +1,169 @@
+//! `credlist build`: catalog + list files → reject report + snapshot.
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::date::Day;
+use crate::ingest::{self, Encoding, Ingest, IngestError, LegacyCodes, Reject, Stats};
+use crate::snapshot::write::assemble;
+use crate::snapshot::{Meta, SnapshotError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.001;
+
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub catalog: PathBuf,
+    pub out: PathBuf,
+    pub as_of: Day,
+    pub encoding: Encoding,
+    pub legacy_codes: Option<PathBuf>,
+    pub max_reject_ratio: f64,
+    /// Default: the snapshot path + `.rejects.csv`.
+    pub rejects: Option<PathBuf>,
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("reject report {path}: {source}")]
+    Rejects { path: String, source: std::io::Error },
+    #[error("no input files found in {0}")]
+    NoInputs(String),
+}
+
+/// What a build did.
+#[derive(Debug)]
+pub struct BuildReport {
+    pub stats: Stats,
+    pub rejects_path: PathBuf,
+    /// `None` when the reject ratio failed the build (no snapshot written).
+    pub snapshot_id: Option<String>,
+    pub reject_ratio: f64,
+    pub entries_by_kind: [u64; 3],
+    pub elapsed: Duration,
+}
+
+impl BuildReport {
+    pub fn rows_per_sec(&self) -> f64 {
+        self.stats.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Progress callbacks: total input bytes once, then bytes read as they go.
+pub trait Progress {
+    fn start(&self, _total_bytes: u64) {}
+    fn advance(&self, _bytes: u64) {}
+    fn phase(&self, _name: &str) {}
+}
+
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+pub fn rejects_path(opts: &BuildOptions) -> PathBuf {
+    opts.rejects.clone().unwrap_or_else(|| {
+        let mut p = opts.out.clone().into_os_string();
+        p.push(".rejects.csv");
+        PathBuf::from(p)
+    })
+}
+
+pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let catalog = Catalog::load(&opts.catalog)?;
+    let legacy = match &opts.legacy_codes {
+        Some(p) => LegacyCodes::load(p)?,
+        None => LegacyCodes::default(),
+    };
+    let mut skipped = Vec::new();
+    let files = ingest::list_inputs(&opts.inputs, &mut skipped)?;
+    if files.is_empty() {
+        let names: Vec<String> = opts.inputs.iter().map(|p| p.display().to_string()).collect();
+        return Err(BuildError::NoInputs(names.join(", ")));
+    }
+    progress.start(files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum());
+
+    let rejects_path = rejects_path(opts);
+    let mut report = RejectWriter::create(&rejects_path)?;
+    let mut ing = Ingest::new(ingest::Options { catalog: &catalog, as_of: opts.as_of, encoding: opts.encoding, legacy: &legacy });
+    ing.stats.skipped_files = skipped;
+    let mut digests = Vec::with_capacity(files.len());
+    for f in &files {
+        let d = ing.read_file(f, &mut |r| report.push(&r), &mut |n| progress.advance(n))?;
+        digests.push(d);
+    }
+    report.finish()?;
+
+    let stats = ing.stats.clone();
+    let rejected = stats.rejected_total();
+    let reject_ratio = if stats.rows == 0 { 0.0 } else { rejected as f64 / stats.rows as f64 };
+    let mut entries_by_kind = [0u64; 3];
+    ing.acc.entries.iter().for_each(|e| entries_by_kind[e.facts.kind as usize] += 1);
+    let mut out = BuildReport { stats, rejects_path, snapshot_id: None, reject_ratio, entries_by_kind, elapsed: Duration::ZERO };
+    if reject_ratio > opts.max_reject_ratio {
+        out.elapsed = started.elapsed();
+        return Ok(out);
+    }
+    progress.phase("indexing");
+    let meta = Meta { inputs: digests, rows_read: out.stats.rows, rows_rejected: rejected, ..Meta::default() };
+    let sections = assemble(ing.acc, &catalog, opts.as_of, meta)?;
+    progress.phase("writing");
+    out.snapshot_id = Some(sections.write_file(&opts.out)?);
+    out.elapsed = started.elapsed();
+    Ok(out)
+}
+
+/// The reject report, written to a temp file and renamed into place when
+/// complete.
+struct RejectWriter {
+    path: PathBuf,
+    tmp: Option<tempfile::NamedTempFile>,
+    csv: Option<csv::Writer<std::io::BufWriter<std::fs::File>>>,
+}
+
+impl RejectWriter {
+    fn err(&self, source: std::io::Error) -> BuildError {
+        BuildError::Rejects { path: self.path.display().to_string(), source }
+    }
+
+    fn create(path: &Path) -> Result<RejectWriter, BuildError> {
+        let err = |source| BuildError::Rejects { path: path.display().to_string(), source };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new().prefix(".rejects.").suffix(".tmp").tempfile_in(dir).map_err(err)?;
+        let file = tmp.reopen().map_err(err)?;
+        let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        csv.write_record(["file", "line", "entry_id", "reason", "message"]).map_err(|e| err(e.into()))?;
+        Ok(RejectWriter { path: path.to_path_buf(), tmp: Some(tmp), csv: Some(csv) })
+    }
+
+    fn push(&mut self, r: &Reject) -> std::io::Result<()> {
+        let csv = self.csv.as_mut().expect("open until finish");
+        csv.write_record([r.file.as_str(), &r.line.to_string(), &r.entry_id, r.reason.as_str(), &r.message])
+            .map_err(std::io::Error::from)
+    }
+
+    fn finish(mut self) -> Result<(), BuildError> {
+        let csv = self.csv.take().expect("finish once");
+        let mut buf = csv.into_inner().map_err(|e| self.err(e.into_error()))?;
+        buf.flush().map_err(|e| self.err(e))?;
+        let file = buf.into_inner().map_err(|e| self.err(e.into_error()))?;
+        file.sync_all().map_err(|e| self.err(e))?;
+        let tmp = self.tmp.take().expect("finish once");
+        set_readable(tmp.path());
+        tmp.persist(&self.path).map_err(|e| self.err(e.error))?;
+        Ok(())
+    }
+}
+
+/// Temp files are created 0600; finished outputs get 0644 like any file an
+/// operator writes.
+pub fn set_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
+}

@@ -1,0 +1,291 @@
+//! Checking codes against a snapshot: the full result item of `/v1/check`
+//! and `credlist check`, and the one-byte flags of the batch protocol.
+//! Shared by the command line and the daemon.
+
+use crate::codes::{self, CodeKind, Key};
+use crate::date::Day;
+use crate::entry::Kind;
+use crate::rules::{self, flags, SubjectStatus};
+use crate::snapshot::{EntryView, Slot, Snapshot};
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// Objection holds resolved against one snapshot: entry numbers, and the
+/// subjects that have one (a held subject skips the precomputed flags).
+#[derive(Clone, Debug, Default)]
+pub struct Holds {
+    entries: HashSet<u32>,
+    subjects: RoaringBitmap,
+}
+
+impl Holds {
+    pub fn new(snap: &Snapshot, entry_numbers: impl IntoIterator<Item = u32>) -> Holds {
+        let mut h = Holds::default();
+        for e in entry_numbers {
+            if e < snap.entries() {
+                h.entries.insert(e);
+                h.subjects.insert(snap.entry(e).sid);
+            }
+        }
+        h
+    }
+    pub fn is_held(&self, entry: u32) -> bool {
+        self.entries.contains(&entry)
+    }
+    pub fn subject_held(&self, sid: u32) -> bool {
+        !self.subjects.is_empty() && self.subjects.contains(sid)
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Everything a check needs besides the codes.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub snap: &'a Snapshot,
+    pub holds: &'a Holds,
+    pub day: Day,
+    /// Matter index in the catalog; `None` = lists only, no measures.
+    pub matter: Option<usize>,
+    /// May the caller query natural persons?
+    pub persons: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HitOut {
+    pub entry_id: String,
+    pub kind: Kind,
+    pub domain: String,
+    pub authority: String,
+    pub listed_on: Day,
+    pub valid_until: Option<Day>,
+    pub suspended: bool,
+    pub suppressed: bool,
+    pub derived: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MeasureOut {
+    pub id: String,
+    pub name: String,
+    pub entries: Vec<String>,
+}
+
+/// One result item (SPEC §6): a valid code with its status, hits and
+/// measures, or an invalid / forbidden code with an error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<SubjectStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hits: Option<Vec<HitOut>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub must_apply: Option<Vec<MeasureOut>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub may_apply: Option<Vec<MeasureOut>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<Vec<MeasureOut>>,
+}
+
+impl Item {
+    fn bare(code: String, input: &str, role: Option<String>) -> Item {
+        let input = (input != code).then(|| input.to_string());
+        Item { code, input, role, valid: false, status: None, warning: None, error: None, hits: None, must_apply: None, may_apply: None, rewards: None }
+    }
+
+    /// The subject status, `None` for an invalid or forbidden item.
+    pub fn answered_status(&self) -> Option<SubjectStatus> {
+        self.status
+    }
+}
+
+/// The reported form of a hit; `views` are the subject's entries.
+pub fn hit_out(snap: &Snapshot, views: &[EntryView], h: &rules::Hit) -> HitOut {
+    let v = &views[h.entry];
+    HitOut {
+        entry_id: v.entry_id.to_string(),
+        kind: h.kind,
+        domain: snap.domain_id(h.domain).to_string(),
+        authority: v.authority.to_string(),
+        listed_on: h.listed_on,
+        valid_until: h.valid_until,
+        suspended: h.suspended,
+        suppressed: h.suppressed,
+        derived: h.derived,
+    }
+}
+
+/// Where a code stands before its rules are evaluated.
+pub enum Resolved {
+    Invalid(String),
+    Forbidden,
+    /// A valid code not on any list.
+    Clear { warning: Option<String> },
+    Listed { slot: Slot, warning: Option<String> },
+}
+
+/// Validates a code and finds its subject: a code that equals a listed code
+/// after normalisation is always answered, whatever its check character.
+pub fn resolve(ctx: &Ctx, input: &str) -> (String, Resolved) {
+    let norm = codes::normalize(input);
+    match codes::parse_normalized(&norm, ctx.day) {
+        Ok(p) => {
+            let canon = p.code.as_str().to_string();
+            let found = p.code.key().and_then(|k| ctx.snap.lookup(k));
+            let person = found.map_or(p.kind == CodeKind::Person, |s| s.person());
+            if person && !ctx.persons {
+                return (canon, Resolved::Forbidden);
+            }
+            let r = match found {
+                Some(slot) => Resolved::Listed { slot, warning: p.warning },
+                None => Resolved::Clear { warning: p.warning },
+            };
+            (canon, r)
+        }
+        Err(e) => {
+            let found = <&[u8; 18]>::try_from(norm.as_bytes()).ok().and_then(Key::from_bytes).and_then(|k| ctx.snap.lookup(k));
+            match found {
+                Some(slot) if slot.person() && !ctx.persons => (norm, Resolved::Forbidden),
+                Some(slot) => (norm, Resolved::Listed { slot, warning: Some(format!("listed code fails validation: {e}")) }),
+                None => (norm, Resolved::Invalid(e.to_string())),
+            }
+        }
+    }
+}
+
+/// The full result item for one code.
+pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
+    let (code, resolved) = resolve(ctx, input);
+    let mut item = Item::bare(code, input, role);
+    let with_measures = |item: &mut Item| {
+        if item.valid && item.error.is_none() {
+            item.must_apply = Some(Vec::new());
+            item.may_apply = Some(Vec::new());
+            item.rewards = Some(Vec::new());
+        }
+    };
+    match resolved {
+        Resolved::Invalid(e) => item.error = Some(e),
+        Resolved::Forbidden => {
+            item.valid = true;
+            item.error = Some("forbidden".into());
+        }
+        Resolved::Clear { warning } => {
+            item.valid = true;
+            item.status = Some(SubjectStatus::Clear);
+            item.warning = warning;
+            item.hits = Some(Vec::new());
+            with_measures(&mut item);
+        }
+        Resolved::Listed { slot, warning } => {
+            item.valid = true;
+            item.warning = warning;
+            let (ev, views) = ctx.snap.evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
+            let hits: Vec<HitOut> = ev.hits.iter().map(|h| hit_out(ctx.snap, &views, h)).collect();
+            with_measures(&mut item);
+            if let Some(m) = ctx.matter {
+                let ms = ctx.snap.measures.measures(m, &ev.hits);
+                let out = |list: Vec<rules::Applied>| -> Vec<MeasureOut> {
+                    list.into_iter()
+                        .map(|a| {
+                            let cm = &ctx.snap.catalog.measures[a.measure];
+                            let mut entries: Vec<String> = a.hits.iter().map(|&i| hits[i].entry_id.clone()).collect();
+                            entries.sort();
+                            entries.dedup();
+                            MeasureOut { id: cm.id.clone(), name: cm.name.clone(), entries }
+                        })
+                        .collect()
+                };
+                let sorted = |list| {
+                    let mut v = out(list);
+                    v.sort_by(|a, b| a.id.cmp(&b.id));
+                    v
+                };
+                item.must_apply = Some(sorted(ms.must_apply));
+                item.may_apply = Some(sorted(ms.may_apply));
+                item.rewards = Some(sorted(ms.rewards));
+            }
+            item.status = Some(ev.status);
+            item.hits = Some(hits);
+        }
+    }
+    item
+}
+
+/// Length of one code in the batch protocol.
+pub const CODE_LEN: usize = 18;
+
+/// Flags of one already-normalised code (SPEC §6 batch protocol).
+#[inline]
+pub fn flags_of(ctx: &Ctx, code: &[u8; CODE_LEN]) -> u8 {
+    let Some(key) = Key::from_bytes(code) else {
+        return flags::UNANSWERED;
+    };
+    match ctx.snap.lookup(key) {
+        Some(slot) => flags_of_slot(ctx, &slot),
+        None => flags_of_miss(ctx, code),
+    }
+}
+
+#[inline]
+fn flags_of_slot(ctx: &Ctx, slot: &Slot) -> u8 {
+    if slot.person() && !ctx.persons {
+        return flags::UNANSWERED;
+    }
+    let day = ctx.day.to_u32();
+    if day >= slot.from && day < slot.to && !ctx.holds.subject_held(slot.sid) {
+        let measures = ctx.matter.map_or(0, |m| ctx.snap.profile_flags(m, slot.profile));
+        return (slot.info & flags::LISTS) | measures;
+    }
+    let (ev, _) = ctx.snap.evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
+    let measures = ctx.matter.map_or(0, |m| ctx.snap.measures.profile_flags(m, &rules::profile(&ev)));
+    ev.flags() | measures
+}
+
+#[cold]
+fn flags_of_miss(ctx: &Ctx, code: &[u8; CODE_LEN]) -> u8 {
+    let s = std::str::from_utf8(code).unwrap_or("");
+    match codes::parse_normalized(s, ctx.day) {
+        Ok(p) if p.kind == CodeKind::Person && !ctx.persons => flags::UNANSWERED,
+        Ok(_) => 0,
+        Err(_) => flags::UNANSWERED,
+    }
+}
+
+/// Frames at least this many codes long are split across cores.
+pub const PARALLEL_MIN_CODES: usize = 16 * 1024;
+const CHUNK_CODES: usize = 4096;
+
+/// Flags for `codes` (n × 18 bytes) into `out` (n bytes).
+pub fn batch_flags(ctx: &Ctx, codes: &[u8], out: &mut [u8]) {
+    debug_assert_eq!(codes.len(), out.len() * CODE_LEN);
+    let run = |codes: &[u8], out: &mut [u8]| {
+        for (c, o) in codes.chunks_exact(CODE_LEN).zip(out.iter_mut()) {
+            *o = flags_of(ctx, c.try_into().expect("chunks of 18"));
+        }
+    };
+    if out.len() >= PARALLEL_MIN_CODES {
+        codes
+            .par_chunks(CHUNK_CODES * CODE_LEN)
+            .zip(out.par_chunks_mut(CHUNK_CODES))
+            .for_each(|(c, o)| run(c, o));
+    } else {
+        run(codes, out);
+    }
+}

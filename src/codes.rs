@@ -1,0 +1,499 @@
+//! Subject codes: Unified Social Credit Codes (GB 32100-2015) for
+//! organisations and citizen ID numbers (GB 11643-1999) for natural persons.
+//!
+//! Pure functions, no I/O: [`normalize`] the caller's spelling, [`parse`] it
+//! into a canonical 18-character [`Code`], and pack a code into a [`Key`],
+//! the fixed-size form the snapshot's dictionary is keyed by.
+
+use crate::date::Day;
+use std::fmt;
+
+/// The 31 characters of GB 32100 (no I, O, S, V, Z), in value order.
+pub const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
+const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const ID_CHECK: &[u8; 11] = b"10X98765432";
+
+/// Value of each byte in the USCC alphabet, 0xFF when outside it.
+const USCC_VALUE: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 31 {
+        t[USCC_ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Whether a code names an organisation or a natural person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodeKind {
+    Org,
+    Person,
+}
+
+/// A canonical code: 18 upper-case ASCII characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code(pub [u8; 18]);
+
+impl Code {
+    pub fn as_str(&self) -> &str {
+        // Codes are only built from validated ASCII.
+        std::str::from_utf8(&self.0).unwrap_or("?")
+    }
+    pub fn key(&self) -> Option<Key> {
+        Key::from_bytes(&self.0)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Code({})", self.as_str())
+    }
+}
+
+/// A successfully parsed code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub code: Code,
+    pub kind: CodeKind,
+    /// Set when a secondary check failed (GB 11714 organisation code) or a
+    /// legacy code was accepted: the code is used, the warning is counted.
+    pub warning: Option<String>,
+}
+
+/// Why a code is not valid. Messages say exactly what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("empty code")]
+    Empty,
+    #[error("wrong length: expected 18 characters (or a 15-digit legacy ID number), got {got}")]
+    Length { got: usize },
+    #[error("forbidden character {ch:?} at position {pos}")]
+    ForbiddenChar { ch: char, pos: usize },
+    #[error("administrative division code (characters 3-8) must be digits, got {got:?} at position {pos}")]
+    Division { got: char, pos: usize },
+    #[error("check character mismatch: expected {expected}, got {got}")]
+    Check { expected: char, got: char },
+    #[error("impossible birth date {date}")]
+    BirthDate { date: String },
+    #[error("birth date {date} outside 1900-01-01 .. {as_of}")]
+    BirthRange { date: String, as_of: Day },
+}
+
+/// Trims ASCII whitespace and U+3000, maps full-width ASCII (U+FF01..U+FF5E)
+/// to half-width and lower case to upper case.
+pub fn normalize(input: &str) -> String {
+    let t = input.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{3000}');
+    t.chars()
+        .map(|c| {
+            let c = if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+                char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c)
+            } else {
+                c
+            };
+            c.to_ascii_uppercase()
+        })
+        .collect()
+}
+
+/// Normalises and validates a code as of `as_of` (the upper bound of birth
+/// dates).
+pub fn parse(input: &str, as_of: Day) -> Result<Parsed, CodeError> {
+    // Most codes arrive already canonical: skip the allocation then.
+    if !input.is_empty() && input.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        return parse_normalized(input, as_of);
+    }
+    parse_normalized(&normalize(input), as_of)
+}
+
+/// Validates an already normalised code.
+pub fn parse_normalized(s: &str, as_of: Day) -> Result<Parsed, CodeError> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Err(CodeError::Empty);
+    }
+    let nchars = s.chars().count();
+    if nchars == 15 && b.iter().all(u8::is_ascii_digit) {
+        return upgrade_id15(b, as_of);
+    }
+    if nchars != 18 || b.len() != 18 {
+        // A non-ASCII character in an 18-character string: name it.
+        if nchars == 18 {
+            let (pos, ch) = s.chars().enumerate().find(|(_, c)| !c.is_ascii()).unwrap_or((0, '?'));
+            return Err(CodeError::ForbiddenChar { ch, pos: pos + 1 });
+        }
+        return Err(CodeError::Length { got: nchars });
+    }
+    let mut code = [0u8; 18];
+    code.copy_from_slice(b);
+    if code[..17].iter().all(u8::is_ascii_digit) {
+        match check_id(&code, as_of) {
+            Ok(()) => return Ok(Parsed { code: Code(code), kind: CodeKind::Person, warning: None }),
+            Err(id_err) => {
+                return check_uscc(&code)
+                    .map(|warning| Parsed { code: Code(code), kind: CodeKind::Org, warning })
+                    .map_err(|_| id_err)
+            }
+        }
+    }
+    check_uscc(&code).map(|warning| Parsed { code: Code(code), kind: CodeKind::Org, warning })
+}
+
+/// Length, alphabet and numeric division code of a USCC, without the check
+/// character: what a pilot-era legacy code must still satisfy.
+pub fn check_uscc_structure(code: &[u8; 18]) -> Result<(), CodeError> {
+    for (i, &c) in code.iter().enumerate() {
+        if USCC_VALUE[c as usize] == 0xFF {
+            return Err(CodeError::ForbiddenChar { ch: c as char, pos: i + 1 });
+        }
+    }
+    if let Some(i) = (2..8).find(|&i| !code[i].is_ascii_digit()) {
+        return Err(CodeError::Division { got: code[i] as char, pos: i + 1 });
+    }
+    Ok(())
+}
+
+/// The GB 32100 check character of the first 17 characters (which must be
+/// in the alphabet).
+pub fn uscc_check_char(first17: &[u8]) -> u8 {
+    let sum: u32 = first17
+        .iter()
+        .zip(USCC_WEIGHTS)
+        .map(|(&c, w)| USCC_VALUE[c as usize] as u32 * w)
+        .sum();
+    USCC_ALPHABET[((31 - sum % 31) % 31) as usize]
+}
+
+/// The GB 11714 organisation-code check character for its 8 body
+/// characters; `None` when a body character has no GB 11714 value.
+pub fn org_check_char(body: &[u8]) -> Option<u8> {
+    let mut sum = 0u32;
+    for (&c, w) in body.iter().zip(ORG_WEIGHTS) {
+        let v = match c {
+            b'0'..=b'9' => (c - b'0') as u32,
+            b'A'..=b'Z' => (c - b'A') as u32 + 10,
+            _ => return None,
+        };
+        sum += v * w;
+    }
+    Some(match 11 - sum % 11 {
+        10 => b'X',
+        11 => b'0',
+        n => b'0' + n as u8,
+    })
+}
+
+/// The GB 11643 check character of 17 digits.
+pub fn id_check_char(first17: &[u8]) -> u8 {
+    let sum: u32 = first17
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(&c, w)| (c - b'0') as u32 * w)
+        .sum();
+    ID_CHECK[(sum % 11) as usize]
+}
+
+fn check_uscc(code: &[u8; 18]) -> Result<Option<String>, CodeError> {
+    check_uscc_structure(code)?;
+    let expected = uscc_check_char(&code[..17]);
+    if expected != code[17] {
+        return Err(CodeError::Check { expected: expected as char, got: code[17] as char });
+    }
+    Ok(match org_check_char(&code[8..16]) {
+        Some(c) if c == code[16] => None,
+        Some(c) => Some(format!(
+            "organisation code (GB 11714) check mismatch: expected {}, got {}",
+            c as char, code[16] as char
+        )),
+        None => Some("organisation code (GB 11714) body has characters without a check value".into()),
+    })
+}
+
+fn check_birth(digits: &[u8], as_of: Day) -> Result<(), CodeError> {
+    let date = std::str::from_utf8(digits).unwrap_or("").to_string();
+    let n = |r: std::ops::Range<usize>| -> u32 {
+        digits[r].iter().fold(0, |a, &c| a * 10 + (c - b'0') as u32)
+    };
+    let day = Day::from_ymd(n(0..4) as i32, n(4..6), n(6..8)).ok_or_else(|| CodeError::BirthDate { date: date.clone() })?;
+    if day < Day::MIN_BIRTH || day > as_of {
+        return Err(CodeError::BirthRange { date, as_of });
+    }
+    Ok(())
+}
+
+fn check_id(code: &[u8; 18], as_of: Day) -> Result<(), CodeError> {
+    check_birth(&code[6..14], as_of)?;
+    let expected = id_check_char(&code[..17]);
+    if expected != code[17] {
+        return Err(CodeError::Check { expected: expected as char, got: code[17] as char });
+    }
+    Ok(())
+}
+
+/// 15-digit ID numbers (issued before 1999): insert "19" before the 2-digit
+/// year and compute the check character.
+fn upgrade_id15(b: &[u8], as_of: Day) -> Result<Parsed, CodeError> {
+    let mut code = [0u8; 18];
+    code[..6].copy_from_slice(&b[..6]);
+    code[6..8].copy_from_slice(b"19");
+    code[8..17].copy_from_slice(&b[6..15]);
+    check_birth(&code[6..14], as_of)?;
+    code[17] = id_check_char(&code[..17]);
+    Ok(Parsed { code: Code(code), kind: CodeKind::Person, warning: None })
+}
+
+/// A code packed into 90 bits: 5 bits per character (its alphabet value + 1,
+/// so that no key is zero and zero can mark an empty dictionary slot).
+/// Stored as 12 little-endian bytes in the snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(pub u128);
+
+impl Key {
+    pub const BYTES: usize = 12;
+
+    /// Packs 18 characters of the USCC alphabet; `None` for any other byte.
+    #[inline]
+    pub fn from_bytes(code: &[u8; 18]) -> Option<Key> {
+        let mut k = 0u128;
+        let mut bad = 0u8;
+        for (i, &c) in code.iter().enumerate() {
+            let v = USCC_VALUE[c as usize];
+            bad |= v;
+            k |= ((v as u128) + 1) << (5 * i);
+        }
+        // Valid values are < 32, so bit 7 is set only by an 0xFF marker.
+        (bad & 0x80 == 0).then_some(Key(k))
+    }
+
+    pub fn to_code(self) -> Code {
+        let mut c = [0u8; 18];
+        for (i, out) in c.iter_mut().enumerate() {
+            let v = ((self.0 >> (5 * i)) & 31) as usize;
+            *out = USCC_ALPHABET[v.saturating_sub(1).min(30)];
+        }
+        Code(c)
+    }
+
+    pub fn to_le_bytes(self) -> [u8; 12] {
+        let b = self.0.to_le_bytes();
+        let mut out = [0u8; 12];
+        out.copy_from_slice(&b[..12]);
+        out
+    }
+
+    #[inline]
+    pub fn from_le_bytes(b: &[u8; 12]) -> Key {
+        let mut full = [0u8; 16];
+        full[..12].copy_from_slice(b);
+        Key(u128::from_le_bytes(full))
+    }
+
+    /// 64-bit hash for the open-addressing dictionary (a multiply-xorshift
+    /// mix of both halves: keys are dense in their low bits).
+    #[inline]
+    pub fn hash(self) -> u64 {
+        let lo = self.0 as u64;
+        let hi = (self.0 >> 64) as u64;
+        let mut h = lo ^ hi.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^= h >> 32;
+        h = h.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        h ^= h >> 32;
+        h = h.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        h ^ (h >> 32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn as_of() -> Day {
+        Day::parse("2026-11-21").unwrap()
+    }
+
+    fn uscc_with_check(first17: &str) -> String {
+        let mut s = first17.to_string();
+        s.push(uscc_check_char(first17.as_bytes()) as char);
+        s
+    }
+
+    fn id_with_check(first17: &str) -> String {
+        let mut s = first17.to_string();
+        s.push(id_check_char(first17.as_bytes()) as char);
+        s
+    }
+
+    #[test]
+    fn table_of_codes() {
+        // (input, Ok(canonical, kind, warns) | Err(message))
+        let org = uscc_with_check("91350100M000100Y4");
+        let id = id_with_check("11010119900307123");
+        let cases: Vec<(String, Result<(&str, CodeKind, bool), &str>)> = vec![
+            (org.clone(), Ok((org.as_str(), CodeKind::Org, false))),
+            (id.clone(), Ok((id.as_str(), CodeKind::Person, false))),
+            (format!("  {}\u{3000}", org.to_lowercase()), Ok((org.as_str(), CodeKind::Org, false))),
+            ("".into(), Err("empty code")),
+            ("   ".into(), Err("empty code")),
+            ("91350100M000100Y4".into(), Err("wrong length: expected 18 characters (or a 15-digit legacy ID number), got 17")),
+            ("91350100M000100I43".into(), Err("forbidden character 'I' at position 16")),
+            ("9135A100M000100Y43".into(), Err("administrative division code (characters 3-8) must be digits, got 'A' at position 5")),
+            ("110101199002301234".into(), Err("impossible birth date 19900230")),
+            ("110101189912311234".into(), Err("birth date 18991231 outside 1900-01-01 .. 2026-11-21")),
+        ];
+        for (input, want) in cases {
+            let got = parse(&input, as_of());
+            match want {
+                Ok((canon, kind, warns)) => {
+                    let p = got.unwrap_or_else(|e| panic!("{input:?}: {e}"));
+                    assert_eq!(p.code.as_str(), canon, "{input:?}");
+                    assert_eq!(p.kind, kind, "{input:?}");
+                    assert_eq!(p.warning.is_some(), warns, "{input:?}");
+                }
+                Err(msg) => assert_eq!(got.unwrap_err().to_string(), msg, "{input:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn check_mismatch_names_expected() {
+        let good = id_with_check("11010119900307123");
+        let mut bad = good.clone().into_bytes();
+        bad[17] = if bad[17] == b'4' { b'5' } else { b'4' };
+        let err = parse(std::str::from_utf8(&bad).unwrap(), as_of()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("check character mismatch: expected {}, got {}", good.as_bytes()[17] as char, bad[17] as char)
+        );
+    }
+
+    #[test]
+    fn full_width_is_normalised() {
+        let org = uscc_with_check("91350100M000100Y4");
+        let fw: String = org
+            .chars()
+            .map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap())
+            .collect();
+        assert_eq!(normalize(&fw), org);
+        assert_eq!(parse(&fw, as_of()).unwrap().code.as_str(), org);
+    }
+
+    #[test]
+    fn fifteen_digit_ids_are_upgraded() {
+        let p = parse("110101900307123", as_of()).unwrap();
+        assert_eq!(&p.code.as_str()[..17], "11010119900307123");
+        assert_eq!(p.code.0[17], id_check_char(b"11010119900307123"));
+        assert_eq!(p.kind, CodeKind::Person);
+        assert!(parse("110101900230123", as_of()).is_err());
+    }
+
+    #[test]
+    fn org_code_warning() {
+        // Body 12345678 has GB 11714 check 8 ("12345678-8"); put 9 there.
+        let good = uscc_with_check("91110000123456788");
+        assert!(parse(&good, as_of()).unwrap().warning.is_none());
+        let warn = uscc_with_check("91110000123456789");
+        let p = parse(&warn, as_of()).unwrap();
+        assert_eq!(p.warning.as_deref(), Some("organisation code (GB 11714) check mismatch: expected 8, got 9"));
+    }
+
+    #[test]
+    fn digit_only_uscc_falls_back_from_id() {
+        // 17 digits whose birth-date reading (00000000) is impossible: a USCC.
+        let code = uscc_with_check("91350100000000000");
+        let p = parse(&code, as_of()).unwrap();
+        assert_eq!(p.kind, CodeKind::Org);
+        // When both readings fail, the error is the ID reading's.
+        let err = parse("913501000000000001", as_of()).unwrap_err().to_string();
+        assert!(err.contains("birth date"), "{err}");
+    }
+
+    #[test]
+    fn key_round_trip() {
+        let org = uscc_with_check("91350100M000100Y4");
+        let code = parse(&org, as_of()).unwrap().code;
+        let k = code.key().unwrap();
+        assert_ne!(k.0, 0);
+        assert_eq!(k.to_code(), code);
+        assert_eq!(Key::from_le_bytes(&k.to_le_bytes()), k);
+        assert!(Key::from_bytes(b"91350100M000100I43").is_none());
+        assert!(Key::from_bytes(b"91350100m000100Y43").is_none());
+    }
+
+    fn uscc_strategy() -> impl Strategy<Value = String> {
+        (
+            proptest::collection::vec(0usize..31, 2),
+            proptest::collection::vec(0u8..10, 6),
+            proptest::collection::vec(0usize..31, 9),
+        )
+            .prop_map(|(head, div, tail)| {
+                let mut s = String::new();
+                head.iter().for_each(|&i| s.push(USCC_ALPHABET[i] as char));
+                div.iter().for_each(|&d| s.push((b'0' + d) as char));
+                tail.iter().for_each(|&i| s.push(USCC_ALPHABET[i] as char));
+                uscc_with_check(&s)
+            })
+    }
+
+    fn id_strategy() -> impl Strategy<Value = String> {
+        (100000u32..999999, 0i32..(365 * 120), 0u32..1000).prop_map(|(area, day, seq)| {
+            let (y, m, d) = Day(Day::MIN_BIRTH.0 + day).ymd();
+            id_with_check(&format!("{area:06}{y:04}{m:02}{d:02}{seq:03}"))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn valid_usccs_revalidate(code in uscc_strategy()) {
+            let p = parse(&code, as_of());
+            // An all-digit USCC can also read as a valid ID number: either way it is valid.
+            prop_assert!(p.is_ok(), "{code}: {:?}", p);
+            let p = p.unwrap();
+            prop_assert_eq!(p.code.as_str(), code.as_str());
+            prop_assert_eq!(p.code.key().unwrap().to_code(), p.code);
+        }
+
+        #[test]
+        fn any_single_change_of_a_uscc_is_caught(code in uscc_strategy(), pos in 0usize..18, sub in 0usize..31) {
+            let mut b = code.clone().into_bytes();
+            prop_assume!(USCC_ALPHABET[sub] != b[pos]);
+            b[pos] = USCC_ALPHABET[sub];
+            let changed = String::from_utf8(b).unwrap();
+            // Digit-only strings may read as a valid ID number instead.
+            let p = parse(&changed, as_of());
+            prop_assert!(p.is_err() || p.unwrap().kind == CodeKind::Person, "{code} -> {changed}");
+        }
+
+        #[test]
+        fn valid_ids_revalidate(code in id_strategy()) {
+            let p = parse(&code, as_of()).unwrap();
+            prop_assert_eq!(p.kind, CodeKind::Person);
+            prop_assert_eq!(p.code.as_str(), code.as_str());
+        }
+
+        #[test]
+        fn any_single_change_of_an_id_is_caught(code in id_strategy(), pos in 0usize..18, sub in 0usize..11) {
+            let mut b = code.clone().into_bytes();
+            let c = b"0123456789X"[sub];
+            prop_assume!(c != b[pos] && (pos == 17 || c != b'X'));
+            b[pos] = c;
+            let changed = String::from_utf8(b).unwrap();
+            let p = parse(&changed, as_of());
+            prop_assert!(p.is_err() || p.unwrap().kind == CodeKind::Org, "{code} -> {changed}");
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,24}") {
+            let _ = parse(&s, as_of());
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! credlist: the list-matching engine of a city's credit information sharing
+//! platform. Red, black and watch lists keyed by Unified Social Credit Codes
+//! and citizen ID numbers, held in a memory-mapped snapshot and checked by
+//! approval systems, bulk callers, operators and list authorities.
+//!
+//! Modules by domain concept:
+//! - [`codes`]: subject codes (GB 32100 USCC, GB 11643 ID numbers) and keys;
+//! - [`date`]: calendar days;
+//! - [`catalog`]: domains, matters and measures (联合奖惩措施清单);
+//! - [`entry`]: list kinds, entry statuses, entries;
+//! - [`ingest`]: reading list files, the reject report's reasons;
+//! - [`rules`]: the §3 rules and §4 measures, pure;
+//! - [`snapshot`]: the snapshot file (format, write, read);
+//! - [`build`]: the `build` pipeline;
+//! - [`check`]: result items and batch flags, shared by CLI and daemon;
+//! - [`sweep`], [`screen`], [`diff`], [`inspect`]: the operator commands;
+//! - [`gen`]: deterministic data generator.
+
+pub mod build;
+pub mod catalog;
+pub mod check;
+pub mod codes;
+pub mod date;
+pub mod diff;
+pub mod entry;
+pub mod gen;
+pub mod ingest;
+pub mod inspect;
+pub mod rules;
+pub mod screen;
+pub mod snapshot;
+pub mod sweep;

@@ -1,0 +1,33 @@
+//! The snapshot: one immutable, memory-mapped file holding every list.
+//!
+//! - [`format`]: the byte layout (documented there) and shared constants;
+//! - [`write`]: building the sections from accepted entries and writing the
+//!   file atomically;
+//! - [`read`]: opening, verifying and reading a snapshot.
+
+pub mod format;
+pub mod read;
+pub mod write;
+
+pub use format::{InputDigest, Meta};
+pub use read::{EntryView, Slot, Snapshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("not a credlist snapshot (bad magic bytes)")]
+    Magic,
+    #[error("snapshot format version {got}, this credlist reads version {expected}: rebuild the snapshot with this credlist")]
+    Version { expected: u32, got: u32 },
+    #[error("snapshot truncated: file has {len} bytes{}", .expected.map(|e| format!(", header says {e}")).unwrap_or_default())]
+    Truncated { len: u64, expected: Option<u64> },
+    #[error("snapshot checksum mismatch: footer says {expected}, content hashes to {got} (corrupted file)")]
+    Checksum { expected: String, got: String },
+    #[error("snapshot corrupted: {0}")]
+    Corrupt(String),
+    #[error("snapshot too large: {0}")]
+    TooLarge(&'static str),
+    #[error("cannot encode snapshot: {0}")]
+    Encode(String),
+}

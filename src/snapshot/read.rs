@@ -1,0 +1,491 @@
+//! Opening and reading a snapshot file (layout in [`super::format`]).
+//!
+//! Every accessor works on the verified bytes with bounds-checked reads:
+//! whatever the file holds, reading it is never undefined behaviour and
+//! never panics.
+
+use super::format::*;
+use super::SnapshotError;
+use crate::catalog::Catalog;
+use crate::codes::Key;
+use crate::date::Day;
+use crate::entry::{Facts, Kind, Status};
+use crate::rules::{self, Evaluation, MeasureTable};
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+enum Backing {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Backing {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Mapped(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+}
+
+/// An open, verified snapshot.
+pub struct Snapshot {
+    bytes: Backing,
+    sections: [Range<usize>; 9],
+    pub meta: Meta,
+    pub catalog: Catalog,
+    pub measures: MeasureTable,
+    /// Hex of the footer digest.
+    pub id: String,
+    pub data_date: Day,
+    capacity: u64,
+    nsub: u32,
+    nent: u32,
+    profiles: Vec<Vec<(Kind, u16)>>,
+    /// Measure bits by `matter * profiles + profile`.
+    profile_flags: Vec<u8>,
+    bitmaps: HashMap<(Kind, u16), RoaringBitmap>,
+    watch_days: Vec<u32>,
+}
+
+/// A dictionary hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub sid: u32,
+    pub info: u8,
+    pub profile: u32,
+    pub from: u32,
+    pub to: u32,
+}
+
+impl Slot {
+    pub fn person(&self) -> bool {
+        self.info & INFO_PERSON != 0
+    }
+}
+
+/// One stored entry, borrowed from the snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryView<'a> {
+    /// Entry number in the snapshot.
+    pub index: u32,
+    pub sid: u32,
+    pub facts: Facts,
+    pub entry_id: &'a str,
+    pub name: &'a str,
+    pub authority: &'a str,
+    pub basis: &'a str,
+}
+
+fn corrupt(what: impl Into<String>) -> SnapshotError {
+    SnapshotError::Corrupt(what.into())
+}
+
+impl Snapshot {
+    /// Maps and verifies a snapshot file.
+    pub fn open(path: &Path) -> Result<Snapshot, SnapshotError> {
+        let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len < (HEADER_LEN + FOOTER_LEN) as u64 {
+            return Err(SnapshotError::Truncated { len, expected: None });
+        }
+        // SAFETY: the mapping is read-only and private to this process. The
+        // file must not be modified or truncated while mapped (SIGBUS or a
+        // changed view otherwise); credlist only ever replaces snapshots by
+        // renaming a new file over the path, which leaves this inode intact.
+        // Every byte is verified below before any of it is used.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io)?;
+        Snapshot::from_backing(Backing::Mapped(map))
+    }
+
+    /// Verifies a snapshot held in memory.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Snapshot, SnapshotError> {
+        Snapshot::from_backing(Backing::Owned(bytes))
+    }
+
+    fn from_backing(bytes: Backing) -> Result<Snapshot, SnapshotError> {
+        let b: &[u8] = &bytes;
+        let len = b.len() as u64;
+        if b.len() < HEADER_LEN + FOOTER_LEN {
+            return Err(SnapshotError::Truncated { len, expected: None });
+        }
+        if &b[..8] != MAGIC {
+            return Err(SnapshotError::Magic);
+        }
+        let version = u32_at(b, 8);
+        if version != VERSION {
+            return Err(SnapshotError::Version { expected: VERSION, got: version });
+        }
+        let declared = u64_at(b, 16);
+        if declared != len {
+            return Err(SnapshotError::Truncated { len, expected: Some(declared) });
+        }
+        let nsec = u32_at(b, 12) as usize;
+        if nsec != Section::ALL.len() {
+            return Err(corrupt(format!("header: {nsec} sections, expected {}", Section::ALL.len())));
+        }
+        let body_end = b.len() - FOOTER_LEN;
+        let footer = u128::from_le_bytes(b[body_end..].try_into().expect("16 bytes"));
+        let digest = xxhash_rust::xxh3::xxh3_128(&b[..body_end]);
+        if digest != footer {
+            return Err(SnapshotError::Checksum { expected: format!("{footer:032x}"), got: format!("{digest:032x}") });
+        }
+        let mut sections: [Range<usize>; 9] = Default::default();
+        let mut prev_end = HEADER_LEN + nsec * SECTION_ENTRY_LEN;
+        for (i, s) in Section::ALL.iter().enumerate() {
+            let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
+            let (kind, off, slen) = (u32_at(b, e), u64_at(b, e + 8), u64_at(b, e + 16));
+            let end = off.checked_add(slen).filter(|&end| end <= body_end as u64);
+            match end {
+                Some(end) if kind == *s as u32 && off % 8 == 0 && off >= prev_end as u64 => {
+                    sections[i] = off as usize..end as usize;
+                    prev_end = end as usize;
+                }
+                _ => return Err(corrupt(format!("section table entry {} ({})", i, s.name()))),
+            }
+        }
+        let sec = |s: Section| &b[sections[s as usize].clone()];
+        let meta: Meta = decode(sec(Section::Meta)).map_err(|e| corrupt(format!("META: {e}")))?;
+        let catalog: Catalog = decode(sec(Section::Catalog)).map_err(|e| corrupt(format!("CATALOG: {e}")))?;
+        catalog.validate("(snapshot)").map_err(|e| corrupt(format!("CATALOG: {e}")))?;
+        let data_date = Day::from_u32(u32_at(b, 24));
+        if meta.data_date != data_date.to_u32() {
+            return Err(corrupt("META: data date differs from the header"));
+        }
+        let (nsub, nent) = (meta.subjects, meta.entries);
+        if nsub >= u32::MAX as u64 || nent >= u32::MAX as u64 {
+            return Err(corrupt("META: counts out of range"));
+        }
+        let (nsub, nent) = (nsub as u32, nent as u32);
+
+        let table = sec(Section::Table);
+        let capacity = u64_at(table, 0);
+        if capacity == 0 || capacity.checked_mul(SLOT_LEN as u64).and_then(|n| n.checked_add(16)) != Some(table.len() as u64) || capacity < nsub as u64 {
+            return Err(corrupt("TABLE: length does not match its capacity"));
+        }
+        if sec(Section::Subjects).len() as u64 != (nsub as u64 + 1) * SUBJECT_LEN as u64 {
+            return Err(corrupt("SUBJECTS: length does not match the subject count"));
+        }
+        if sec(Section::Entries).len() as u64 != nent as u64 * ENTRY_LEN as u64 {
+            return Err(corrupt("ENTRIES: length does not match the entry count"));
+        }
+        if sec(Section::EntryIndex).len() as u64 != nent as u64 * 4 {
+            return Err(corrupt("ENTRY_INDEX: length does not match the entry count"));
+        }
+        let profiles = parse_profiles(sec(Section::Profiles), catalog.domains.len())?;
+        let bitmaps = parse_bitmaps(sec(Section::Bitmaps), catalog.domains.len(), nsub)?;
+
+        let measures = MeasureTable::new(&catalog);
+        let mut profile_flags = vec![0u8; catalog.matters.len() * profiles.len()];
+        for m in 0..catalog.matters.len() {
+            for (p, prof) in profiles.iter().enumerate() {
+                profile_flags[m * profiles.len() + p] = measures.profile_flags(m, prof);
+            }
+        }
+        let watch_days = catalog.domains.iter().map(|d| d.watch_after_exit_days).collect();
+        let snap = Snapshot {
+            sections,
+            meta,
+            catalog,
+            measures,
+            id: format!("{footer:032x}"),
+            data_date,
+            capacity,
+            nsub,
+            nent,
+            profiles,
+            profile_flags,
+            bitmaps,
+            watch_days,
+            bytes,
+        };
+        snap.check_structure()?;
+        Ok(snap)
+    }
+
+    fn sec(&self, s: Section) -> &[u8] {
+        &self.bytes[self.sections[s as usize].clone()]
+    }
+
+    /// Checks the invariants the accessors rely on (in parallel: it reads
+    /// every record once).
+    fn check_structure(&self) -> Result<(), SnapshotError> {
+        let subjects = self.sec(Section::Subjects);
+        let mut prev = 0u32;
+        for s in 0..=self.nsub as usize {
+            let f = u32_at(subjects, s * SUBJECT_LEN + 12);
+            if f < prev || (s == 0 && f != 0) || f > self.nent || (s < self.nsub as usize && f == self.nent) {
+                return Err(corrupt(format!("SUBJECTS: entry range of subject {s}")));
+            }
+            prev = f;
+        }
+        if prev != self.nent {
+            return Err(corrupt("SUBJECTS: entry ranges do not cover the entries"));
+        }
+        let nstr = self.sec(Section::Strings).len() as u64;
+        let ndom = self.catalog.domains.len();
+        let (nauth, nbasis) = (self.meta.authorities.len(), self.meta.bases.len());
+        let entries = self.sec(Section::Entries);
+        entries.par_chunks(ENTRY_LEN * 4096).enumerate().try_for_each(|(c, chunk)| {
+            for (j, r) in chunk.chunks_exact(ENTRY_LEN).enumerate() {
+                let i = c * 4096 + j;
+                let ok = u32_at(r, 0) < self.nsub
+                    && Kind::from_u8(r[4]).is_some()
+                    && Status::from_u8(r[5]).is_some()
+                    && (u16_at(r, 6) as usize) < ndom
+                    && (u32_at(r, 24) as usize) < nauth
+                    && (u32_at(r, 28) as usize) < nbasis
+                    && u64_at(r, 32).checked_add(u16_at(r, 40) as u64 + u16_at(r, 42) as u64).is_some_and(|e| e <= nstr);
+                if !ok {
+                    return Err(corrupt(format!("ENTRIES: record {i}")));
+                }
+            }
+            Ok(())
+        })?;
+        let index = self.sec(Section::EntryIndex);
+        if index.par_chunks(4).any(|c| u32_at(c, 0) >= self.nent) {
+            return Err(corrupt("ENTRY_INDEX: entry number out of range"));
+        }
+        let nprof = self.profiles.len() as u32;
+        let table = &self.sec(Section::Table)[16..];
+        let used = table
+            .par_chunks(SLOT_LEN * 4096)
+            .map(|chunk| {
+                let mut used = 0u64;
+                for s in chunk.chunks_exact(SLOT_LEN) {
+                    if s[..12].iter().any(|&b| b != 0) {
+                        if u32_at(s, 12) >= self.nsub || u32_at(s, 20) >= nprof {
+                            return None;
+                        }
+                        used += 1;
+                    }
+                }
+                Some(used)
+            })
+            .try_reduce(|| 0u64, |a, b| Some(a + b));
+        if used != Some(self.nsub as u64) {
+            return Err(corrupt("TABLE: slots do not match the subjects"));
+        }
+        Ok(())
+    }
+
+    pub fn subjects(&self) -> u32 {
+        self.nsub
+    }
+
+    pub fn entries(&self) -> u32 {
+        self.nent
+    }
+
+    pub fn file_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Finds a subject by key: linear probing in the mapped table.
+    #[inline]
+    pub fn lookup(&self, key: Key) -> Option<Slot> {
+        let table = &self.bytes[self.sections[Section::Table as usize].clone()];
+        lookup_in(table, self.capacity, key)
+    }
+
+    /// The raw table bytes and capacity, for batch lookups.
+    #[inline]
+    pub fn table(&self) -> (&[u8], u64) {
+        (self.sec(Section::Table), self.capacity)
+    }
+
+    /// Measure bits for a matter index and profile id.
+    #[inline]
+    pub fn profile_flags(&self, matter: usize, profile: u32) -> u8 {
+        self.profile_flags.get(matter * self.profiles.len() + profile as usize).copied().unwrap_or(0)
+    }
+
+    pub fn profile(&self, id: u32) -> &[(Kind, u16)] {
+        self.profiles.get(id as usize).map_or(&[], |p| p)
+    }
+
+    pub fn subject_key(&self, sid: u32) -> Key {
+        let s = self.sec(Section::Subjects);
+        let off = sid as usize * SUBJECT_LEN;
+        s.get(off..off + 12).map_or(Key(0), |b| Key::from_le_bytes(b.try_into().expect("12 bytes")))
+    }
+
+    /// Entry numbers of a subject.
+    pub fn subject_entries(&self, sid: u32) -> Range<u32> {
+        let s = self.sec(Section::Subjects);
+        let a = u32_at(s, sid as usize * SUBJECT_LEN + 12);
+        let b = u32_at(s, (sid as usize + 1) * SUBJECT_LEN + 12);
+        a..b.max(a)
+    }
+
+    pub fn entry(&self, index: u32) -> EntryView<'_> {
+        let entries = self.sec(Section::Entries);
+        let off = index as usize * ENTRY_LEN;
+        let r = entries.get(off..off + ENTRY_LEN).unwrap_or(&[0u8; ENTRY_LEN]);
+        let day = |o: usize| match u32_at(r, o) {
+            NONE_DAY => None,
+            v => Some(Day::from_u32(v)),
+        };
+        let strings = self.sec(Section::Strings);
+        let so = u64_at(r, 32) as usize;
+        let (il, nl) = (u16_at(r, 40) as usize, u16_at(r, 42) as usize);
+        let text = |a: usize, b: usize| strings.get(a..b).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or("");
+        EntryView {
+            index,
+            sid: u32_at(r, 0),
+            facts: Facts {
+                kind: Kind::from_u8(r[4]).unwrap_or(Kind::Watch),
+                status: Status::from_u8(r[5]).unwrap_or(Status::Active),
+                domain: u16_at(r, 6),
+                listed_on: Day::from_u32(u32_at(r, 8)),
+                valid_until: day(12),
+                exited_on: day(16),
+                watch_until: day(20),
+            },
+            entry_id: text(so, so + il),
+            name: text(so + il, so + il + nl),
+            authority: self.meta.authorities.get(u32_at(r, 24) as usize).map_or("", |s| s),
+            basis: self.meta.bases.get(u32_at(r, 28) as usize).map_or("", |s| s),
+        }
+    }
+
+    /// Finds an entry number by entry_id (binary search in ENTRY_INDEX).
+    pub fn find_entry(&self, entry_id: &str) -> Option<u32> {
+        let index = self.sec(Section::EntryIndex);
+        let (mut lo, mut hi) = (0usize, self.nent as usize);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let e = u32_at(index, mid * 4);
+            match self.entry(e).entry_id.as_bytes().cmp(entry_id.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(e),
+            }
+        }
+        None
+    }
+
+    /// Entry numbers in entry_id order.
+    pub fn entries_by_id(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sec(Section::EntryIndex).chunks_exact(4).map(|c| u32_at(c, 0))
+    }
+
+    pub fn watch_days(&self, domain: u16) -> u32 {
+        self.watch_days.get(domain as usize).copied().unwrap_or(crate::catalog::DEFAULT_WATCH_AFTER_EXIT_DAYS)
+    }
+
+    /// Evaluates a subject's rules on `day`; `held(entry number)` says which
+    /// entries carry a hold. Returns the entries (hit indices refer to them).
+    pub fn evaluate(&self, sid: u32, day: Day, held: &dyn Fn(u32) -> bool) -> (Evaluation, Vec<EntryView<'_>>) {
+        let views: Vec<EntryView> = self.subject_entries(sid).map(|i| self.entry(i)).collect();
+        let facts: Vec<Facts> = views.iter().map(|v| v.facts).collect();
+        let ev = rules::evaluate(&facts, day, &|i| held(views[i].index), &|d| self.watch_days(d));
+        (ev, views)
+    }
+
+    pub fn domain_id(&self, domain: u16) -> &str {
+        self.catalog.domains.get(domain as usize).map_or("?", |d| &d.id)
+    }
+
+    /// Subjects with any stored entry of `kind` (in `domain`, or any).
+    pub fn bitmap(&self, kind: Kind, domain: Option<u16>) -> Option<&RoaringBitmap> {
+        self.bitmaps.get(&(kind, domain.unwrap_or(ALL_DOMAINS)))
+    }
+
+    pub fn header_version(&self) -> u32 {
+        VERSION
+    }
+}
+
+/// Linear probing over a TABLE section (`16` header bytes, then slots).
+#[inline]
+pub fn lookup_in(table: &[u8], capacity: u64, key: Key) -> Option<Slot> {
+    let want = key.to_le_bytes();
+    let mut i = super::write::slot_of(key, capacity);
+    // At most `capacity` probes: a corrupt full table cannot loop forever.
+    for _ in 0..capacity {
+        let off = 16 + i as usize * SLOT_LEN;
+        let s = table.get(off..off + SLOT_LEN)?;
+        if s[..12] == want {
+            return Some(Slot { sid: u32_at(s, 12), info: s[16], profile: u32_at(s, 20), from: u32_at(s, 24), to: u32_at(s, 28) });
+        }
+        if s[..12] == [0u8; 12] {
+            return None;
+        }
+        i += 1;
+        if i == capacity {
+            i = 0;
+        }
+    }
+    None
+}
+
+fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .with_limit(b.len() as u64)
+        .deserialize(b)
+        .map_err(|e| e.to_string())
+}
+
+fn parse_profiles(b: &[u8], ndom: usize) -> Result<Vec<Vec<(Kind, u16)>>, SnapshotError> {
+    let count = u32_at(b, 0) as usize;
+    let offs_end = 8usize.checked_add(count.checked_add(1).and_then(|c| c.checked_mul(4)).ok_or_else(|| corrupt("PROFILES: count"))?);
+    if offs_end.is_none_or(|e| e > b.len()) {
+        return Err(corrupt("PROFILES: offsets past the end"));
+    }
+    let offs_end = offs_end.expect("checked");
+    let pairs = &b[offs_end..];
+    let mut out = Vec::with_capacity(count);
+    for p in 0..count {
+        let (a, z) = (u32_at(b, 8 + p * 4) as usize, u32_at(b, 12 + p * 4) as usize);
+        if a > z || z * 4 > pairs.len() {
+            return Err(corrupt(format!("PROFILES: profile {p}")));
+        }
+        let mut v = Vec::with_capacity(z - a);
+        for q in a..z {
+            let kind = Kind::from_u8(pairs[q * 4]).ok_or_else(|| corrupt(format!("PROFILES: kind in profile {p}")))?;
+            let dom = u16_at(pairs, q * 4 + 2);
+            if dom as usize >= ndom {
+                return Err(corrupt(format!("PROFILES: domain in profile {p}")));
+            }
+            v.push((kind, dom));
+        }
+        out.push(v);
+    }
+    if out.is_empty() {
+        // Every table slot refers to a profile; an empty snapshot has none.
+        out.push(Vec::new());
+    }
+    Ok(out)
+}
+
+fn parse_bitmaps(b: &[u8], ndom: usize, nsub: u32) -> Result<HashMap<(Kind, u16), RoaringBitmap>, SnapshotError> {
+    let count = u32_at(b, 0) as usize;
+    let mut off = 8usize;
+    let mut out = HashMap::new();
+    for i in 0..count {
+        let head = b.get(off..off + 16).ok_or_else(|| corrupt(format!("BITMAPS: bitmap {i} past the end")))?;
+        let kind = Kind::from_u8(head[0]).ok_or_else(|| corrupt(format!("BITMAPS: kind of bitmap {i}")))?;
+        let dom = u16_at(head, 2);
+        if dom != ALL_DOMAINS && dom as usize >= ndom {
+            return Err(corrupt(format!("BITMAPS: domain of bitmap {i}")));
+        }
+        let len = u64_at(head, 8) as usize;
+        let body = off.checked_add(16).and_then(|s| b.get(s..s.checked_add(len)?)).ok_or_else(|| corrupt(format!("BITMAPS: bitmap {i} past the end")))?;
+        let bm = RoaringBitmap::deserialize_from(body).map_err(|e| corrupt(format!("BITMAPS: bitmap {i}: {e}")))?;
+        if bm.max().is_some_and(|m| m >= nsub) {
+            return Err(corrupt(format!("BITMAPS: bitmap {i} names a subject out of range")));
+        }
+        out.insert((kind, dom), bm);
+        off = (off + 16 + len).div_ceil(8) * 8;
+    }
+    Ok(out)
+}

@@ -1,0 +1,303 @@
+//! Turning accepted entries into a snapshot file (layout in [`super::format`]).
+
+use super::format::*;
+use super::SnapshotError;
+use crate::catalog::Catalog;
+use crate::codes::Key;
+use crate::date::Day;
+use crate::entry::{Facts, Kind};
+use crate::ingest::Accepted;
+use crate::rules;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+/// The sections of a snapshot, in memory, ready to be written.
+pub struct Sections {
+    pub data_date: Day,
+    pub parts: Vec<Vec<u8>>,
+}
+
+/// Per-subject summary precomputed at the data date.
+struct Summary {
+    info: u8,
+    from: u32,
+    to: u32,
+    profile: Vec<(Kind, u16)>,
+}
+
+/// Builds every section from the accepted entries. `meta` carries the input
+/// digests and row counts; entry and subject counts are filled in here.
+pub fn assemble(mut acc: Accepted, catalog: &Catalog, data_date: Day, mut meta: Meta) -> Result<Sections, SnapshotError> {
+    let arena = &acc.arena;
+    // Entries sorted by (subject key, entry_id): subjects get ids in key order.
+    acc.entries.par_sort_unstable_by(|a, b| {
+        a.key.cmp(&b.key).then_with(|| arena.get(a.entry_id).as_bytes().cmp(arena.get(b.entry_id).as_bytes()))
+    });
+    let entries = &acc.entries;
+    if entries.len() >= u32::MAX as usize {
+        return Err(SnapshotError::TooLarge("more than 4 294 967 294 entries"));
+    }
+    // Subject boundaries.
+    let mut first: Vec<u32> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if i == 0 || entries[i - 1].key != e.key {
+            first.push(i as u32);
+        }
+    }
+    let nsub = first.len();
+    first.push(entries.len() as u32);
+
+    let watch_days: Vec<u32> = catalog.domains.iter().map(|d| d.watch_after_exit_days).collect();
+    let wd = |dom: u16| watch_days.get(dom as usize).copied().unwrap_or(crate::catalog::DEFAULT_WATCH_AFTER_EXIT_DAYS);
+    let summaries: Vec<Summary> = (0..nsub)
+        .into_par_iter()
+        .map_init(Vec::new, |bounds, s| {
+            let range = first[s] as usize..first[s + 1] as usize;
+            let facts: Vec<Facts> = entries[range.clone()].iter().map(|e| e.facts).collect();
+            let ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
+            rules::boundaries(&facts, &wd, bounds);
+            let from = bounds.iter().rev().find(|&&b| b <= data_date).map_or(0, |b| b.to_u32());
+            let to = bounds.iter().find(|&&b| b > data_date).map_or(NONE_DAY, |b| b.to_u32());
+            let person = entries[range.start].person;
+            Summary { info: ev.flags() | if person { INFO_PERSON } else { 0 }, from, to, profile: rules::profile(&ev) }
+        })
+        .collect();
+
+    // Profiles, interned in subject order (deterministic).
+    let mut profile_ids: HashMap<&[(Kind, u16)], u32> = HashMap::new();
+    let mut profiles: Vec<&[(Kind, u16)]> = Vec::new();
+    let subject_profile: Vec<u32> = summaries
+        .iter()
+        .map(|s| {
+            *profile_ids.entry(&s.profile).or_insert_with(|| {
+                profiles.push(&s.profile);
+                (profiles.len() - 1) as u32
+            })
+        })
+        .collect();
+
+    // TABLE.
+    let capacity = ((nsub as u64 * LOAD_DEN).div_ceil(LOAD_NUM)).max(16);
+    let mut table = vec![0u8; 16 + capacity as usize * SLOT_LEN];
+    table[..8].copy_from_slice(&capacity.to_le_bytes());
+    for s in 0..nsub {
+        let key = entries[first[s] as usize].key;
+        let mut i = slot_of(key, capacity);
+        loop {
+            let off = 16 + i as usize * SLOT_LEN;
+            if table[off..off + 12].iter().all(|&b| b == 0) {
+                let sum = &summaries[s];
+                let slot = &mut table[off..off + SLOT_LEN];
+                slot[..12].copy_from_slice(&key.to_le_bytes());
+                slot[12..16].copy_from_slice(&(s as u32).to_le_bytes());
+                slot[16] = sum.info;
+                slot[20..24].copy_from_slice(&subject_profile[s].to_le_bytes());
+                slot[24..28].copy_from_slice(&sum.from.to_le_bytes());
+                slot[28..32].copy_from_slice(&sum.to.to_le_bytes());
+                break;
+            }
+            i = if i + 1 == capacity { 0 } else { i + 1 };
+        }
+    }
+
+    // SUBJECTS.
+    let mut subjects = Vec::with_capacity((nsub + 1) * SUBJECT_LEN);
+    for (s, &f) in first.iter().enumerate() {
+        let key = if s < nsub { entries[f as usize].key.to_le_bytes() } else { [0; 12] };
+        subjects.extend_from_slice(&key);
+        subjects.extend_from_slice(&f.to_le_bytes());
+    }
+
+    // ENTRIES + STRINGS.
+    let mut recs = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    let mut strings = Vec::with_capacity(arena.bytes.len());
+    let opt = |d: Option<Day>| d.map_or(NONE_DAY, Day::to_u32);
+    for s in 0..nsub {
+        for e in &entries[first[s] as usize..first[s + 1] as usize] {
+            let f = &e.facts;
+            let id = arena.get(e.entry_id).as_bytes();
+            let name = arena.get(e.name).as_bytes();
+            let mut r = [0u8; ENTRY_LEN];
+            r[0..4].copy_from_slice(&(s as u32).to_le_bytes());
+            r[4] = f.kind as u8;
+            r[5] = f.status as u8;
+            r[6..8].copy_from_slice(&f.domain.to_le_bytes());
+            r[8..12].copy_from_slice(&f.listed_on.to_u32().to_le_bytes());
+            r[12..16].copy_from_slice(&opt(f.valid_until).to_le_bytes());
+            r[16..20].copy_from_slice(&opt(f.exited_on).to_le_bytes());
+            r[20..24].copy_from_slice(&opt(f.watch_until).to_le_bytes());
+            r[24..28].copy_from_slice(&e.authority.to_le_bytes());
+            r[28..32].copy_from_slice(&e.basis.to_le_bytes());
+            r[32..40].copy_from_slice(&(strings.len() as u64).to_le_bytes());
+            r[40..42].copy_from_slice(&(id.len() as u16).to_le_bytes());
+            r[42..44].copy_from_slice(&(name.len() as u16).to_le_bytes());
+            strings.extend_from_slice(id);
+            strings.extend_from_slice(name);
+            recs.extend_from_slice(&r);
+        }
+    }
+
+    // ENTRY_INDEX: entry numbers by entry_id.
+    let mut by_id: Vec<u32> = (0..entries.len() as u32).collect();
+    by_id.par_sort_unstable_by(|&a, &b| arena.get(entries[a as usize].entry_id).as_bytes().cmp(arena.get(entries[b as usize].entry_id).as_bytes()));
+    let mut entry_index = Vec::with_capacity(by_id.len() * 4);
+    by_id.iter().for_each(|i| entry_index.extend_from_slice(&i.to_le_bytes()));
+
+    // PROFILES.
+    let mut prof = Vec::new();
+    prof.extend_from_slice(&(profiles.len() as u32).to_le_bytes());
+    prof.extend_from_slice(&0u32.to_le_bytes());
+    let mut off = 0u32;
+    for p in std::iter::once(&[][..]).chain(profiles.iter().copied()) {
+        off += p.len() as u32;
+        prof.extend_from_slice(&off.to_le_bytes());
+    }
+    // The loop above wrote count + 1 offsets starting at 0.
+    for p in &profiles {
+        for &(k, d) in p.iter() {
+            prof.extend_from_slice(&[k as u8, 0]);
+            prof.extend_from_slice(&d.to_le_bytes());
+        }
+    }
+
+    // BITMAPS.
+    let ndom = catalog.domains.len();
+    let mut by_kind: Vec<roaring::RoaringBitmap> = vec![Default::default(); 3];
+    let mut by_kd: Vec<roaring::RoaringBitmap> = vec![Default::default(); 3 * ndom];
+    for s in 0..nsub {
+        for e in &entries[first[s] as usize..first[s + 1] as usize] {
+            let k = e.facts.kind as usize;
+            by_kind[k].insert(s as u32);
+            if let Some(b) = by_kd.get_mut(k * ndom + e.facts.domain as usize) {
+                b.insert(s as u32);
+            }
+        }
+    }
+    let mut bitmaps = Vec::new();
+    let total = 3 + by_kd.iter().filter(|b| !b.is_empty()).count();
+    bitmaps.extend_from_slice(&(total as u32).to_le_bytes());
+    bitmaps.extend_from_slice(&0u32.to_le_bytes());
+    let mut put = |kind: usize, domain: u16, bm: &roaring::RoaringBitmap| {
+        bitmaps.extend_from_slice(&[kind as u8, 0]);
+        bitmaps.extend_from_slice(&domain.to_le_bytes());
+        bitmaps.extend_from_slice(&0u32.to_le_bytes());
+        let mut ser = Vec::with_capacity(bm.serialized_size());
+        bm.serialize_into(&mut ser).expect("writing to a Vec cannot fail");
+        bitmaps.extend_from_slice(&(ser.len() as u64).to_le_bytes());
+        bitmaps.extend_from_slice(&ser);
+        while bitmaps.len() % 8 != 0 {
+            bitmaps.push(0);
+        }
+    };
+    for (k, bm) in by_kind.iter().enumerate() {
+        put(k, ALL_DOMAINS, bm);
+    }
+    for (i, bm) in by_kd.iter().enumerate() {
+        if !bm.is_empty() {
+            put(i / ndom, (i % ndom) as u16, bm);
+        }
+    }
+
+    meta.data_date = data_date.to_u32();
+    meta.entries = entries.len() as u64;
+    meta.subjects = nsub as u64;
+    meta.authorities = std::mem::take(&mut acc.authorities.values);
+    meta.bases = std::mem::take(&mut acc.bases.values);
+    let meta_bytes = bincode::serialize(&meta).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+    let catalog_bytes = bincode::serialize(catalog).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+    Ok(Sections { data_date, parts: vec![meta_bytes, catalog_bytes, table, subjects, recs, strings, entry_index, prof, bitmaps] })
+}
+
+/// First probe slot of a key: the high 64 bits of hash × capacity, which
+/// spreads over any capacity without a power of two.
+#[inline]
+pub fn slot_of(key: Key, capacity: u64) -> u64 {
+    ((key.hash() as u128 * capacity as u128) >> 64) as u64
+}
+
+fn pad8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+impl Sections {
+    /// The header and section table for these sections.
+    fn header(&self) -> (Vec<u8>, u64) {
+        let n = self.parts.len();
+        let mut off = pad8(HEADER_LEN + n * SECTION_ENTRY_LEN);
+        let mut table = Vec::new();
+        for (i, p) in self.parts.iter().enumerate() {
+            table.extend_from_slice(&(i as u32).to_le_bytes());
+            table.extend_from_slice(&0u32.to_le_bytes());
+            table.extend_from_slice(&(off as u64).to_le_bytes());
+            table.extend_from_slice(&(p.len() as u64).to_le_bytes());
+            off = pad8(off + p.len());
+        }
+        let len = (off + FOOTER_LEN) as u64;
+        let mut h = Vec::with_capacity(pad8(HEADER_LEN + table.len()));
+        h.extend_from_slice(MAGIC);
+        h.extend_from_slice(&VERSION.to_le_bytes());
+        h.extend_from_slice(&(n as u32).to_le_bytes());
+        h.extend_from_slice(&len.to_le_bytes());
+        h.extend_from_slice(&self.data_date.to_u32().to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(&table);
+        h.resize(pad8(h.len()), 0);
+        (h, len)
+    }
+
+    /// Writes the file to `w`, returning the snapshot id (hex of the footer).
+    pub fn write_to(&self, w: &mut dyn Write) -> std::io::Result<String> {
+        let (header, _) = self.header();
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut put = |w: &mut dyn Write, b: &[u8]| -> std::io::Result<()> {
+            hasher.update(b);
+            w.write_all(b)
+        };
+        put(w, &header)?;
+        for p in &self.parts {
+            put(w, p)?;
+            put(w, &[0u8; 8][..pad8(p.len()) - p.len()])?;
+        }
+        let digest = hasher.digest128();
+        w.write_all(&digest.to_le_bytes())?;
+        Ok(format!("{digest:032x}"))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.header().1 as usize);
+        self.write_to(&mut v).expect("writing to a Vec cannot fail");
+        v
+    }
+
+    /// Writes atomically: a temp file beside `path`, fsync, rename, fsync of
+    /// the folder. A crash leaves either the old file or the new one.
+    pub fn write_file(&self, path: &Path) -> Result<String, SnapshotError> {
+        write_atomically(path, |w| self.write_to(w))
+    }
+}
+
+/// Writes `path` through a temp file in the same folder (fsync + rename).
+pub fn write_atomically<T>(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::Result<T>) -> Result<T, SnapshotError> {
+    let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot")))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    let out = {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        let out = f(&mut w).map_err(io)?;
+        w.flush().map_err(io)?;
+        out
+    };
+    tmp.as_file().sync_all().map_err(io)?;
+    crate::build::set_readable(tmp.path());
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(out)
+}
