@@ -1,0 +1,77 @@
+//! Command-line interface: flags defined once with clap, one module per
+//! group of subcommands. Exit status: 0 success, 1 handled failure, 2 usage.
+
+use clap::{Parser, Subcommand};
+use credlist::date::Day;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod build;
+mod gen;
+mod query;
+mod report;
+
+#[derive(Parser, Debug)]
+#[command(name = "credlist", version, about = "Credit red/black/watch list snapshots, checks and sweeps")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build a snapshot from the catalog and list files (.csv/.jsonl, folders recursively).
+    Build(build::BuildArgs),
+    /// Show a snapshot's header, counts and entries expiring within 30 days.
+    Inspect(report::InspectArgs),
+    /// Check codes (arguments, or stdin one per line): one JSON object per code.
+    Check(query::CheckArgs),
+    /// List red entries suppressed by black/watch entries (conflicts).
+    Sweep(query::SweepArgs),
+    /// Screen candidates before publication against a snapshot.
+    Screen(query::ScreenArgs),
+    /// Entries added, removed and changed between two snapshots.
+    Diff(report::DiffArgs),
+    /// Generate a deterministic, realistic data set of any size.
+    Gen(gen::GenArgs),
+}
+
+/// Parses `YYYY-MM-DD` for clap.
+pub fn parse_day(s: &str) -> Result<Day, String> {
+    Day::parse(s).map_err(|e| e.to_string())
+}
+
+/// What a command returns: the exit code, or an error printed with its chain.
+pub type Outcome = anyhow::Result<ExitCode>;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(a) => build::run(a),
+        Command::Inspect(a) => report::inspect(a),
+        Command::Check(a) => query::check(a),
+        Command::Sweep(a) => query::sweep(a),
+        Command::Screen(a) => query::screen(a),
+        Command::Diff(a) => report::diff(a),
+        Command::Gen(a) => gen::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "credlist: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// Opens a snapshot, naming the path in the error.
+pub fn open_snapshot(path: &PathBuf) -> anyhow::Result<credlist::snapshot::Snapshot> {
+    use anyhow::Context;
+    credlist::snapshot::Snapshot::open(path).with_context(|| format!("refused snapshot {}", path.display()))
+}

@@ -1,0 +1,89 @@
+//! `credlist inspect` and `diff`: what a snapshot holds and what changed.
+
+use super::{open_snapshot, Outcome};
+use credlist::diff::{diff as run_diff, Counts};
+use credlist::inspect::inspect as run_inspect;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    snapshot: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn inspect(a: InspectArgs) -> Outcome {
+    let snap = open_snapshot(&a.snapshot)?;
+    let i = run_inspect(&snap);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &i)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "snapshot     {}", a.snapshot.display())?;
+        writeln!(out, "id           {}", i.snapshot_id)?;
+        writeln!(out, "format       version {}, {} bytes", i.format_version, i.file_bytes)?;
+        writeln!(out, "data date    {}", i.data_date)?;
+        writeln!(out, "entries      {} ({} subjects; {} rows read, {} rejected)", i.entries, i.subjects, i.rows_read, i.rows_rejected)?;
+        for inp in &i.inputs {
+            writeln!(out, "input        {} ({} bytes, xxh3 {})", inp.path, inp.bytes, inp.xxh3)?;
+        }
+        for (title, map) in [("by kind", &i.by_kind), ("by domain", &i.by_domain), ("by authority", &i.by_authority)] {
+            writeln!(out, "{title}:")?;
+            for (k, n) in map {
+                writeln!(out, "  {k:<24} {n}")?;
+            }
+        }
+        writeln!(out, "expiring within 30 days of the data date: {}", i.expiring.count)?;
+        for e in &i.expiring.entries {
+            writeln!(out, "  {} {} {} {} {} valid until {}", e.entry_id, e.kind, e.domain, e.authority, e.code, e.valid_until.map(|d| d.to_string()).unwrap_or_default())?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    old: PathBuf,
+    new: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn diff(a: DiffArgs) -> Outcome {
+    let old = open_snapshot(&a.old)?;
+    let new = open_snapshot(&a.new)?;
+    let d = run_diff(&old, &new);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &d)?;
+        writeln!(out)?;
+    } else {
+        let counts = |out: &mut dyn Write, title: &str, c: &Counts| -> std::io::Result<()> {
+            let kinds: Vec<String> = c.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let auths: Vec<String> = c.by_authority.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            writeln!(out, "{title:<8} {:>8}   by kind: {}   by authority: {}", c.total, kinds.join(", "), auths.join(", "))
+        };
+        writeln!(out, "old {} (id {}, data date {})", a.old.display(), old.id, old.data_date)?;
+        writeln!(out, "new {} (id {}, data date {})", a.new.display(), new.id, new.data_date)?;
+        counts(&mut out, "added", &d.counts.added)?;
+        counts(&mut out, "removed", &d.counts.removed)?;
+        counts(&mut out, "changed", &d.counts.changed)?;
+        for e in &d.added {
+            writeln!(out, "+ {} {} {} {} {} listed {}", e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on)?;
+        }
+        for e in &d.removed {
+            writeln!(out, "- {} {} {} {} {} listed {}", e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on)?;
+        }
+        for c in &d.changed {
+            writeln!(out, "~ {} {}", c.entry_id, c.fields.join(", "))?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
