@@ -33,7 +33,10 @@ pub enum BuildError {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     #[error("reject report {path}: {source}")]
-    Rejects { path: String, source: std::io::Error },
+    Rejects {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("no input files found in {0}")]
     NoInputs(String),
 }
@@ -84,14 +87,29 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
     let mut skipped = Vec::new();
     let files = ingest::list_inputs(&opts.inputs, &mut skipped)?;
     if files.is_empty() {
-        let names: Vec<String> = opts.inputs.iter().map(|p| p.display().to_string()).collect();
+        let names: Vec<String> = opts
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         return Err(BuildError::NoInputs(names.join(", ")));
     }
-    progress.start(files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum());
+    progress.start(
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum(),
+    );
 
     let rejects_path = rejects_path(opts);
     let mut report = RejectWriter::create(&rejects_path)?;
-    let mut ing = Ingest::new(ingest::Options { catalog: &catalog, as_of: opts.as_of, encoding: opts.encoding, legacy: &legacy });
+    let mut ing = Ingest::new(ingest::Options {
+        catalog: &catalog,
+        as_of: opts.as_of,
+        encoding: opts.encoding,
+        legacy: &legacy,
+    });
     ing.stats.skipped_files = skipped;
     let mut digests = Vec::with_capacity(files.len());
     for f in &files {
@@ -102,16 +120,35 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
 
     let stats = ing.stats.clone();
     let rejected = stats.rejected_total();
-    let reject_ratio = if stats.rows == 0 { 0.0 } else { rejected as f64 / stats.rows as f64 };
+    let reject_ratio = if stats.rows == 0 {
+        0.0
+    } else {
+        rejected as f64 / stats.rows as f64
+    };
     let mut entries_by_kind = [0u64; 3];
-    ing.acc.entries.iter().for_each(|e| entries_by_kind[e.facts.kind as usize] += 1);
-    let mut out = BuildReport { stats, rejects_path, snapshot_id: None, reject_ratio, entries_by_kind, elapsed: Duration::ZERO };
+    ing.acc
+        .entries
+        .iter()
+        .for_each(|e| entries_by_kind[e.facts.kind as usize] += 1);
+    let mut out = BuildReport {
+        stats,
+        rejects_path,
+        snapshot_id: None,
+        reject_ratio,
+        entries_by_kind,
+        elapsed: Duration::ZERO,
+    };
     if reject_ratio > opts.max_reject_ratio {
         out.elapsed = started.elapsed();
         return Ok(out);
     }
     progress.phase("indexing");
-    let meta = Meta { inputs: digests, rows_read: out.stats.rows, rows_rejected: rejected, ..Meta::default() };
+    let meta = Meta {
+        inputs: digests,
+        rows_read: out.stats.rows,
+        rows_rejected: rejected,
+        ..Meta::default()
+    };
     let sections = assemble(ing.acc, &catalog, opts.as_of, meta)?;
     progress.phase("writing");
     out.snapshot_id = Some(sections.write_file(&opts.out)?);
@@ -129,23 +166,47 @@ struct RejectWriter {
 
 impl RejectWriter {
     fn err(&self, source: std::io::Error) -> BuildError {
-        BuildError::Rejects { path: self.path.display().to_string(), source }
+        BuildError::Rejects {
+            path: self.path.display().to_string(),
+            source,
+        }
     }
 
     fn create(path: &Path) -> Result<RejectWriter, BuildError> {
-        let err = |source| BuildError::Rejects { path: path.display().to_string(), source };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new().prefix(".rejects.").suffix(".tmp").tempfile_in(dir).map_err(err)?;
+        let err = |source| BuildError::Rejects {
+            path: path.display().to_string(),
+            source,
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".rejects.")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(err)?;
         let file = tmp.reopen().map_err(err)?;
         let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(file));
-        csv.write_record(["file", "line", "entry_id", "reason", "message"]).map_err(|e| err(e.into()))?;
-        Ok(RejectWriter { path: path.to_path_buf(), tmp: Some(tmp), csv: Some(csv) })
+        csv.write_record(["file", "line", "entry_id", "reason", "message"])
+            .map_err(|e| err(e.into()))?;
+        Ok(RejectWriter {
+            path: path.to_path_buf(),
+            tmp: Some(tmp),
+            csv: Some(csv),
+        })
     }
 
     fn push(&mut self, r: &Reject) -> std::io::Result<()> {
         let csv = self.csv.as_mut().expect("open until finish");
-        csv.write_record([r.file.as_str(), &r.line.to_string(), &r.entry_id, r.reason.as_str(), &r.message])
-            .map_err(std::io::Error::from)
+        csv.write_record([
+            r.file.as_str(),
+            &r.line.to_string(),
+            &r.entry_id,
+            r.reason.as_str(),
+            &r.message,
+        ])
+        .map_err(std::io::Error::from)
     }
 
     fn finish(mut self) -> Result<(), BuildError> {

@@ -70,21 +70,41 @@ pub struct Catalog {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("cannot read catalog {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("catalog {path}: {message}")]
     Toml { path: String, message: String },
     #[error("catalog {path}: duplicate {what} id {id:?}")]
-    Duplicate { path: String, what: &'static str, id: String },
+    Duplicate {
+        path: String,
+        what: &'static str,
+        id: String,
+    },
     #[error("catalog {path}: measure {measure:?} refers to unknown {what} {id:?}")]
-    UnknownRef { path: String, measure: String, what: &'static str, id: String },
+    UnknownRef {
+        path: String,
+        measure: String,
+        what: &'static str,
+        id: String,
+    },
     #[error("catalog {path}: {what} {id:?}: {message}")]
-    Invalid { path: String, what: &'static str, id: String, message: String },
+    Invalid {
+        path: String,
+        what: &'static str,
+        id: String,
+        message: String,
+    },
 }
 
 impl Catalog {
     pub fn load(path: &std::path::Path) -> Result<Catalog, CatalogError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Io { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Io {
+            path: p.clone(),
+            source,
+        })?;
         Catalog::from_toml(&text, &p)
     }
 
@@ -104,10 +124,19 @@ impl Catalog {
             let mut seen = HashSet::new();
             for id in ids {
                 if id.is_empty() || id == "*" {
-                    return Err(CatalogError::Invalid { path: path(), what, id: id.clone(), message: "id must be non-empty and not \"*\"".into() });
+                    return Err(CatalogError::Invalid {
+                        path: path(),
+                        what,
+                        id: id.clone(),
+                        message: "id must be non-empty and not \"*\"".into(),
+                    });
                 }
                 if !seen.insert(id) {
-                    return Err(CatalogError::Duplicate { path: path(), what, id: id.clone() });
+                    return Err(CatalogError::Duplicate {
+                        path: path(),
+                        what,
+                        id: id.clone(),
+                    });
                 }
             }
             Ok(())
@@ -116,12 +145,27 @@ impl Catalog {
         dup("matter", &mut self.matters.iter().map(|m| &m.id))?;
         dup("measure", &mut self.measures.iter().map(|m| &m.id))?;
         if self.domains.len() > u16::MAX as usize {
-            return Err(CatalogError::Invalid { path: path(), what: "catalog", id: String::new(), message: "too many domains".into() });
+            return Err(CatalogError::Invalid {
+                path: path(),
+                what: "catalog",
+                id: String::new(),
+                message: "too many domains".into(),
+            });
         }
         for m in &self.measures {
-            let unknown = |what, id: &String| CatalogError::UnknownRef { path: path(), measure: m.id.clone(), what, id: id.clone() };
+            let unknown = |what, id: &String| CatalogError::UnknownRef {
+                path: path(),
+                measure: m.id.clone(),
+                what,
+                id: id.clone(),
+            };
             if m.lists.is_empty() {
-                return Err(CatalogError::Invalid { path: path(), what: "measure", id: m.id.clone(), message: "lists is empty".into() });
+                return Err(CatalogError::Invalid {
+                    path: path(),
+                    what: "measure",
+                    id: m.id.clone(),
+                    message: "lists is empty".into(),
+                });
             }
             for k in &m.lists {
                 if crate::entry::Kind::parse(k).is_none() {
@@ -130,7 +174,12 @@ impl Catalog {
             }
             let all = m.domains.iter().any(|d| d == "*");
             if all && m.domains.len() > 1 {
-                return Err(CatalogError::Invalid { path: path(), what: "measure", id: m.id.clone(), message: "domains mixes \"*\" with ids".into() });
+                return Err(CatalogError::Invalid {
+                    path: path(),
+                    what: "measure",
+                    id: m.id.clone(),
+                    message: "domains mixes \"*\" with ids".into(),
+                });
             }
             if !all {
                 for d in &m.domains {
@@ -153,7 +202,10 @@ impl Catalog {
     }
 
     pub fn domain_index(&self, id: &str) -> Option<u16> {
-        self.domains.iter().position(|d| d.id == id).map(|i| i as u16)
+        self.domains
+            .iter()
+            .position(|d| d.id == id)
+            .map(|i| i as u16)
     }
 
     pub fn matter(&self, id: &str) -> Option<&Matter> {
@@ -207,13 +259,34 @@ basis = "发改财金〔2016〕141号"
     #[test]
     fn refusals_name_the_entry() {
         let cases = [
-            (GOOD.replace("id = \"tax\"", "id = \"court\""), "duplicate domain id \"court\""),
-            (format!("{GOOD}\n[[matter]]\nid = \"gov_procurement\"\nname = \"x\"\n"), "duplicate matter id \"gov_procurement\""),
-            (GOOD.replace("domains = [\"*\"]", "domains = [\"nope\"]"), "measure \"P-PROC-01\" refers to unknown domain \"nope\""),
-            (GOOD.replace("matters = [\"gov_procurement\"]", "matters = [\"x\"]"), "measure \"P-PROC-01\" refers to unknown matter \"x\""),
-            (GOOD.replace("lists = [\"black\"]", "lists = [\"grey\"]"), "refers to unknown list kind \"grey\""),
-            (GOOD.replace("effect = \"punish\"", "effect = \"fine\""), "unknown variant"),
-            (GOOD.replace("must_query = true", "must_query = true\ncolour = 1"), "unknown field"),
+            (
+                GOOD.replace("id = \"tax\"", "id = \"court\""),
+                "duplicate domain id \"court\"",
+            ),
+            (
+                format!("{GOOD}\n[[matter]]\nid = \"gov_procurement\"\nname = \"x\"\n"),
+                "duplicate matter id \"gov_procurement\"",
+            ),
+            (
+                GOOD.replace("domains = [\"*\"]", "domains = [\"nope\"]"),
+                "measure \"P-PROC-01\" refers to unknown domain \"nope\"",
+            ),
+            (
+                GOOD.replace("matters = [\"gov_procurement\"]", "matters = [\"x\"]"),
+                "measure \"P-PROC-01\" refers to unknown matter \"x\"",
+            ),
+            (
+                GOOD.replace("lists = [\"black\"]", "lists = [\"grey\"]"),
+                "refers to unknown list kind \"grey\"",
+            ),
+            (
+                GOOD.replace("effect = \"punish\"", "effect = \"fine\""),
+                "unknown variant",
+            ),
+            (
+                GOOD.replace("must_query = true", "must_query = true\ncolour = 1"),
+                "unknown field",
+            ),
         ];
         for (text, want) in cases {
             let err = Catalog::from_toml(&text, "t.toml").unwrap_err().to_string();

@@ -106,7 +106,19 @@ pub struct Item {
 impl Item {
     fn bare(code: String, input: &str, role: Option<String>) -> Item {
         let input = (input != code).then(|| input.to_string());
-        Item { code, input, role, valid: false, status: None, warning: None, error: None, hits: None, must_apply: None, may_apply: None, rewards: None }
+        Item {
+            code,
+            input,
+            role,
+            valid: false,
+            status: None,
+            warning: None,
+            error: None,
+            hits: None,
+            must_apply: None,
+            may_apply: None,
+            rewards: None,
+        }
     }
 
     /// The subject status, `None` for an invalid or forbidden item.
@@ -136,8 +148,13 @@ pub enum Resolved {
     Invalid(String),
     Forbidden,
     /// A valid code not on any list.
-    Clear { warning: Option<String> },
-    Listed { slot: Slot, warning: Option<String> },
+    Clear {
+        warning: Option<String>,
+    },
+    Listed {
+        slot: Slot,
+        warning: Option<String>,
+    },
 }
 
 /// Validates a code and finds its subject: a code that equals a listed code
@@ -153,16 +170,28 @@ pub fn resolve(ctx: &Ctx, input: &str) -> (String, Resolved) {
                 return (canon, Resolved::Forbidden);
             }
             let r = match found {
-                Some(slot) => Resolved::Listed { slot, warning: p.warning },
+                Some(slot) => Resolved::Listed {
+                    slot,
+                    warning: p.warning,
+                },
                 None => Resolved::Clear { warning: p.warning },
             };
             (canon, r)
         }
         Err(e) => {
-            let found = <&[u8; 18]>::try_from(norm.as_bytes()).ok().and_then(Key::from_bytes).and_then(|k| ctx.snap.lookup(k));
+            let found = <&[u8; 18]>::try_from(norm.as_bytes())
+                .ok()
+                .and_then(Key::from_bytes)
+                .and_then(|k| ctx.snap.lookup(k));
             match found {
                 Some(slot) if slot.person() && !ctx.persons => (norm, Resolved::Forbidden),
-                Some(slot) => (norm, Resolved::Listed { slot, warning: Some(format!("listed code fails validation: {e}")) }),
+                Some(slot) => (
+                    norm,
+                    Resolved::Listed {
+                        slot,
+                        warning: Some(format!("listed code fails validation: {e}")),
+                    },
+                ),
                 None => (norm, Resolved::Invalid(e.to_string())),
             }
         }
@@ -196,8 +225,14 @@ pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
         Resolved::Listed { slot, warning } => {
             item.valid = true;
             item.warning = warning;
-            let (ev, views) = ctx.snap.evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
-            let hits: Vec<HitOut> = ev.hits.iter().map(|h| hit_out(ctx.snap, &views, h)).collect();
+            let (ev, views) = ctx
+                .snap
+                .evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
+            let hits: Vec<HitOut> = ev
+                .hits
+                .iter()
+                .map(|h| hit_out(ctx.snap, &views, h))
+                .collect();
             with_measures(&mut item);
             if let Some(m) = ctx.matter {
                 let ms = ctx.snap.measures.measures(m, &ev.hits);
@@ -205,10 +240,15 @@ pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
                     list.into_iter()
                         .map(|a| {
                             let cm = &ctx.snap.catalog.measures[a.measure];
-                            let mut entries: Vec<String> = a.hits.iter().map(|&i| hits[i].entry_id.clone()).collect();
+                            let mut entries: Vec<String> =
+                                a.hits.iter().map(|&i| hits[i].entry_id.clone()).collect();
                             entries.sort();
                             entries.dedup();
-                            MeasureOut { id: cm.id.clone(), name: cm.name.clone(), entries }
+                            MeasureOut {
+                                id: cm.id.clone(),
+                                name: cm.name.clone(),
+                                entries,
+                            }
                         })
                         .collect()
                 };
@@ -250,11 +290,17 @@ fn flags_of_slot(ctx: &Ctx, slot: &Slot) -> u8 {
     }
     let day = ctx.day.to_u32();
     if day >= slot.from && day < slot.to && !ctx.holds.subject_held(slot.sid) {
-        let measures = ctx.matter.map_or(0, |m| ctx.snap.profile_flags(m, slot.profile));
+        let measures = ctx
+            .matter
+            .map_or(0, |m| ctx.snap.profile_flags(m, slot.profile));
         return (slot.info & flags::LISTS) | measures;
     }
-    let (ev, _) = ctx.snap.evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
-    let measures = ctx.matter.map_or(0, |m| ctx.snap.measures.profile_flags(m, &rules::profile(&ev)));
+    let (ev, _) = ctx
+        .snap
+        .evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
+    let measures = ctx.matter.map_or(0, |m| {
+        ctx.snap.measures.profile_flags(m, &rules::profile(&ev))
+    });
     ev.flags() | measures
 }
 

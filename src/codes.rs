@@ -10,7 +10,9 @@ use std::fmt;
 
 /// The 31 characters of GB 32100 (no I, O, S, V, Z), in value order.
 pub const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK: &[u8; 11] = b"10X98765432";
@@ -109,7 +111,11 @@ pub fn normalize(input: &str) -> String {
 /// dates).
 pub fn parse(input: &str, as_of: Day) -> Result<Parsed, CodeError> {
     // Most codes arrive already canonical: skip the allocation then.
-    if !input.is_empty() && input.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+    if !input.is_empty()
+        && input
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
         return parse_normalized(input, as_of);
     }
     parse_normalized(&normalize(input), as_of)
@@ -128,7 +134,11 @@ pub fn parse_normalized(s: &str, as_of: Day) -> Result<Parsed, CodeError> {
     if nchars != 18 || b.len() != 18 {
         // A non-ASCII character in an 18-character string: name it.
         if nchars == 18 {
-            let (pos, ch) = s.chars().enumerate().find(|(_, c)| !c.is_ascii()).unwrap_or((0, '?'));
+            let (pos, ch) = s
+                .chars()
+                .enumerate()
+                .find(|(_, c)| !c.is_ascii())
+                .unwrap_or((0, '?'));
             return Err(CodeError::ForbiddenChar { ch, pos: pos + 1 });
         }
         return Err(CodeError::Length { got: nchars });
@@ -137,15 +147,29 @@ pub fn parse_normalized(s: &str, as_of: Day) -> Result<Parsed, CodeError> {
     code.copy_from_slice(b);
     if code[..17].iter().all(u8::is_ascii_digit) {
         match check_id(&code, as_of) {
-            Ok(()) => return Ok(Parsed { code: Code(code), kind: CodeKind::Person, warning: None }),
+            Ok(()) => {
+                return Ok(Parsed {
+                    code: Code(code),
+                    kind: CodeKind::Person,
+                    warning: None,
+                })
+            }
             Err(id_err) => {
                 return check_uscc(&code)
-                    .map(|warning| Parsed { code: Code(code), kind: CodeKind::Org, warning })
+                    .map(|warning| Parsed {
+                        code: Code(code),
+                        kind: CodeKind::Org,
+                        warning,
+                    })
                     .map_err(|_| id_err)
             }
         }
     }
-    check_uscc(&code).map(|warning| Parsed { code: Code(code), kind: CodeKind::Org, warning })
+    check_uscc(&code).map(|warning| Parsed {
+        code: Code(code),
+        kind: CodeKind::Org,
+        warning,
+    })
 }
 
 /// Length, alphabet and numeric division code of a USCC, without the check
@@ -153,11 +177,17 @@ pub fn parse_normalized(s: &str, as_of: Day) -> Result<Parsed, CodeError> {
 pub fn check_uscc_structure(code: &[u8; 18]) -> Result<(), CodeError> {
     for (i, &c) in code.iter().enumerate() {
         if USCC_VALUE[c as usize] == 0xFF {
-            return Err(CodeError::ForbiddenChar { ch: c as char, pos: i + 1 });
+            return Err(CodeError::ForbiddenChar {
+                ch: c as char,
+                pos: i + 1,
+            });
         }
     }
     if let Some(i) = (2..8).find(|&i| !code[i].is_ascii_digit()) {
-        return Err(CodeError::Division { got: code[i] as char, pos: i + 1 });
+        return Err(CodeError::Division {
+            got: code[i] as char,
+            pos: i + 1,
+        });
     }
     Ok(())
 }
@@ -206,7 +236,10 @@ fn check_uscc(code: &[u8; 18]) -> Result<Option<String>, CodeError> {
     check_uscc_structure(code)?;
     let expected = uscc_check_char(&code[..17]);
     if expected != code[17] {
-        return Err(CodeError::Check { expected: expected as char, got: code[17] as char });
+        return Err(CodeError::Check {
+            expected: expected as char,
+            got: code[17] as char,
+        });
     }
     Ok(match org_check_char(&code[8..16]) {
         Some(c) if c == code[16] => None,
@@ -214,7 +247,9 @@ fn check_uscc(code: &[u8; 18]) -> Result<Option<String>, CodeError> {
             "organisation code (GB 11714) check mismatch: expected {}, got {}",
             c as char, code[16] as char
         )),
-        None => Some("organisation code (GB 11714) body has characters without a check value".into()),
+        None => {
+            Some("organisation code (GB 11714) body has characters without a check value".into())
+        }
     })
 }
 
@@ -223,7 +258,8 @@ fn check_birth(digits: &[u8], as_of: Day) -> Result<(), CodeError> {
     let n = |r: std::ops::Range<usize>| -> u32 {
         digits[r].iter().fold(0, |a, &c| a * 10 + (c - b'0') as u32)
     };
-    let day = Day::from_ymd(n(0..4) as i32, n(4..6), n(6..8)).ok_or_else(|| CodeError::BirthDate { date: date.clone() })?;
+    let day = Day::from_ymd(n(0..4) as i32, n(4..6), n(6..8))
+        .ok_or_else(|| CodeError::BirthDate { date: date.clone() })?;
     if day < Day::MIN_BIRTH || day > as_of {
         return Err(CodeError::BirthRange { date, as_of });
     }
@@ -234,7 +270,10 @@ fn check_id(code: &[u8; 18], as_of: Day) -> Result<(), CodeError> {
     check_birth(&code[6..14], as_of)?;
     let expected = id_check_char(&code[..17]);
     if expected != code[17] {
-        return Err(CodeError::Check { expected: expected as char, got: code[17] as char });
+        return Err(CodeError::Check {
+            expected: expected as char,
+            got: code[17] as char,
+        });
     }
     Ok(())
 }
@@ -248,7 +287,11 @@ fn upgrade_id15(b: &[u8], as_of: Day) -> Result<Parsed, CodeError> {
     code[8..17].copy_from_slice(&b[6..15]);
     check_birth(&code[6..14], as_of)?;
     code[17] = id_check_char(&code[..17]);
-    Ok(Parsed { code: Code(code), kind: CodeKind::Person, warning: None })
+    Ok(Parsed {
+        code: Code(code),
+        kind: CodeKind::Person,
+        warning: None,
+    })
 }
 
 /// A code packed into 90 bits: 5 bits per character (its alphabet value + 1,
@@ -372,7 +415,11 @@ mod tests {
         let err = parse(std::str::from_utf8(&bad).unwrap(), as_of()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("check character mismatch: expected {}, got {}", good.as_bytes()[17] as char, bad[17] as char)
+            format!(
+                "check character mismatch: expected {}, got {}",
+                good.as_bytes()[17] as char,
+                bad[17] as char
+            )
         );
     }
 
@@ -403,7 +450,10 @@ mod tests {
         assert!(parse(&good, as_of()).unwrap().warning.is_none());
         let warn = uscc_with_check("91110000123456789");
         let p = parse(&warn, as_of()).unwrap();
-        assert_eq!(p.warning.as_deref(), Some("organisation code (GB 11714) check mismatch: expected 8, got 9"));
+        assert_eq!(
+            p.warning.as_deref(),
+            Some("organisation code (GB 11714) check mismatch: expected 8, got 9")
+        );
     }
 
     #[test]
@@ -413,7 +463,9 @@ mod tests {
         let p = parse(&code, as_of()).unwrap();
         assert_eq!(p.kind, CodeKind::Org);
         // When both readings fail, the error is the ID reading's.
-        let err = parse("913501000000000001", as_of()).unwrap_err().to_string();
+        let err = parse("913501000000000001", as_of())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("birth date"), "{err}");
     }
 

@@ -88,7 +88,18 @@ fn changed_fields(a: &EntryOut, b: &EntryOut, name_changed: bool) -> Vec<&'stati
     macro_rules! cmp {
         ($($field:ident),*) => { $( if a.$field != b.$field { f.push(stringify!($field)); } )* };
     }
-    cmp!(code, kind, domain, authority, basis, listed_on, valid_until, status, exited_on, watch_until);
+    cmp!(
+        code,
+        kind,
+        domain,
+        authority,
+        basis,
+        listed_on,
+        valid_until,
+        status,
+        exited_on,
+        watch_until
+    );
     if name_changed {
         f.push("name");
     }
@@ -106,7 +117,11 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Diff {
             (None, None) => break,
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(&x), Some(&y)) => old.entry(x).entry_id.as_bytes().cmp(new.entry(y).entry_id.as_bytes()),
+            (Some(&x), Some(&y)) => old
+                .entry(x)
+                .entry_id
+                .as_bytes()
+                .cmp(new.entry(y).entry_id.as_bytes()),
         };
         match ord {
             std::cmp::Ordering::Less => {
@@ -120,12 +135,20 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Diff {
                 d.added.push(e);
             }
             std::cmp::Ordering::Equal => {
-                let (va, vb) = (old.entry(a.next().expect("peeked")), new.entry(b.next().expect("peeked")));
+                let (va, vb) = (
+                    old.entry(a.next().expect("peeked")),
+                    new.entry(b.next().expect("peeked")),
+                );
                 let (ea, eb) = (entry_out(old, &va), entry_out(new, &vb));
                 let fields = changed_fields(&ea, &eb, va.name != vb.name);
                 if !fields.is_empty() {
                     d.counts.changed.add(&eb);
-                    d.changed.push(Changed { entry_id: eb.entry_id.clone(), fields, old: ea, new: eb });
+                    d.changed.push(Changed {
+                        entry_id: eb.entry_id.clone(),
+                        fields,
+                        old: ea,
+                        new: eb,
+                    });
                 }
             }
         }

@@ -73,9 +73,15 @@ impl Status {
         }
     }
     pub fn from_u8(v: u8) -> Option<Status> {
-        [Status::Active, Status::Objection, Status::Revoked, Status::Repaired, Status::Expired]
-            .get(v as usize)
-            .copied()
+        [
+            Status::Active,
+            Status::Objection,
+            Status::Revoked,
+            Status::Repaired,
+            Status::Expired,
+        ]
+        .get(v as usize)
+        .copied()
     }
 }
 

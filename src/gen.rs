@@ -42,14 +42,39 @@ impl Rng {
 }
 
 const DIVISIONS: [&str; 12] = [
-    "350100", "350200", "350500", "110101", "110105", "310101", "310115", "440103", "440305", "330106", "320102", "510104",
+    "350100", "350200", "350500", "110101", "110105", "310101", "310115", "440103", "440305",
+    "330106", "320102", "510104",
 ];
-const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "林", "郑"];
-const GIVEN: [&str; 12] = ["伟", "芳", "娜", "敏", "静", "磊", "强", "洋", "艳", "勇", "军", "杰"];
-const FIRM_WORDS: [&str; 12] = ["鑫源", "华信", "恒通", "海峡", "闽江", "榕城", "东方", "瑞丰", "金桥", "新宇", "天成", "宏达"];
-const FIRM_TRADES: [&str; 8] = ["建设工程", "贸易", "科技", "物流", "食品", "环保科技", "医药", "建材"];
+const SURNAMES: [&str; 12] = [
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "林", "郑",
+];
+const GIVEN: [&str; 12] = [
+    "伟", "芳", "娜", "敏", "静", "磊", "强", "洋", "艳", "勇", "军", "杰",
+];
+const FIRM_WORDS: [&str; 12] = [
+    "鑫源", "华信", "恒通", "海峡", "闽江", "榕城", "东方", "瑞丰", "金桥", "新宇", "天成", "宏达",
+];
+const FIRM_TRADES: [&str; 8] = [
+    "建设工程",
+    "贸易",
+    "科技",
+    "物流",
+    "食品",
+    "环保科技",
+    "医药",
+    "建材",
+];
 const AUTHORITIES: [&str; 10] = [
-    "fz-court", "fz-tax", "fz-eco", "fz-amr", "fz-hrss", "fz-finance", "fz-housing", "fz-customs", "fz-transport", "fz-credit",
+    "fz-court",
+    "fz-tax",
+    "fz-eco",
+    "fz-amr",
+    "fz-hrss",
+    "fz-finance",
+    "fz-housing",
+    "fz-customs",
+    "fz-transport",
+    "fz-credit",
 ];
 
 /// Whether subject `i` of a data set is a natural person (30%).
@@ -115,7 +140,12 @@ pub fn subjects_for(entries: u64) -> u64 {
 }
 
 /// Writes `catalog.toml` and `lists/part-NNN.csv` into `dir`, streaming.
-pub fn generate(catalog: &Catalog, catalog_text: &str, opts: GenOptions, dir: &Path) -> std::io::Result<GenReport> {
+pub fn generate(
+    catalog: &Catalog,
+    catalog_text: &str,
+    opts: GenOptions,
+    dir: &Path,
+) -> std::io::Result<GenReport> {
     std::fs::create_dir_all(dir.join("lists"))?;
     std::fs::write(dir.join("catalog.toml"), catalog_text)?;
     let files = opts.files.max(1) as u64;
@@ -139,7 +169,11 @@ pub fn generate(catalog: &Catalog, catalog_text: &str, opts: GenOptions, dir: &P
             let code = subject_code(opts.seed, i);
             let person = is_person(opts.seed, i);
             // 20% of subjects on two or more lists (2 or 3 entries).
-            let n = if rng.chance(20) { 2 + rng.chance(25) as u64 } else { 1 };
+            let n = if rng.chance(20) {
+                2 + rng.chance(25) as u64
+            } else {
+                1
+            };
             let n = n.min(target - written);
             if n >= 2 {
                 rep.multi_list_subjects += 1;
@@ -147,7 +181,9 @@ pub fn generate(catalog: &Catalog, catalog_text: &str, opts: GenOptions, dir: &P
             let kinds = pick_kinds(&mut rng, n as usize);
             for &kind in kinds.iter().take(n as usize) {
                 rep.by_kind[kind] += 1;
-                write_row(&mut w, &mut rng, opts, written, &code, person, kind, &domains)?;
+                write_row(
+                    &mut w, &mut rng, opts, written, &code, person, kind, &domains,
+                )?;
                 written += 1;
             }
             rep.subjects += 1;
@@ -177,21 +213,49 @@ fn pick_kinds(rng: &mut Rng, n: usize) -> [usize; 3] {
     for slot in out.iter_mut() {
         let total: u64 = left.iter().map(|x| x.1).sum();
         let mut r = rng.below(total);
-        let i = left.iter().position(|x| if r < x.1 { true } else { r -= x.1; false }).unwrap_or(0);
+        let i = left
+            .iter()
+            .position(|x| {
+                if r < x.1 {
+                    true
+                } else {
+                    r -= x.1;
+                    false
+                }
+            })
+            .unwrap_or(0);
         *slot = left.remove(i).0;
     }
     out
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_row(w: &mut impl Write, rng: &mut Rng, opts: GenOptions, n: u64, code: &Code, person: bool, kind: usize, domains: &[&str]) -> std::io::Result<()> {
+fn write_row(
+    w: &mut impl Write,
+    rng: &mut Rng,
+    opts: GenOptions,
+    n: u64,
+    code: &Code,
+    person: bool,
+    kind: usize,
+    domains: &[&str],
+) -> std::io::Result<()> {
     let kind_s = ["black", "watch", "red"][kind];
     let domain = domains[rng.below(domains.len() as u64) as usize];
     let authority = AUTHORITIES[rng.below(AUTHORITIES.len() as u64) as usize];
     let name = if person {
-        format!("{}{}{}", SURNAMES[rng.below(12) as usize], GIVEN[rng.below(12) as usize], GIVEN[rng.below(12) as usize])
+        format!(
+            "{}{}{}",
+            SURNAMES[rng.below(12) as usize],
+            GIVEN[rng.below(12) as usize],
+            GIVEN[rng.below(12) as usize]
+        )
     } else {
-        format!("福州{}{}有限公司", FIRM_WORDS[rng.below(12) as usize], FIRM_TRADES[rng.below(8) as usize])
+        format!(
+            "福州{}{}有限公司",
+            FIRM_WORDS[rng.below(12) as usize],
+            FIRM_TRADES[rng.below(8) as usize]
+        )
     };
     let listed = opts.as_of.plus(-(rng.below(3 * 365) as i32));
     let mut valid_until = (rng.chance(50)).then(|| listed.plus(365 + rng.below(3 * 365) as i32));
@@ -206,7 +270,8 @@ fn write_row(w: &mut impl Write, rng: &mut Rng, opts: GenOptions, n: u64, code: 
         }
         _ => ("active", None),
     };
-    let watch_until = (kind == 0 && rng.chance(10)).then(|| listed.plus(800 + rng.below(400) as i32));
+    let watch_until =
+        (kind == 0 && rng.chance(10)).then(|| listed.plus(800 + rng.below(400) as i32));
     let day = |d: Option<Day>| d.map(|d| d.to_string()).unwrap_or_default();
     writeln!(
         w,
@@ -237,7 +302,10 @@ mod tests {
     fn subject_codes_are_valid_unique_and_typed() {
         let as_of = Day::parse("2026-11-21").unwrap();
         let mut seen = std::collections::HashSet::new();
-        for i in (0..200_000u64).chain(21_800_000..21_800_010).chain(99_999_990..100_000_010) {
+        for i in (0..200_000u64)
+            .chain(21_800_000..21_800_010)
+            .chain(99_999_990..100_000_010)
+        {
             let c = subject_code(7, i);
             let p = parse(c.as_str(), as_of).unwrap_or_else(|e| panic!("{i}: {c}: {e}"));
             assert!(p.warning.is_none(), "{c}");
@@ -248,18 +316,36 @@ mod tests {
 
     #[test]
     fn deterministic_and_mixed() {
-        let cat = Catalog::from_toml("[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n", "t").unwrap();
-        let opts = GenOptions { entries: 20_000, seed: 42, as_of: Day::parse("2026-11-20").unwrap(), files: 3 };
+        let cat = Catalog::from_toml(
+            "[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n",
+            "t",
+        )
+        .unwrap();
+        let opts = GenOptions {
+            entries: 20_000,
+            seed: 42,
+            as_of: Day::parse("2026-11-20").unwrap(),
+            files: 3,
+        };
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let ra = generate(&cat, "", opts, a.path()).unwrap();
         generate(&cat, "", opts, b.path()).unwrap();
         for f in 0..3 {
             let name = format!("lists/part-{f:03}.csv");
-            assert_eq!(std::fs::read(a.path().join(&name)).unwrap(), std::fs::read(b.path().join(&name)).unwrap());
+            assert_eq!(
+                std::fs::read(a.path().join(&name)).unwrap(),
+                std::fs::read(b.path().join(&name)).unwrap()
+            );
         }
         assert_eq!(ra.entries, 20_000);
         let share = |k: usize| ra.by_kind[k] as f64 / ra.entries as f64;
-        assert!((share(0) - 0.4).abs() < 0.03 && (share(2) - 0.4).abs() < 0.03 && (share(1) - 0.2).abs() < 0.03, "{:?}", ra.by_kind);
+        assert!(
+            (share(0) - 0.4).abs() < 0.03
+                && (share(2) - 0.4).abs() < 0.03
+                && (share(1) - 0.2).abs() < 0.03,
+            "{:?}",
+            ra.by_kind
+        );
         let multi = ra.multi_list_subjects as f64 / ra.subjects as f64;
         assert!((multi - 0.2).abs() < 0.02, "{multi}");
     }

@@ -76,7 +76,17 @@ impl std::str::FromStr for Encoding {
 
 /// The §2 fields, in the order raw rows carry them.
 pub const FIELDS: [&str; 12] = [
-    "entry_id", "code", "name", "kind", "domain", "authority", "basis", "listed_on", "valid_until", "status", "exited_on",
+    "entry_id",
+    "code",
+    "name",
+    "kind",
+    "domain",
+    "authority",
+    "basis",
+    "listed_on",
+    "valid_until",
+    "status",
+    "exited_on",
     "watch_until",
 ];
 /// Longest field value accepted; the snapshot stores string lengths as u16.
@@ -121,10 +131,14 @@ impl Arena {
     pub fn push(&mut self, s: &str) -> Str {
         let off = self.bytes.len() as u64;
         self.bytes.extend_from_slice(s.as_bytes());
-        Str { off, len: s.len() as u32 }
+        Str {
+            off,
+            len: s.len() as u32,
+        }
     }
     pub fn get(&self, s: Str) -> &str {
-        std::str::from_utf8(&self.bytes[s.off as usize..s.off as usize + s.len as usize]).unwrap_or("")
+        std::str::from_utf8(&self.bytes[s.off as usize..s.off as usize + s.len as usize])
+            .unwrap_or("")
     }
 }
 
@@ -198,11 +212,18 @@ impl Stats {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not a .csv or .jsonl file")]
     Extension { path: String },
     #[error("{path}:{line}: {message}")]
-    Legacy { path: String, line: u64, message: String },
+    Legacy {
+        path: String,
+        line: u64,
+        message: String,
+    },
     #[error("{path}:1: header: {message}")]
     Header { path: String, message: String },
 }
@@ -216,7 +237,10 @@ impl LegacyCodes {
     /// Each code must be structurally valid (length, alphabet, division).
     pub fn load(path: &Path) -> Result<LegacyCodes, IngestError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| IngestError::Io { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| IngestError::Io {
+            path: p.clone(),
+            source,
+        })?;
         LegacyCodes::parse(&text, &p)
     }
 
@@ -228,12 +252,21 @@ impl LegacyCodes {
             if norm.is_empty() {
                 continue;
             }
-            let err = |message: String| IngestError::Legacy { path: origin.to_string(), line: i as u64 + 1, message };
-            let b: [u8; 18] = norm
-                .as_bytes()
-                .try_into()
-                .map_err(|_| err(format!("legacy code {norm:?}: {}", CodeError::Length { got: norm.chars().count() })))?;
-            codes::check_uscc_structure(&b).map_err(|e| err(format!("legacy code {norm:?}: {e}")))?;
+            let err = |message: String| IngestError::Legacy {
+                path: origin.to_string(),
+                line: i as u64 + 1,
+                message,
+            };
+            let b: [u8; 18] = norm.as_bytes().try_into().map_err(|_| {
+                err(format!(
+                    "legacy code {norm:?}: {}",
+                    CodeError::Length {
+                        got: norm.chars().count()
+                    }
+                ))
+            })?;
+            codes::check_uscc_structure(&b)
+                .map_err(|e| err(format!("legacy code {norm:?}: {e}")))?;
             set.insert(b);
         }
         Ok(LegacyCodes(set))
@@ -263,9 +296,19 @@ pub struct Options<'a> {
 /// Expands INPUT arguments: files as given, folders recursively (only
 /// `.csv`/`.jsonl` files; others are listed in `skipped`), all sorted by the
 /// bytes of their paths.
-pub fn list_inputs(inputs: &[PathBuf], skipped: &mut Vec<String>) -> Result<Vec<PathBuf>, IngestError> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<String>) -> Result<(), IngestError> {
-        let io = |source| IngestError::Io { path: dir.display().to_string(), source };
+pub fn list_inputs(
+    inputs: &[PathBuf],
+    skipped: &mut Vec<String>,
+) -> Result<Vec<PathBuf>, IngestError> {
+    fn walk(
+        dir: &Path,
+        out: &mut Vec<PathBuf>,
+        skipped: &mut Vec<String>,
+    ) -> Result<(), IngestError> {
+        let io = |source| IngestError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
         for ent in std::fs::read_dir(dir).map_err(io)? {
             let path = ent.map_err(io)?.path();
             if path.is_dir() {
@@ -280,13 +323,18 @@ pub fn list_inputs(inputs: &[PathBuf], skipped: &mut Vec<String>) -> Result<Vec<
     }
     let mut out = Vec::new();
     for p in inputs {
-        let meta = std::fs::metadata(p).map_err(|source| IngestError::Io { path: p.display().to_string(), source })?;
+        let meta = std::fs::metadata(p).map_err(|source| IngestError::Io {
+            path: p.display().to_string(),
+            source,
+        })?;
         if meta.is_dir() {
             walk(p, &mut out, skipped)?;
         } else if is_list_file(p) {
             out.push(p.clone());
         } else {
-            return Err(IngestError::Extension { path: p.display().to_string() });
+            return Err(IngestError::Extension {
+                path: p.display().to_string(),
+            });
         }
     }
     use std::os::unix::ffi::OsStrExt;
@@ -297,7 +345,10 @@ pub fn list_inputs(inputs: &[PathBuf], skipped: &mut Vec<String>) -> Result<Vec<
 }
 
 fn is_list_file(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("csv") | Some("jsonl"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("csv") | Some("jsonl")
+    )
 }
 
 /// A row as read: field values (trimmed; empty = absent) and its place.
@@ -326,7 +377,10 @@ fn trim(s: &str) -> &str {
 pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)> {
     let f = |i: usize| row.fields[i];
     if let Some(i) = (0..FIELDS.len()).find(|&i| f(i).len() > MAX_FIELD_BYTES) {
-        return Err((Reason::MalformedRow, format!("field {} is longer than {MAX_FIELD_BYTES} bytes", FIELDS[i])));
+        return Err((
+            Reason::MalformedRow,
+            format!("field {} is longer than {MAX_FIELD_BYTES} bytes", FIELDS[i]),
+        ));
     }
     // bad_code: a present code that fails §1 and is not a named legacy code.
     let raw_code = f(F_CODE);
@@ -344,7 +398,11 @@ pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)>
                 match structural {
                     Some(b) => {
                         legacy = true;
-                        Some(codes::Parsed { code: Code(b), kind: CodeKind::Org, warning: Some(format!("legacy code: {e}")) })
+                        Some(codes::Parsed {
+                            code: Code(b),
+                            kind: CodeKind::Org,
+                            warning: Some(format!("legacy code: {e}")),
+                        })
                     }
                     None => return Err((Reason::BadCode, format!("code: {e}"))),
                 }
@@ -352,7 +410,14 @@ pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)>
         }
     };
     let status_raw = f(F_STATUS);
-    let mut required = vec![F_ENTRY_ID, F_CODE, F_KIND, F_DOMAIN, F_AUTHORITY, F_LISTED_ON];
+    let mut required = vec![
+        F_ENTRY_ID,
+        F_CODE,
+        F_KIND,
+        F_DOMAIN,
+        F_AUTHORITY,
+        F_LISTED_ON,
+    ];
     match status_raw {
         "repaired" => required.push(F_EXITED_ON),
         "expired" => required.push(F_VALID_UNTIL),
@@ -364,14 +429,27 @@ pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)>
             (F_VALID_UNTIL, _) => " (required for status expired)",
             _ => "",
         };
-        return Err((Reason::MissingField, format!("missing required field {}{why}", FIELDS[i])));
+        return Err((
+            Reason::MissingField,
+            format!("missing required field {}{why}", FIELDS[i]),
+        ));
     }
     let parsed = parsed.expect("code is present: checked above");
-    let kind = Kind::parse(f(F_KIND)).ok_or_else(|| (Reason::UnknownKind, format!("unknown kind {:?} (expected red, black or watch)", f(F_KIND))))?;
-    let domain = opts
-        .catalog
-        .domain_index(f(F_DOMAIN))
-        .ok_or_else(|| (Reason::UnknownDomain, format!("unknown domain {:?} (not in the catalog)", f(F_DOMAIN))))?;
+    let kind = Kind::parse(f(F_KIND)).ok_or_else(|| {
+        (
+            Reason::UnknownKind,
+            format!(
+                "unknown kind {:?} (expected red, black or watch)",
+                f(F_KIND)
+            ),
+        )
+    })?;
+    let domain = opts.catalog.domain_index(f(F_DOMAIN)).ok_or_else(|| {
+        (
+            Reason::UnknownDomain,
+            format!("unknown domain {:?} (not in the catalog)", f(F_DOMAIN)),
+        )
+    })?;
     let status = if status_raw.is_empty() {
         Status::Active
     } else {
@@ -386,7 +464,10 @@ pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)>
         }
         let d = Day::parse(s).map_err(|e| (Reason::BadDate, format!("{}: {e}", FIELDS[i])))?;
         if d < Day(0) {
-            return Err((Reason::BadDate, format!("{}: {s} is before 1970-01-01", FIELDS[i])));
+            return Err((
+                Reason::BadDate,
+                format!("{}: {s} is before 1970-01-01", FIELDS[i]),
+            ));
         }
         Ok(Some(d))
     };
@@ -394,17 +475,35 @@ pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)>
     let valid_until = date(F_VALID_UNTIL)?;
     let exited_on = date(F_EXITED_ON)?;
     let watch_until = date(F_WATCH_UNTIL)?;
-    for (i, d) in [(F_VALID_UNTIL, valid_until), (F_EXITED_ON, exited_on), (F_WATCH_UNTIL, watch_until)] {
+    for (i, d) in [
+        (F_VALID_UNTIL, valid_until),
+        (F_EXITED_ON, exited_on),
+        (F_WATCH_UNTIL, watch_until),
+    ] {
         if let Some(d) = d {
             if d < listed_on {
-                return Err((Reason::DateOrder, format!("{} {d} is before listed_on {listed_on}", FIELDS[i])));
+                return Err((
+                    Reason::DateOrder,
+                    format!("{} {d} is before listed_on {listed_on}", FIELDS[i]),
+                ));
             }
         }
     }
-    let facts = Facts { kind, status, domain, listed_on, valid_until, exited_on, watch_until };
+    let facts = Facts {
+        kind,
+        status,
+        domain,
+        listed_on,
+        valid_until,
+        exited_on,
+        watch_until,
+    };
     if let (Some(w), Some(x)) = (watch_until, crate::rules::exit_day(&facts)) {
         if w < x {
-            return Err((Reason::DateOrder, format!("watch_until {w} is before the exit day {x}")));
+            return Err((
+                Reason::DateOrder,
+                format!("watch_until {w} is before the exit day {x}"),
+            ));
         }
     }
     let upgraded = parsed.kind == CodeKind::Person && raw_code.chars().count() == 15;
@@ -429,7 +528,12 @@ pub struct Ingest<'a> {
 
 impl<'a> Ingest<'a> {
     pub fn new(opts: Options<'a>) -> Ingest<'a> {
-        Ingest { opts, acc: Accepted::default(), stats: Stats::default(), seen_ids: HashSet::new() }
+        Ingest {
+            opts,
+            acc: Accepted::default(),
+            stats: Stats::default(),
+            seen_ids: HashSet::new(),
+        }
     }
 
     /// Reads one file. `on_reject` receives every rejected row in line order.
@@ -440,11 +544,20 @@ impl<'a> Ingest<'a> {
         progress: &mut dyn FnMut(u64),
     ) -> Result<crate::snapshot::InputDigest, IngestError> {
         let name = path.display().to_string();
-        let io = |source| IngestError::Io { path: name.clone(), source };
+        let io = |source| IngestError::Io {
+            path: name.clone(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         self.stats.files += 1;
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        let mut counting = CountingReader { inner: file, count: 0, reported: 0, progress, hasher: &mut hasher };
+        let mut counting = CountingReader {
+            inner: file,
+            count: 0,
+            reported: 0,
+            progress,
+            hasher: &mut hasher,
+        };
         if path.extension().and_then(|e| e.to_str()) == Some("jsonl") {
             self.read_jsonl(&name, &mut counting, on_reject)?;
         } else {
@@ -454,7 +567,11 @@ impl<'a> Ingest<'a> {
         std::io::copy(&mut counting, &mut std::io::sink()).map_err(io)?;
         let bytes = counting.count;
         self.stats.bytes += bytes;
-        Ok(crate::snapshot::InputDigest { path: name, bytes, xxh3: format!("{:032x}", hasher.digest128()) })
+        Ok(crate::snapshot::InputDigest {
+            path: name,
+            bytes,
+            xxh3: format!("{:032x}", hasher.digest128()),
+        })
     }
 
     fn accept_or_reject(
@@ -471,7 +588,10 @@ impl<'a> Ingest<'a> {
             if self.seen_ids.insert(h) {
                 Ok(v)
             } else {
-                Err((Reason::DuplicateEntryId, format!("entry_id {entry_id:?} was already used by an accepted row")))
+                Err((
+                    Reason::DuplicateEntryId,
+                    format!("entry_id {entry_id:?} was already used by an accepted row"),
+                ))
             }
         });
         match result {
@@ -506,8 +626,17 @@ impl<'a> Ingest<'a> {
         on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
     ) -> Result<(), IngestError> {
         *self.stats.rejected.entry(reason.as_str()).or_default() += 1;
-        on_reject(Reject { file: file.to_string(), line, entry_id: entry_id.to_string(), reason, message })
-            .map_err(|source| IngestError::Io { path: "reject report".into(), source })
+        on_reject(Reject {
+            file: file.to_string(),
+            line,
+            entry_id: entry_id.to_string(),
+            reason,
+            message,
+        })
+        .map_err(|source| IngestError::Io {
+            path: "reject report".into(),
+            source,
+        })
     }
 
     fn read_csv<R: Read>(
@@ -529,24 +658,46 @@ impl<'a> Ingest<'a> {
         // The csv reader's own line numbers skip blank lines; count the
         // physical lines from its byte positions instead.
         let newlines = std::rc::Rc::new(std::cell::RefCell::new(LineTracker::default()));
-        let input = NewlineReader { inner: decoded, offset: 0, line_start: 0, prev: 0, lines: newlines.clone() };
-        let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 16).from_reader(input);
+        let input = NewlineReader {
+            inner: decoded,
+            offset: 0,
+            line_start: 0,
+            prev: 0,
+            lines: newlines.clone(),
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(input);
         let mut rec = csv::ByteRecord::new();
-        let io = |e: csv::Error| IngestError::Io { path: name.to_string(), source: std::io::Error::other(e) };
+        let io = |e: csv::Error| IngestError::Io {
+            path: name.to_string(),
+            source: std::io::Error::other(e),
+        };
         // Header: map column positions to §2 fields.
         if !rdr.read_byte_record(&mut rec).map_err(io)? {
             return Ok(());
         }
         let mut columns: Vec<Option<usize>> = Vec::with_capacity(rec.len());
         for (i, raw) in rec.iter().enumerate() {
-            let raw = if i == 0 { raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw) } else { raw };
-            let col = std::str::from_utf8(raw)
-                .map_err(|_| IngestError::Header { path: name.to_string(), message: format!("column {} is not valid text", i + 1) })?;
+            let raw = if i == 0 {
+                raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+            } else {
+                raw
+            };
+            let col = std::str::from_utf8(raw).map_err(|_| IngestError::Header {
+                path: name.to_string(),
+                message: format!("column {} is not valid text", i + 1),
+            })?;
             let col = trim(col);
             let field = FIELDS.iter().position(|f| *f == col);
             if let Some(fi) = field {
                 if columns.contains(&Some(fi)) {
-                    return Err(IngestError::Header { path: name.to_string(), message: format!("column {col:?} appears twice") });
+                    return Err(IngestError::Header {
+                        path: name.to_string(),
+                        message: format!("column {col:?} appears twice"),
+                    });
                 }
             } else {
                 self.stats.ignored_columns.push(format!("{name}: {col}"));
@@ -564,7 +715,9 @@ impl<'a> Ingest<'a> {
                     return Err(io(e));
                 }
             }
-            line = newlines.borrow_mut().line_at(rec.position().map_or(0, |p| p.byte()));
+            line = newlines
+                .borrow_mut()
+                .line_at(rec.position().map_or(0, |p| p.byte()));
             // csv skips empty lines; skip whitespace-only lines too. A line
             // of only separators is a row.
             if rec.len() == 1 && ncols > 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
@@ -580,7 +733,14 @@ impl<'a> Ingest<'a> {
                     .unwrap_or("")
                     .to_string();
                 self.stats.rows += 1;
-                self.reject(name, line, &entry_id, Reason::MalformedRow, format!("expected {ncols} columns, got {}", rec.len()), on_reject)?;
+                self.reject(
+                    name,
+                    line,
+                    &entry_id,
+                    Reason::MalformedRow,
+                    format!("expected {ncols} columns, got {}", rec.len()),
+                    on_reject,
+                )?;
                 continue;
             }
             let mut fields = [""; 12];
@@ -597,7 +757,14 @@ impl<'a> Ingest<'a> {
             if let Some(i) = bad {
                 self.stats.rows += 1;
                 let entry_id = fields[F_ENTRY_ID].to_string();
-                self.reject(name, line, &entry_id, Reason::MalformedRow, format!("column {} is not valid {}", i + 1, self.encoding_name()), on_reject)?;
+                self.reject(
+                    name,
+                    line,
+                    &entry_id,
+                    Reason::MalformedRow,
+                    format!("column {} is not valid {}", i + 1, self.encoding_name()),
+                    on_reject,
+                )?;
                 continue;
             }
             self.accept_or_reject(name, line, &RawRow { fields }, on_reject)?;
@@ -623,7 +790,12 @@ impl<'a> Ingest<'a> {
         let mut line = 0u64;
         loop {
             buf.clear();
-            let n = rdr.read_until(b'\n', &mut buf).map_err(|source| IngestError::Io { path: name.to_string(), source })?;
+            let n = rdr
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| IngestError::Io {
+                    path: name.to_string(),
+                    source,
+                })?;
             if n == 0 {
                 break;
             }
@@ -635,9 +807,12 @@ impl<'a> Ingest<'a> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let obj: Result<serde_json::Map<String, serde_json::Value>, String> = std::str::from_utf8(bytes)
-                .map_err(|e| format!("not valid UTF-8: {e}"))
-                .and_then(|s| serde_json::from_str(s).map_err(|e| format!("not a JSON object: {e}")));
+            let obj: Result<serde_json::Map<String, serde_json::Value>, String> =
+                std::str::from_utf8(bytes)
+                    .map_err(|e| format!("not valid UTF-8: {e}"))
+                    .and_then(|s| {
+                        serde_json::from_str(s).map_err(|e| format!("not a JSON object: {e}"))
+                    });
             let obj = match obj {
                 Ok(o) => o,
                 Err(message) => {
@@ -661,7 +836,14 @@ impl<'a> Ingest<'a> {
             if let Some(f) = bad {
                 self.stats.rows += 1;
                 let eid = texts[F_ENTRY_ID].clone();
-                self.reject(name, line, &eid, Reason::MalformedRow, format!("field {f} must be a string"), on_reject)?;
+                self.reject(
+                    name,
+                    line,
+                    &eid,
+                    Reason::MalformedRow,
+                    format!("field {f} must be a string"),
+                    on_reject,
+                )?;
                 continue;
             }
             let fields: [&str; 12] = std::array::from_fn(|i| texts[i].as_str());
@@ -718,7 +900,8 @@ impl<R: Read> Read for NewlineReader<R> {
         for (i, &b) in buf[..n].iter().enumerate() {
             let o = self.offset + i as u64;
             if b == b'\n' {
-                let blank = o == self.line_start || (o == self.line_start + 1 && self.prev == b'\r');
+                let blank =
+                    o == self.line_start || (o == self.line_start + 1 && self.prev == b'\r');
                 lines.pending.push_back((o, blank));
                 self.line_start = o + 1;
             }
@@ -757,13 +940,30 @@ mod tests {
     use proptest::prelude::*;
 
     fn catalog() -> Catalog {
-        Catalog::from_toml("[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n", "t").unwrap()
+        Catalog::from_toml(
+            "[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n",
+            "t",
+        )
+        .unwrap()
     }
 
     const ORG: &str = "91350100M000100Y43";
 
     fn row<'a>(overrides: &[(&str, &'a str)]) -> [&'a str; 12] {
-        let mut f: [&'a str; 12] = ["E1", ORG, "某公司", "black", "court", "fy", "", "2026-01-01", "", "", "", ""];
+        let mut f: [&'a str; 12] = [
+            "E1",
+            ORG,
+            "某公司",
+            "black",
+            "court",
+            "fy",
+            "",
+            "2026-01-01",
+            "",
+            "",
+            "",
+            "",
+        ];
         for (k, v) in overrides {
             f[FIELDS.iter().position(|x| x == k).unwrap()] = v;
         }
@@ -773,7 +973,12 @@ mod tests {
     fn check(fields: [&str; 12]) -> Result<Valid, Reason> {
         let cat = catalog();
         let legacy = LegacyCodes::parse("91350100M0001TGQXM # Fuzhou pilot\n", "l").unwrap();
-        let opts = Options { catalog: &cat, as_of: Day::parse("2026-11-21").unwrap(), encoding: Encoding::Utf8, legacy: &legacy };
+        let opts = Options {
+            catalog: &cat,
+            as_of: Day::parse("2026-11-21").unwrap(),
+            encoding: Encoding::Utf8,
+            legacy: &legacy,
+        };
         validate(&RawRow { fields }, &opts).map_err(|(r, m)| {
             assert!(!m.is_empty());
             r
@@ -799,13 +1004,25 @@ mod tests {
             (vec![("listed_on", "2026-02-30")], Err(BadDate)),
             (vec![("watch_until", "2026/03/01")], Err(BadDate)),
             (vec![("valid_until", "2025-12-31")], Err(DateOrder)),
-            (vec![("status", "repaired"), ("exited_on", "2025-12-01")], Err(DateOrder)),
-            (vec![("valid_until", "2026-06-30"), ("watch_until", "2026-06-30")], Err(DateOrder)),
-            (vec![("valid_until", "2026-06-30"), ("watch_until", "2026-07-01")], Ok(())),
+            (
+                vec![("status", "repaired"), ("exited_on", "2025-12-01")],
+                Err(DateOrder),
+            ),
+            (
+                vec![("valid_until", "2026-06-30"), ("watch_until", "2026-06-30")],
+                Err(DateOrder),
+            ),
+            (
+                vec![("valid_until", "2026-06-30"), ("watch_until", "2026-07-01")],
+                Ok(()),
+            ),
             // Precedence: bad code before a missing field; kind before domain.
             (vec![("code", "X"), ("domain", "")], Err(BadCode)),
             (vec![("kind", "grey"), ("domain", "sea")], Err(UnknownKind)),
-            (vec![("status", "expired"), ("valid_until", "2026-13-01")], Err(BadDate)),
+            (
+                vec![("status", "expired"), ("valid_until", "2026-13-01")],
+                Err(BadDate),
+            ),
         ];
         for (over, want) in cases {
             let got = check(row(&over)).map(|_| ());
@@ -815,7 +1032,9 @@ mod tests {
 
     #[test]
     fn legacy_file_refuses_unstructured_codes() {
-        let err = LegacyCodes::parse("# header\n\n9135A100M0001TGQXM\n", "legacy.txt").unwrap_err().to_string();
+        let err = LegacyCodes::parse("# header\n\n9135A100M0001TGQXM\n", "legacy.txt")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("legacy.txt:3: "), "{err}");
     }
 
@@ -823,15 +1042,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cat = catalog();
         let legacy = LegacyCodes::default();
-        let mut ing = Ingest::new(Options { catalog: &cat, as_of: Day::parse("2026-11-21").unwrap(), encoding, legacy: &legacy });
+        let mut ing = Ingest::new(Options {
+            catalog: &cat,
+            as_of: Day::parse("2026-11-21").unwrap(),
+            encoding,
+            legacy: &legacy,
+        });
         let mut rejects = Vec::new();
         for (name, bytes) in files {
             let p = dir.path().join(name);
             std::fs::write(&p, bytes).unwrap();
-            ing.read_file(&p, &mut |r| {
-                rejects.push(r);
-                Ok(())
-            }, &mut |_| {})
+            ing.read_file(
+                &p,
+                &mut |r| {
+                    rejects.push(r);
+                    Ok(())
+                },
+                &mut |_| {},
+            )
             .unwrap();
         }
         (ing.acc, ing.stats, rejects)
@@ -847,10 +1075,17 @@ mod tests {
             91350100M000100Y44,E3,red,tax,sw,2026-01-01,x\n\
             91350100M000100Y43,E3,red,tax,sw,2026-01-01,x\n";
         let (acc, stats, rejects) = run(&[("a.csv", csv.as_bytes())], Encoding::Utf8);
-        let got: Vec<(u64, &str, Reason)> = rejects.iter().map(|r| (r.line, r.entry_id.as_str(), r.reason)).collect();
+        let got: Vec<(u64, &str, Reason)> = rejects
+            .iter()
+            .map(|r| (r.line, r.entry_id.as_str(), r.reason))
+            .collect();
         assert_eq!(
             got,
-            vec![(4, "E2", Reason::MalformedRow), (5, "E1", Reason::DuplicateEntryId), (6, "E3", Reason::BadCode)]
+            vec![
+                (4, "E2", Reason::MalformedRow),
+                (5, "E1", Reason::DuplicateEntryId),
+                (6, "E3", Reason::BadCode)
+            ]
         );
         assert_eq!(acc.entries.len(), 2);
         assert_eq!(stats.rows, 5);
@@ -880,7 +1115,14 @@ mod tests {
                  {\"entry_id\":\"J3\",\"code\":\"91350100M000100Y43\",\"kind\":\"red\",\"domain\":\"tax\",\"authority\":\"sw\"}\n";
         let (acc, stats, rejects) = run(&[("a.jsonl", j.as_bytes())], Encoding::Utf8);
         let got: Vec<(u64, Reason)> = rejects.iter().map(|r| (r.line, r.reason)).collect();
-        assert_eq!(got, vec![(3, Reason::MalformedRow), (4, Reason::MalformedRow), (5, Reason::MissingField)]);
+        assert_eq!(
+            got,
+            vec![
+                (3, Reason::MalformedRow),
+                (4, Reason::MalformedRow),
+                (5, Reason::MissingField)
+            ]
+        );
         assert_eq!(acc.entries.len(), 1);
         assert_eq!(stats.rows, 4);
     }

@@ -45,14 +45,26 @@ pub fn inspect(snap: &Snapshot) -> Inspection {
     }
     for i in 0..snap.entries() {
         let e = snap.entry(i);
-        *by_kind.entry(e.facts.kind.as_str().to_string()).or_default() += 1;
-        *by_domain.entry(snap.domain_id(e.facts.domain).to_string()).or_default() += 1;
+        *by_kind
+            .entry(e.facts.kind.as_str().to_string())
+            .or_default() += 1;
+        *by_domain
+            .entry(snap.domain_id(e.facts.domain).to_string())
+            .or_default() += 1;
         *by_authority.entry(e.authority.to_string()).or_default() += 1;
-        if is_effective(&e.facts, d) && e.facts.valid_until.is_some_and(|v| v > d && v <= d.plus(EXPIRING_DAYS)) {
+        if is_effective(&e.facts, d)
+            && e.facts
+                .valid_until
+                .is_some_and(|v| v > d && v <= d.plus(EXPIRING_DAYS))
+        {
             expiring.push(entry_out(snap, &e));
         }
     }
-    expiring.sort_by(|a, b| a.valid_until.cmp(&b.valid_until).then_with(|| a.entry_id.cmp(&b.entry_id)));
+    expiring.sort_by(|a, b| {
+        a.valid_until
+            .cmp(&b.valid_until)
+            .then_with(|| a.entry_id.cmp(&b.entry_id))
+    });
     Inspection {
         format_version: snap.header_version(),
         snapshot_id: snap.id.clone(),
@@ -66,6 +78,9 @@ pub fn inspect(snap: &Snapshot) -> Inspection {
         by_kind,
         by_domain,
         by_authority,
-        expiring: Expiring { count: expiring.len() as u64, entries: expiring },
+        expiring: Expiring {
+            count: expiring.len() as u64,
+            entries: expiring,
+        },
     }
 }

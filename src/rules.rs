@@ -89,7 +89,11 @@ pub fn exit_day(f: &Facts) -> Option<Day> {
         return None;
     }
     let ran_out = f.valid_until.map(|v| v.plus(1));
-    let repaired = if f.status == Status::Repaired { f.exited_on } else { None };
+    let repaired = if f.status == Status::Repaired {
+        f.exited_on
+    } else {
+        None
+    };
     match (ran_out, repaired) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -163,7 +167,9 @@ pub fn evaluate(
     }
     let black_or_watch = hits.iter().any(|h| h.kind != Kind::Red);
     if black_or_watch {
-        hits.iter_mut().filter(|h| h.kind == Kind::Red).for_each(|h| h.suppressed = true);
+        hits.iter_mut()
+            .filter(|h| h.kind == Kind::Red)
+            .for_each(|h| h.suppressed = true);
     }
     hits.sort_by_key(|h| (h.kind, h.entry, h.derived));
     let status = if hits.iter().any(|h| h.kind == Kind::Black) {
@@ -239,10 +245,22 @@ impl MeasureTable {
             .measures
             .iter()
             .map(|m| CompiledMeasure {
-                kinds: m.lists.iter().filter_map(|k| Kind::parse(k)).fold(0, |a, k| a | 1 << k as u8),
-                domains: (!m.domains.iter().any(|d| d == "*"))
-                    .then(|| cat.domains.iter().map(|d| m.domains.contains(&d.id)).collect()),
-                matters: cat.matters.iter().map(|mt| m.matters.contains(&mt.id)).collect(),
+                kinds: m
+                    .lists
+                    .iter()
+                    .filter_map(|k| Kind::parse(k))
+                    .fold(0, |a, k| a | 1 << k as u8),
+                domains: (!m.domains.iter().any(|d| d == "*")).then(|| {
+                    cat.domains
+                        .iter()
+                        .map(|d| m.domains.contains(&d.id))
+                        .collect()
+                }),
+                matters: cat
+                    .matters
+                    .iter()
+                    .map(|mt| m.matters.contains(&mt.id))
+                    .collect(),
                 bit: match (m.effect, m.mandatory) {
                     (Effect::Punish, true) => flags::MUST_APPLY,
                     (Effect::Punish, false) => flags::MAY_APPLY,
@@ -250,14 +268,19 @@ impl MeasureTable {
                 },
             })
             .collect();
-        MeasureTable { measures, ndomains: cat.domains.len() }
+        MeasureTable {
+            measures,
+            ndomains: cat.domains.len(),
+        }
     }
 
     fn matches(&self, m: usize, matter: usize, kind: Kind, domain: u16) -> bool {
         let c = &self.measures[m];
         c.matters.get(matter).copied().unwrap_or(false)
             && c.kinds & (1 << kind as u8) != 0
-            && c.domains.as_ref().is_none_or(|d| d.get(domain as usize).copied().unwrap_or(false))
+            && c.domains
+                .as_ref()
+                .is_none_or(|d| d.get(domain as usize).copied().unwrap_or(false))
     }
 
     /// §4: the measures of matter `matter` triggered by the active hits.
@@ -273,7 +296,10 @@ impl MeasureTable {
             if triggered.is_empty() {
                 continue;
             }
-            let applied = Applied { measure: m, hits: triggered };
+            let applied = Applied {
+                measure: m,
+                hits: triggered,
+            };
             match self.measures[m].bit {
                 flags::MUST_APPLY => out.must_apply.push(applied),
                 flags::MAY_APPLY => out.may_apply.push(applied),
@@ -303,7 +329,12 @@ impl MeasureTable {
 /// The active `(kind, domain)` pairs of an evaluation, sorted and deduped:
 /// everything the measures of any matter depend on.
 pub fn profile(ev: &Evaluation) -> Vec<(Kind, u16)> {
-    let mut p: Vec<(Kind, u16)> = ev.hits.iter().filter(|h| h.is_active()).map(|h| (h.kind, h.domain)).collect();
+    let mut p: Vec<(Kind, u16)> = ev
+        .hits
+        .iter()
+        .filter(|h| h.is_active())
+        .map(|h| (h.kind, h.domain))
+        .collect();
     p.sort_unstable();
     p.dedup();
     p
@@ -318,7 +349,14 @@ mod tests {
         Day::parse(s).unwrap()
     }
 
-    fn facts(kind: Kind, status: Status, listed: &str, until: Option<&str>, exited: Option<&str>, watch: Option<&str>) -> Facts {
+    fn facts(
+        kind: Kind,
+        status: Status,
+        listed: &str,
+        until: Option<&str>,
+        exited: Option<&str>,
+        watch: Option<&str>,
+    ) -> Facts {
         Facts {
             kind,
             status,
@@ -331,11 +369,20 @@ mod tests {
     }
 
     fn eval(entries: &[Facts], day: &str) -> Evaluation {
-        evaluate(entries, d(day), &|_| false, &|dom| if dom == 1 { 180 } else { 365 })
+        evaluate(entries, d(day), &|_| false, &|dom| {
+            if dom == 1 {
+                180
+            } else {
+                365
+            }
+        })
     }
 
     fn summary(ev: &Evaluation) -> Vec<(Kind, bool, bool, bool)> {
-        ev.hits.iter().map(|h| (h.kind, h.suspended, h.suppressed, h.derived)).collect()
+        ev.hits
+            .iter()
+            .map(|h| (h.kind, h.suspended, h.suppressed, h.derived))
+            .collect()
     }
 
     use Kind::*;
@@ -360,7 +407,14 @@ mod tests {
         assert!(!is_effective(&expired, d("2026-03-02")));
         let revoked = facts(Black, Revoked, "2026-01-10", None, None, None);
         assert!(!is_effective(&revoked, d("2026-05-01")));
-        let repaired = facts(Black, Repaired, "2026-01-10", None, Some("2026-04-01"), None);
+        let repaired = facts(
+            Black,
+            Repaired,
+            "2026-01-10",
+            None,
+            Some("2026-04-01"),
+            None,
+        );
         assert!(is_effective(&repaired, d("2026-03-31")));
         assert!(!is_effective(&repaired, d("2026-04-01")));
         let objection = facts(Black, Objection, "2026-01-10", None, None, None);
@@ -371,7 +425,10 @@ mod tests {
     fn derived_watch_boundaries() {
         // Ran out on 2026-06-30: exit day X = 2026-07-01; court default 365 days.
         let ran_out = facts(Black, Active, "2026-01-10", Some("2026-06-30"), None, None);
-        assert_eq!(derived_watch(&ran_out, 365), Some((d("2026-07-01"), d("2027-06-30"))));
+        assert_eq!(
+            derived_watch(&ran_out, 365),
+            Some((d("2026-07-01"), d("2027-06-30")))
+        );
         let table = [
             ("2026-06-30", vec![(Black, false, false, false)]),
             ("2026-07-01", vec![(Watch, false, false, true)]),
@@ -382,12 +439,39 @@ mod tests {
             assert_eq!(summary(&eval(&[ran_out], day)), want, "{day}");
         }
         // Explicit watch_until wins over the domain default.
-        let explicit = facts(Black, Expired, "2026-01-10", Some("2026-06-30"), None, Some("2026-08-31"));
-        assert_eq!(derived_watch(&explicit, 365), Some((d("2026-07-01"), d("2026-08-31"))));
+        let explicit = facts(
+            Black,
+            Expired,
+            "2026-01-10",
+            Some("2026-06-30"),
+            None,
+            Some("2026-08-31"),
+        );
+        assert_eq!(
+            derived_watch(&explicit, 365),
+            Some((d("2026-07-01"), d("2026-08-31")))
+        );
         // Repaired with both dates: the earlier exit wins.
-        let both = facts(Black, Repaired, "2026-01-10", Some("2026-12-31"), Some("2026-05-15"), None);
-        assert_eq!(derived_watch(&both, 180), Some((d("2026-05-15"), d("2026-11-10"))));
-        let both_late = facts(Black, Repaired, "2026-01-10", Some("2026-03-31"), Some("2026-05-15"), None);
+        let both = facts(
+            Black,
+            Repaired,
+            "2026-01-10",
+            Some("2026-12-31"),
+            Some("2026-05-15"),
+            None,
+        );
+        assert_eq!(
+            derived_watch(&both, 180),
+            Some((d("2026-05-15"), d("2026-11-10")))
+        );
+        let both_late = facts(
+            Black,
+            Repaired,
+            "2026-01-10",
+            Some("2026-03-31"),
+            Some("2026-05-15"),
+            None,
+        );
         assert_eq!(exit_day(&both_late), Some(d("2026-04-01")));
         // Revoked: listed in error, no derived watch.
         let revoked = facts(Black, Revoked, "2026-01-10", Some("2026-06-30"), None, None);
@@ -408,9 +492,22 @@ mod tests {
 
     #[test]
     fn objection_suspends_and_carries_to_derived_watch() {
-        let e = facts(Black, Objection, "2026-01-10", Some("2026-06-30"), None, None);
-        assert_eq!(summary(&eval(&[e], "2026-03-01")), vec![(Black, true, false, false)]);
-        assert_eq!(summary(&eval(&[e], "2026-07-01")), vec![(Watch, true, false, true)]);
+        let e = facts(
+            Black,
+            Objection,
+            "2026-01-10",
+            Some("2026-06-30"),
+            None,
+            None,
+        );
+        assert_eq!(
+            summary(&eval(&[e], "2026-03-01")),
+            vec![(Black, true, false, false)]
+        );
+        assert_eq!(
+            summary(&eval(&[e], "2026-07-01")),
+            vec![(Watch, true, false, true)]
+        );
         // A hold placed on the daemon suspends the same way.
         let a = facts(Black, Active, "2026-01-10", None, None, None);
         let ev = evaluate(&[a], d("2026-03-01"), &|i| i == 0, &|_| 365);
@@ -426,13 +523,41 @@ mod tests {
         let watch = facts(Watch, Active, "2026-09-01", Some("2026-09-30"), None, None);
         let all = [red, black, watch];
         let table: [(&str, SubjectStatus, Vec<(Kind, bool, bool, bool)>); 6] = [
-            ("2026-02-28", SubjectStatus::Red, vec![(Red, false, false, false)]),
-            ("2026-03-01", SubjectStatus::Black, vec![(Black, false, false, false), (Red, false, true, false)]),
+            (
+                "2026-02-28",
+                SubjectStatus::Red,
+                vec![(Red, false, false, false)],
+            ),
+            (
+                "2026-03-01",
+                SubjectStatus::Black,
+                vec![(Black, false, false, false), (Red, false, true, false)],
+            ),
             // Derived watch from 2026-06-01 still suppresses red.
-            ("2026-06-01", SubjectStatus::Watch, vec![(Watch, false, false, true), (Red, false, true, false)]),
-            ("2026-09-15", SubjectStatus::Watch, vec![(Watch, false, false, true), (Watch, false, false, false), (Red, false, true, false)]),
-            ("2027-05-31", SubjectStatus::Watch, vec![(Watch, false, false, true), (Red, false, true, false)]),
-            ("2027-06-01", SubjectStatus::Red, vec![(Red, false, false, false)]),
+            (
+                "2026-06-01",
+                SubjectStatus::Watch,
+                vec![(Watch, false, false, true), (Red, false, true, false)],
+            ),
+            (
+                "2026-09-15",
+                SubjectStatus::Watch,
+                vec![
+                    (Watch, false, false, true),
+                    (Watch, false, false, false),
+                    (Red, false, true, false),
+                ],
+            ),
+            (
+                "2027-05-31",
+                SubjectStatus::Watch,
+                vec![(Watch, false, false, true), (Red, false, true, false)],
+            ),
+            (
+                "2027-06-01",
+                SubjectStatus::Red,
+                vec![(Red, false, false, false)],
+            ),
         ];
         for (day, status, hits) in table {
             let ev = eval(&all, day);
@@ -497,10 +622,25 @@ matters = ["lic"]
         watch_tax.domain = 1;
         let ev = eval(&[black_court, watch_tax], "2026-02-01");
         let m = table.measures(0, &ev.hits);
-        assert_eq!(m.must_apply, vec![Applied { measure: 0, hits: vec![0] }]);
-        assert_eq!(m.may_apply, vec![Applied { measure: 1, hits: vec![1] }]);
+        assert_eq!(
+            m.must_apply,
+            vec![Applied {
+                measure: 0,
+                hits: vec![0]
+            }]
+        );
+        assert_eq!(
+            m.may_apply,
+            vec![Applied {
+                measure: 1,
+                hits: vec![1]
+            }]
+        );
         assert!(m.rewards.is_empty());
-        assert_eq!(table.profile_flags(0, &profile(&ev)), flags::MUST_APPLY | flags::MAY_APPLY);
+        assert_eq!(
+            table.profile_flags(0, &profile(&ev)),
+            flags::MUST_APPLY | flags::MAY_APPLY
+        );
         let m = table.measures(1, &ev.hits);
         assert!(m.must_apply.is_empty());
         assert_eq!(m.may_apply.len(), 1);
@@ -521,8 +661,16 @@ matters = ["lic"]
     }
 
     fn arb_facts() -> impl Strategy<Value = Facts> {
-        (0u8..3, 0u8..5, 0u16..2, 0i32..400, proptest::option::of(0i32..400), proptest::option::of(0i32..400), proptest::option::of(0i32..600)).prop_map(
-            |(k, s, dom, l, v, x, w)| {
+        (
+            0u8..3,
+            0u8..5,
+            0u16..2,
+            0i32..400,
+            proptest::option::of(0i32..400),
+            proptest::option::of(0i32..400),
+            proptest::option::of(0i32..600),
+        )
+            .prop_map(|(k, s, dom, l, v, x, w)| {
                 let listed = Day(20000 + l);
                 Facts {
                     kind: Kind::from_u8(k).unwrap(),
@@ -533,8 +681,7 @@ matters = ["lic"]
                     exited_on: x.map(|x| listed.plus(x)),
                     watch_until: w.map(|w| listed.plus(w)),
                 }
-            },
-        )
+            })
     }
 
     proptest! {

@@ -48,7 +48,10 @@ pub struct Finding {
 #[derive(Debug, thiserror::Error)]
 pub enum ScreenError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:1: header has no code column")]
     NoCodeColumn { path: String },
     #[error("{path}: candidates must be a .txt, .csv or .jsonl file")]
@@ -59,7 +62,10 @@ pub enum ScreenError {
 /// entry file (`.csv` / `.jsonl`; only `code` and `entry_id` are used).
 pub fn read_candidates(path: &Path) -> Result<Vec<Candidate>, ScreenError> {
     let name = path.display().to_string();
-    let io = |source| ScreenError::Io { path: name.clone(), source };
+    let io = |source| ScreenError::Io {
+        path: name.clone(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut out = Vec::new();
     match path.extension().and_then(|e| e.to_str()) {
@@ -69,10 +75,19 @@ pub fn read_candidates(path: &Path) -> Result<Vec<Candidate>, ScreenError> {
                 let n = i as u64 + 1;
                 match std::str::from_utf8(&line) {
                     Ok(text) => {
-                        let text = if n == 1 { text.trim_start_matches('\u{FEFF}') } else { text };
+                        let text = if n == 1 {
+                            text.trim_start_matches('\u{FEFF}')
+                        } else {
+                            text
+                        };
                         let code = text.split('#').next().unwrap_or("").trim();
                         if !code.is_empty() {
-                            out.push(Candidate { line: n, code: code.to_string(), entry_id: None, malformed: None });
+                            out.push(Candidate {
+                                line: n,
+                                code: code.to_string(),
+                                entry_id: None,
+                                malformed: None,
+                            });
                         }
                     }
                     Err(_) => out.push(malformed(n, "not valid UTF-8")),
@@ -84,7 +99,11 @@ pub fn read_candidates(path: &Path) -> Result<Vec<Candidate>, ScreenError> {
             for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
                 let line = line.map_err(io)?;
                 let n = i as u64 + 1;
-                let bytes = if n == 1 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line) } else { &line[..] };
+                let bytes = if n == 1 {
+                    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line)
+                } else {
+                    &line[..]
+                };
                 if bytes.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
@@ -93,7 +112,12 @@ pub fn read_candidates(path: &Path) -> Result<Vec<Candidate>, ScreenError> {
                 match obj {
                     Ok(o) => {
                         let text = |k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_string);
-                        out.push(Candidate { line: n, code: text("code").unwrap_or_default(), entry_id: text("entry_id"), malformed: None });
+                        out.push(Candidate {
+                            line: n,
+                            code: text("code").unwrap_or_default(),
+                            entry_id: text("entry_id"),
+                            malformed: None,
+                        });
                     }
                     Err(e) => out.push(malformed(n, &e)),
                 }
@@ -105,13 +129,24 @@ pub fn read_candidates(path: &Path) -> Result<Vec<Candidate>, ScreenError> {
 }
 
 fn malformed(line: u64, why: &str) -> Candidate {
-    Candidate { line, code: String::new(), entry_id: None, malformed: Some(format!("malformed row: {why}")) }
+    Candidate {
+        line,
+        code: String::new(),
+        entry_id: None,
+        malformed: Some(format!("malformed row: {why}")),
+    }
 }
 
 fn read_csv(file: impl Read, name: &str, out: &mut Vec<Candidate>) -> Result<(), ScreenError> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(file);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(file);
     let mut rec = csv::ByteRecord::new();
-    let io = |e: csv::Error| ScreenError::Io { path: name.to_string(), source: std::io::Error::other(e) };
+    let io = |e: csv::Error| ScreenError::Io {
+        path: name.to_string(),
+        source: std::io::Error::other(e),
+    };
     if !rdr.read_byte_record(&mut rec).map_err(io)? {
         return Ok(());
     }
@@ -119,23 +154,46 @@ fn read_csv(file: impl Read, name: &str, out: &mut Vec<Candidate>) -> Result<(),
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let c = if i == 0 { c.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(c) } else { c };
+            let c = if i == 0 {
+                c.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(c)
+            } else {
+                c
+            };
             String::from_utf8_lossy(c).trim().to_string()
         })
         .collect();
-    let code_col = cols.iter().position(|c| c == "code").ok_or_else(|| ScreenError::NoCodeColumn { path: name.to_string() })?;
+    let code_col =
+        cols.iter()
+            .position(|c| c == "code")
+            .ok_or_else(|| ScreenError::NoCodeColumn {
+                path: name.to_string(),
+            })?;
     let id_col = cols.iter().position(|c| c == "entry_id");
     while rdr.read_byte_record(&mut rec).map_err(io)? {
         let line = rec.position().map_or(0, |p| p.line());
         if rec.len() != cols.len() {
-            out.push(malformed(line, &format!("expected {} columns, got {}", cols.len(), rec.len())));
+            out.push(malformed(
+                line,
+                &format!("expected {} columns, got {}", cols.len(), rec.len()),
+            ));
             continue;
         }
-        let field = |i: usize| rec.get(i).map(|b| std::str::from_utf8(b).map(|s| s.trim().to_string()));
+        let field = |i: usize| {
+            rec.get(i)
+                .map(|b| std::str::from_utf8(b).map(|s| s.trim().to_string()))
+        };
         match (field(code_col), id_col.map(field)) {
             (Some(Ok(code)), None | Some(Some(Ok(_)))) => {
-                let entry_id = id_col.and_then(|i| field(i)).and_then(Result::ok).filter(|s| !s.is_empty());
-                out.push(Candidate { line, code, entry_id, malformed: None });
+                let entry_id = id_col
+                    .and_then(|i| field(i))
+                    .and_then(Result::ok)
+                    .filter(|s| !s.is_empty());
+                out.push(Candidate {
+                    line,
+                    code,
+                    entry_id,
+                    malformed: None,
+                });
             }
             _ => out.push(malformed(line, "not valid UTF-8")),
         }
@@ -147,7 +205,16 @@ fn read_csv(file: impl Read, name: &str, out: &mut Vec<Candidate>) -> Result<(),
 pub fn screen(ctx: &Ctx, candidates: &[Candidate], mode: ScreenAs) -> Vec<Finding> {
     let mut out = Vec::new();
     for c in candidates {
-        let mut f = Finding { line: c.line, entry_id: c.entry_id.clone(), code: None, input: None, valid: None, error: None, status: None, hits: None };
+        let mut f = Finding {
+            line: c.line,
+            entry_id: c.entry_id.clone(),
+            code: None,
+            input: None,
+            valid: None,
+            error: None,
+            status: None,
+            hits: None,
+        };
         if let Some(m) = &c.malformed {
             f.input = Some(c.code.clone());
             f.valid = Some(false);
@@ -160,17 +227,28 @@ pub fn screen(ctx: &Ctx, candidates: &[Candidate], mode: ScreenAs) -> Vec<Findin
             Resolved::Invalid(e) => {
                 f.input = Some(c.code.clone());
                 f.valid = Some(false);
-                f.error = Some(if c.code.is_empty() { "missing code".into() } else { e });
+                f.error = Some(if c.code.is_empty() {
+                    "missing code".into()
+                } else {
+                    e
+                });
                 out.push(f);
             }
             Resolved::Forbidden | Resolved::Clear { .. } => {}
             Resolved::Listed { slot, .. } => {
-                let (ev, views) = ctx.snap.evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
+                let (ev, views) = ctx
+                    .snap
+                    .evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
                 let keep = |k: Kind| match mode {
                     ScreenAs::Red => k != Kind::Red,
                     ScreenAs::Black => k == Kind::Red,
                 };
-                let hits: Vec<HitOut> = ev.hits.iter().filter(|h| keep(h.kind)).map(|h| hit_out(ctx.snap, &views, h)).collect();
+                let hits: Vec<HitOut> = ev
+                    .hits
+                    .iter()
+                    .filter(|h| keep(h.kind))
+                    .map(|h| hit_out(ctx.snap, &views, h))
+                    .collect();
                 if hits.is_empty() {
                     continue;
                 }

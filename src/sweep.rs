@@ -20,7 +20,9 @@ pub struct Conflict {
 
 /// All conflicts on `day`, sorted by code then red entry_id.
 pub fn sweep(snap: &Snapshot, day: Day, holds: &Holds) -> Vec<Conflict> {
-    let Some(red) = snap.bitmap(Kind::Red, None) else { return Vec::new() };
+    let Some(red) = snap.bitmap(Kind::Red, None) else {
+        return Vec::new();
+    };
     let mut bw = snap.bitmap(Kind::Black, None).cloned().unwrap_or_default();
     if let Some(w) = snap.bitmap(Kind::Watch, None) {
         bw |= w;
@@ -32,15 +34,28 @@ pub fn sweep(snap: &Snapshot, day: Day, holds: &Holds) -> Vec<Conflict> {
         .flat_map_iter(|&sid| {
             let (ev, views) = snap.evaluate(sid, day, &|e| holds.is_held(e));
             let code = snap.subject_key(sid).to_code().as_str().to_string();
-            let by: Vec<HitOut> = ev.hits.iter().filter(|h| h.kind != Kind::Red).map(|h| hit_out(snap, &views, h)).collect();
+            let by: Vec<HitOut> = ev
+                .hits
+                .iter()
+                .filter(|h| h.kind != Kind::Red)
+                .map(|h| hit_out(snap, &views, h))
+                .collect();
             ev.hits
                 .iter()
                 .filter(|h| h.kind == Kind::Red && h.suppressed)
-                .map(|h| Conflict { code: code.clone(), red: hit_out(snap, &views, h), by: by.clone() })
+                .map(|h| Conflict {
+                    code: code.clone(),
+                    red: hit_out(snap, &views, h),
+                    by: by.clone(),
+                })
                 .collect::<Vec<_>>()
         })
         .collect();
-    out.par_sort_by(|a, b| a.code.cmp(&b.code).then_with(|| a.red.entry_id.cmp(&b.red.entry_id)));
+    out.par_sort_by(|a, b| {
+        a.code
+            .cmp(&b.code)
+            .then_with(|| a.red.entry_id.cmp(&b.red.entry_id))
+    });
     for c in &mut out {
         c.by.sort_by(|a, b| a.entry_id.cmp(&b.entry_id).then(a.derived.cmp(&b.derived)));
     }

@@ -60,7 +60,10 @@ impl Progress for Bar {
 
 pub fn run(a: BuildArgs) -> Outcome {
     if !(0.0..=1.0).contains(&a.max_reject_ratio) {
-        anyhow::bail!("--max-reject-ratio must be between 0 and 1, got {}", a.max_reject_ratio);
+        anyhow::bail!(
+            "--max-reject-ratio must be between 0 and 1, got {}",
+            a.max_reject_ratio
+        );
     }
     let opts = BuildOptions {
         catalog: a.catalog,
@@ -75,13 +78,16 @@ pub fn run(a: BuildArgs) -> Outcome {
     let bar = Bar(std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} reading [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         b
     }));
-    let report = build(&opts, &bar).with_context(|| format!("build of {} failed", opts.out.display()))?;
+    let report =
+        build(&opts, &bar).with_context(|| format!("build of {} failed", opts.out.display()))?;
     if let Some(b) = &bar.0 {
         b.finish_and_clear();
     }
@@ -91,13 +97,23 @@ pub fn run(a: BuildArgs) -> Outcome {
     let _ = writeln!(out, "files        {} ({} bytes)", s.files, s.bytes);
     let _ = writeln!(out, "rows read    {}", s.rows);
     let _ = writeln!(out, "accepted     {}", s.accepted);
-    let _ = writeln!(out, "rejected     {} ({:.4}%, limit {:.4}%)", s.rejected_total(), report.reject_ratio * 100.0, opts.max_reject_ratio * 100.0);
+    let _ = writeln!(
+        out,
+        "rejected     {} ({:.4}%, limit {:.4}%)",
+        s.rejected_total(),
+        report.reject_ratio * 100.0,
+        opts.max_reject_ratio * 100.0
+    );
     for r in Reason::ALL {
         if let Some(n) = s.rejected.get(r.as_str()) {
             let _ = writeln!(out, "  {:<20} {n}", r.as_str());
         }
     }
-    let _ = writeln!(out, "warnings     org-code check {}, legacy codes {}, 15-digit IDs upgraded {}", s.org_code_warnings, s.legacy_codes, s.upgraded_ids);
+    let _ = writeln!(
+        out,
+        "warnings     org-code check {}, legacy codes {}, 15-digit IDs upgraded {}",
+        s.org_code_warnings, s.legacy_codes, s.upgraded_ids
+    );
     for c in &s.ignored_columns {
         let _ = writeln!(out, "  ignored column {c}");
     }
@@ -106,11 +122,21 @@ pub fn run(a: BuildArgs) -> Outcome {
     }
     let [b, w, r] = report.entries_by_kind;
     let _ = writeln!(out, "entries      black {b}, watch {w}, red {r}");
-    let _ = writeln!(out, "elapsed      {:.3} s ({:.0} rows/s)", report.elapsed.as_secs_f64(), report.rows_per_sec());
+    let _ = writeln!(
+        out,
+        "elapsed      {:.3} s ({:.0} rows/s)",
+        report.elapsed.as_secs_f64(),
+        report.rows_per_sec()
+    );
     let _ = writeln!(out, "rejects      {}", report.rejects_path.display());
     match &report.snapshot_id {
         Some(id) => {
-            let _ = writeln!(out, "snapshot     {} (id {id}, data date {})", opts.out.display(), opts.as_of);
+            let _ = writeln!(
+                out,
+                "snapshot     {} (id {id}, data date {})",
+                opts.out.display(),
+                opts.as_of
+            );
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }

@@ -33,8 +33,18 @@ pub struct GenArgs {
 pub fn run(a: GenArgs) -> Outcome {
     let catalog = Catalog::from_toml(CATALOG, "embedded catalog")?;
     let started = std::time::Instant::now();
-    let rep = generate(&catalog, CATALOG, GenOptions { entries: a.entries, seed: a.seed, as_of: a.as_of, files: a.files }, &a.out)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    let rep = generate(
+        &catalog,
+        CATALOG,
+        GenOptions {
+            entries: a.entries,
+            seed: a.seed,
+            as_of: a.as_of,
+            files: a.files,
+        },
+        &a.out,
+    )
+    .with_context(|| format!("writing {}", a.out.display()))?;
     println!(
         "wrote {} entries ({} subjects, {} on two or more lists; black {}, watch {}, red {}) to {} in {:.2} s",
         rep.entries,

@@ -13,7 +13,11 @@ mod query;
 mod report;
 
 #[derive(Parser, Debug)]
-#[command(name = "credlist", version, about = "Credit red/black/watch list snapshots, checks and sweeps")]
+#[command(
+    name = "credlist",
+    version,
+    about = "Credit red/black/watch list snapshots, checks and sweeps"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -67,11 +71,15 @@ pub fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Opens a snapshot, naming the path in the error.
 pub fn open_snapshot(path: &PathBuf) -> anyhow::Result<credlist::snapshot::Snapshot> {
     use anyhow::Context;
-    credlist::snapshot::Snapshot::open(path).with_context(|| format!("refused snapshot {}", path.display()))
+    credlist::snapshot::Snapshot::open(path)
+        .with_context(|| format!("refused snapshot {}", path.display()))
 }

@@ -31,7 +31,10 @@ pub fn matter_index(snap: &Snapshot, matter: Option<&str>) -> anyhow::Result<Opt
         Some(i) => Ok(Some(i)),
         None => {
             let known: Vec<&str> = snap.catalog.matters.iter().map(|m| m.id.as_str()).collect();
-            anyhow::bail!("unknown matter {m:?} (the catalog has: {})", known.join(", "))
+            anyhow::bail!(
+                "unknown matter {m:?} (the catalog has: {})",
+                known.join(", ")
+            )
         }
     }
 }
@@ -40,7 +43,13 @@ pub fn check(a: CheckArgs) -> Outcome {
     let snap = open_snapshot(&a.snapshot)?;
     let matter = matter_index(&snap, a.matter.as_deref())?;
     let holds = Holds::default();
-    let ctx = Ctx { snap: &snap, holds: &holds, day: a.as_of.unwrap_or_else(Day::today), matter, persons: true };
+    let ctx = Ctx {
+        snap: &snap,
+        holds: &holds,
+        day: a.as_of.unwrap_or_else(Day::today),
+        matter,
+        persons: true,
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut emit = |code: &str| -> anyhow::Result<()> {
         serde_json::to_writer(&mut out, &check_one(&ctx, code, None))?;
@@ -82,7 +91,8 @@ pub struct SweepArgs {
 
 pub fn sweep(a: SweepArgs) -> Outcome {
     let snap = open_snapshot(&a.snapshot)?;
-    let conflicts = credlist::sweep::sweep(&snap, a.as_of.unwrap_or_else(Day::today), &Holds::default());
+    let conflicts =
+        credlist::sweep::sweep(&snap, a.as_of.unwrap_or_else(Day::today), &Holds::default());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match a.format {
         SweepFormat::Csv => credlist::sweep::write_csv(&conflicts, &mut out)?,
@@ -122,7 +132,13 @@ pub fn screen(a: ScreenArgs) -> Outcome {
     let snap = open_snapshot(&a.snapshot)?;
     let candidates = read_candidates(&a.candidates)?;
     let holds = Holds::default();
-    let ctx = Ctx { snap: &snap, holds: &holds, day: a.as_of.unwrap_or_else(Day::today), matter: None, persons: true };
+    let ctx = Ctx {
+        snap: &snap,
+        holds: &holds,
+        day: a.as_of.unwrap_or_else(Day::today),
+        matter: None,
+        persons: true,
+    };
     let mode = match a.as_ {
         As::Red => ScreenAs::Red,
         As::Black => ScreenAs::Black,
@@ -134,6 +150,10 @@ pub fn screen(a: ScreenArgs) -> Outcome {
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    eprintln!("{} candidates screened, {} findings", candidates.len(), findings.len());
+    eprintln!(
+        "{} candidates screened, {} findings",
+        candidates.len(),
+        findings.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -25,21 +25,50 @@ pub fn inspect(a: InspectArgs) -> Outcome {
     } else {
         writeln!(out, "snapshot     {}", a.snapshot.display())?;
         writeln!(out, "id           {}", i.snapshot_id)?;
-        writeln!(out, "format       version {}, {} bytes", i.format_version, i.file_bytes)?;
+        writeln!(
+            out,
+            "format       version {}, {} bytes",
+            i.format_version, i.file_bytes
+        )?;
         writeln!(out, "data date    {}", i.data_date)?;
-        writeln!(out, "entries      {} ({} subjects; {} rows read, {} rejected)", i.entries, i.subjects, i.rows_read, i.rows_rejected)?;
+        writeln!(
+            out,
+            "entries      {} ({} subjects; {} rows read, {} rejected)",
+            i.entries, i.subjects, i.rows_read, i.rows_rejected
+        )?;
         for inp in &i.inputs {
-            writeln!(out, "input        {} ({} bytes, xxh3 {})", inp.path, inp.bytes, inp.xxh3)?;
+            writeln!(
+                out,
+                "input        {} ({} bytes, xxh3 {})",
+                inp.path, inp.bytes, inp.xxh3
+            )?;
         }
-        for (title, map) in [("by kind", &i.by_kind), ("by domain", &i.by_domain), ("by authority", &i.by_authority)] {
+        for (title, map) in [
+            ("by kind", &i.by_kind),
+            ("by domain", &i.by_domain),
+            ("by authority", &i.by_authority),
+        ] {
             writeln!(out, "{title}:")?;
             for (k, n) in map {
                 writeln!(out, "  {k:<24} {n}")?;
             }
         }
-        writeln!(out, "expiring within 30 days of the data date: {}", i.expiring.count)?;
+        writeln!(
+            out,
+            "expiring within 30 days of the data date: {}",
+            i.expiring.count
+        )?;
         for e in &i.expiring.entries {
-            writeln!(out, "  {} {} {} {} {} valid until {}", e.entry_id, e.kind, e.domain, e.authority, e.code, e.valid_until.map(|d| d.to_string()).unwrap_or_default())?;
+            writeln!(
+                out,
+                "  {} {} {} {} {} valid until {}",
+                e.entry_id,
+                e.kind,
+                e.domain,
+                e.authority,
+                e.code,
+                e.valid_until.map(|d| d.to_string()).unwrap_or_default()
+            )?;
         }
     }
     out.flush()?;
@@ -66,19 +95,49 @@ pub fn diff(a: DiffArgs) -> Outcome {
     } else {
         let counts = |out: &mut dyn Write, title: &str, c: &Counts| -> std::io::Result<()> {
             let kinds: Vec<String> = c.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            let auths: Vec<String> = c.by_authority.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            writeln!(out, "{title:<8} {:>8}   by kind: {}   by authority: {}", c.total, kinds.join(", "), auths.join(", "))
+            let auths: Vec<String> = c
+                .by_authority
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            writeln!(
+                out,
+                "{title:<8} {:>8}   by kind: {}   by authority: {}",
+                c.total,
+                kinds.join(", "),
+                auths.join(", ")
+            )
         };
-        writeln!(out, "old {} (id {}, data date {})", a.old.display(), old.id, old.data_date)?;
-        writeln!(out, "new {} (id {}, data date {})", a.new.display(), new.id, new.data_date)?;
+        writeln!(
+            out,
+            "old {} (id {}, data date {})",
+            a.old.display(),
+            old.id,
+            old.data_date
+        )?;
+        writeln!(
+            out,
+            "new {} (id {}, data date {})",
+            a.new.display(),
+            new.id,
+            new.data_date
+        )?;
         counts(&mut out, "added", &d.counts.added)?;
         counts(&mut out, "removed", &d.counts.removed)?;
         counts(&mut out, "changed", &d.counts.changed)?;
         for e in &d.added {
-            writeln!(out, "+ {} {} {} {} {} listed {}", e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on)?;
+            writeln!(
+                out,
+                "+ {} {} {} {} {} listed {}",
+                e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on
+            )?;
         }
         for e in &d.removed {
-            writeln!(out, "- {} {} {} {} {} listed {}", e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on)?;
+            writeln!(
+                out,
+                "- {} {} {} {} {} listed {}",
+                e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on
+            )?;
         }
         for c in &d.changed {
             writeln!(out, "~ {} {}", c.entry_id, c.fields.join(", "))?;

@@ -15,7 +15,10 @@ pub use read::{EntryView, Slot, Snapshot};
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("not a credlist snapshot (bad magic bytes)")]
     Magic,
     #[error("snapshot format version {got}, this credlist reads version {expected}: rebuild the snapshot with this credlist")]
@@ -31,3 +34,6 @@ pub enum SnapshotError {
     #[error("cannot encode snapshot: {0}")]
     Encode(String),
 }
+
+#[cfg(test)]
+mod tests;

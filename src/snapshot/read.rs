@@ -88,11 +88,17 @@ fn corrupt(what: impl Into<String>) -> SnapshotError {
 impl Snapshot {
     /// Maps and verifies a snapshot file.
     pub fn open(path: &Path) -> Result<Snapshot, SnapshotError> {
-        let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
+        let io = |source| SnapshotError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len < (HEADER_LEN + FOOTER_LEN) as u64 {
-            return Err(SnapshotError::Truncated { len, expected: None });
+            return Err(SnapshotError::Truncated {
+                len,
+                expected: None,
+            });
         }
         // SAFETY: the mapping is read-only and private to this process. The
         // file must not be modified or truncated while mapped (SIGBUS or a
@@ -112,28 +118,43 @@ impl Snapshot {
         let b: &[u8] = &bytes;
         let len = b.len() as u64;
         if b.len() < HEADER_LEN + FOOTER_LEN {
-            return Err(SnapshotError::Truncated { len, expected: None });
+            return Err(SnapshotError::Truncated {
+                len,
+                expected: None,
+            });
         }
         if &b[..8] != MAGIC {
             return Err(SnapshotError::Magic);
         }
         let version = u32_at(b, 8);
         if version != VERSION {
-            return Err(SnapshotError::Version { expected: VERSION, got: version });
+            return Err(SnapshotError::Version {
+                expected: VERSION,
+                got: version,
+            });
         }
         let declared = u64_at(b, 16);
         if declared != len {
-            return Err(SnapshotError::Truncated { len, expected: Some(declared) });
+            return Err(SnapshotError::Truncated {
+                len,
+                expected: Some(declared),
+            });
         }
         let nsec = u32_at(b, 12) as usize;
         if nsec != Section::ALL.len() {
-            return Err(corrupt(format!("header: {nsec} sections, expected {}", Section::ALL.len())));
+            return Err(corrupt(format!(
+                "header: {nsec} sections, expected {}",
+                Section::ALL.len()
+            )));
         }
         let body_end = b.len() - FOOTER_LEN;
         let footer = u128::from_le_bytes(b[body_end..].try_into().expect("16 bytes"));
         let digest = xxhash_rust::xxh3::xxh3_128(&b[..body_end]);
         if digest != footer {
-            return Err(SnapshotError::Checksum { expected: format!("{footer:032x}"), got: format!("{digest:032x}") });
+            return Err(SnapshotError::Checksum {
+                expected: format!("{footer:032x}"),
+                got: format!("{digest:032x}"),
+            });
         }
         let mut sections: [Range<usize>; 9] = Default::default();
         let mut prev_end = HEADER_LEN + nsec * SECTION_ENTRY_LEN;
@@ -151,8 +172,11 @@ impl Snapshot {
         }
         let sec = |s: Section| &b[sections[s as usize].clone()];
         let meta: Meta = decode(sec(Section::Meta)).map_err(|e| corrupt(format!("META: {e}")))?;
-        let catalog: Catalog = decode(sec(Section::Catalog)).map_err(|e| corrupt(format!("CATALOG: {e}")))?;
-        catalog.validate("(snapshot)").map_err(|e| corrupt(format!("CATALOG: {e}")))?;
+        let catalog: Catalog =
+            decode(sec(Section::Catalog)).map_err(|e| corrupt(format!("CATALOG: {e}")))?;
+        catalog
+            .validate("(snapshot)")
+            .map_err(|e| corrupt(format!("CATALOG: {e}")))?;
         let data_date = Day::from_u32(u32_at(b, 24));
         if meta.data_date != data_date.to_u32() {
             return Err(corrupt("META: data date differs from the header"));
@@ -165,7 +189,13 @@ impl Snapshot {
 
         let table = sec(Section::Table);
         let capacity = u64_at(table, 0);
-        if capacity == 0 || capacity.checked_mul(SLOT_LEN as u64).and_then(|n| n.checked_add(16)) != Some(table.len() as u64) || capacity < nsub as u64 {
+        if capacity == 0
+            || capacity
+                .checked_mul(SLOT_LEN as u64)
+                .and_then(|n| n.checked_add(16))
+                != Some(table.len() as u64)
+            || capacity < nsub as u64
+        {
             return Err(corrupt("TABLE: length does not match its capacity"));
         }
         if sec(Section::Subjects).len() as u64 != (nsub as u64 + 1) * SUBJECT_LEN as u64 {
@@ -175,7 +205,9 @@ impl Snapshot {
             return Err(corrupt("ENTRIES: length does not match the entry count"));
         }
         if sec(Section::EntryIndex).len() as u64 != nent as u64 * 4 {
-            return Err(corrupt("ENTRY_INDEX: length does not match the entry count"));
+            return Err(corrupt(
+                "ENTRY_INDEX: length does not match the entry count",
+            ));
         }
         let profiles = parse_profiles(sec(Section::Profiles), catalog.domains.len())?;
         let bitmaps = parse_bitmaps(sec(Section::Bitmaps), catalog.domains.len(), nsub)?;
@@ -187,7 +219,11 @@ impl Snapshot {
                 profile_flags[m * profiles.len() + p] = measures.profile_flags(m, prof);
             }
         }
-        let watch_days = catalog.domains.iter().map(|d| d.watch_after_exit_days).collect();
+        let watch_days = catalog
+            .domains
+            .iter()
+            .map(|d| d.watch_after_exit_days)
+            .collect();
         let snap = Snapshot {
             sections,
             meta,
@@ -219,7 +255,11 @@ impl Snapshot {
         let mut prev = 0u32;
         for s in 0..=self.nsub as usize {
             let f = u32_at(subjects, s * SUBJECT_LEN + 12);
-            if f < prev || (s == 0 && f != 0) || f > self.nent || (s < self.nsub as usize && f == self.nent) {
+            if f < prev
+                || (s == 0 && f != 0)
+                || f > self.nent
+                || (s < self.nsub as usize && f == self.nent)
+            {
                 return Err(corrupt(format!("SUBJECTS: entry range of subject {s}")));
             }
             prev = f;
@@ -231,22 +271,27 @@ impl Snapshot {
         let ndom = self.catalog.domains.len();
         let (nauth, nbasis) = (self.meta.authorities.len(), self.meta.bases.len());
         let entries = self.sec(Section::Entries);
-        entries.par_chunks(ENTRY_LEN * 4096).enumerate().try_for_each(|(c, chunk)| {
-            for (j, r) in chunk.chunks_exact(ENTRY_LEN).enumerate() {
-                let i = c * 4096 + j;
-                let ok = u32_at(r, 0) < self.nsub
-                    && Kind::from_u8(r[4]).is_some()
-                    && Status::from_u8(r[5]).is_some()
-                    && (u16_at(r, 6) as usize) < ndom
-                    && (u32_at(r, 24) as usize) < nauth
-                    && (u32_at(r, 28) as usize) < nbasis
-                    && u64_at(r, 32).checked_add(u16_at(r, 40) as u64 + u16_at(r, 42) as u64).is_some_and(|e| e <= nstr);
-                if !ok {
-                    return Err(corrupt(format!("ENTRIES: record {i}")));
+        entries
+            .par_chunks(ENTRY_LEN * 4096)
+            .enumerate()
+            .try_for_each(|(c, chunk)| {
+                for (j, r) in chunk.chunks_exact(ENTRY_LEN).enumerate() {
+                    let i = c * 4096 + j;
+                    let ok = u32_at(r, 0) < self.nsub
+                        && Kind::from_u8(r[4]).is_some()
+                        && Status::from_u8(r[5]).is_some()
+                        && (u16_at(r, 6) as usize) < ndom
+                        && (u32_at(r, 24) as usize) < nauth
+                        && (u32_at(r, 28) as usize) < nbasis
+                        && u64_at(r, 32)
+                            .checked_add(u16_at(r, 40) as u64 + u16_at(r, 42) as u64)
+                            .is_some_and(|e| e <= nstr);
+                    if !ok {
+                        return Err(corrupt(format!("ENTRIES: record {i}")));
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
         let index = self.sec(Section::EntryIndex);
         if index.par_chunks(4).any(|c| u32_at(c, 0) >= self.nent) {
             return Err(corrupt("ENTRY_INDEX: entry number out of range"));
@@ -302,7 +347,10 @@ impl Snapshot {
     /// Measure bits for a matter index and profile id.
     #[inline]
     pub fn profile_flags(&self, matter: usize, profile: u32) -> u8 {
-        self.profile_flags.get(matter * self.profiles.len() + profile as usize).copied().unwrap_or(0)
+        self.profile_flags
+            .get(matter * self.profiles.len() + profile as usize)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn profile(&self, id: u32) -> &[(Kind, u16)] {
@@ -312,7 +360,9 @@ impl Snapshot {
     pub fn subject_key(&self, sid: u32) -> Key {
         let s = self.sec(Section::Subjects);
         let off = sid as usize * SUBJECT_LEN;
-        s.get(off..off + 12).map_or(Key(0), |b| Key::from_le_bytes(b.try_into().expect("12 bytes")))
+        s.get(off..off + 12).map_or(Key(0), |b| {
+            Key::from_le_bytes(b.try_into().expect("12 bytes"))
+        })
     }
 
     /// Entry numbers of a subject.
@@ -326,7 +376,9 @@ impl Snapshot {
     pub fn entry(&self, index: u32) -> EntryView<'_> {
         let entries = self.sec(Section::Entries);
         let off = index as usize * ENTRY_LEN;
-        let r = entries.get(off..off + ENTRY_LEN).unwrap_or(&[0u8; ENTRY_LEN]);
+        let r = entries
+            .get(off..off + ENTRY_LEN)
+            .unwrap_or(&[0u8; ENTRY_LEN]);
         let day = |o: usize| match u32_at(r, o) {
             NONE_DAY => None,
             v => Some(Day::from_u32(v)),
@@ -334,7 +386,12 @@ impl Snapshot {
         let strings = self.sec(Section::Strings);
         let so = u64_at(r, 32) as usize;
         let (il, nl) = (u16_at(r, 40) as usize, u16_at(r, 42) as usize);
-        let text = |a: usize, b: usize| strings.get(a..b).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or("");
+        let text = |a: usize, b: usize| {
+            strings
+                .get(a..b)
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .unwrap_or("")
+        };
         EntryView {
             index,
             sid: u32_at(r, 0),
@@ -349,8 +406,16 @@ impl Snapshot {
             },
             entry_id: text(so, so + il),
             name: text(so + il, so + il + nl),
-            authority: self.meta.authorities.get(u32_at(r, 24) as usize).map_or("", |s| s),
-            basis: self.meta.bases.get(u32_at(r, 28) as usize).map_or("", |s| s),
+            authority: self
+                .meta
+                .authorities
+                .get(u32_at(r, 24) as usize)
+                .map_or("", |s| s),
+            basis: self
+                .meta
+                .bases
+                .get(u32_at(r, 28) as usize)
+                .map_or("", |s| s),
         }
     }
 
@@ -372,24 +437,39 @@ impl Snapshot {
 
     /// Entry numbers in entry_id order.
     pub fn entries_by_id(&self) -> impl Iterator<Item = u32> + '_ {
-        self.sec(Section::EntryIndex).chunks_exact(4).map(|c| u32_at(c, 0))
+        self.sec(Section::EntryIndex)
+            .chunks_exact(4)
+            .map(|c| u32_at(c, 0))
     }
 
     pub fn watch_days(&self, domain: u16) -> u32 {
-        self.watch_days.get(domain as usize).copied().unwrap_or(crate::catalog::DEFAULT_WATCH_AFTER_EXIT_DAYS)
+        self.watch_days
+            .get(domain as usize)
+            .copied()
+            .unwrap_or(crate::catalog::DEFAULT_WATCH_AFTER_EXIT_DAYS)
     }
 
     /// Evaluates a subject's rules on `day`; `held(entry number)` says which
     /// entries carry a hold. Returns the entries (hit indices refer to them).
-    pub fn evaluate(&self, sid: u32, day: Day, held: &dyn Fn(u32) -> bool) -> (Evaluation, Vec<EntryView<'_>>) {
+    pub fn evaluate(
+        &self,
+        sid: u32,
+        day: Day,
+        held: &dyn Fn(u32) -> bool,
+    ) -> (Evaluation, Vec<EntryView<'_>>) {
         let views: Vec<EntryView> = self.subject_entries(sid).map(|i| self.entry(i)).collect();
         let facts: Vec<Facts> = views.iter().map(|v| v.facts).collect();
-        let ev = rules::evaluate(&facts, day, &|i| held(views[i].index), &|d| self.watch_days(d));
+        let ev = rules::evaluate(&facts, day, &|i| held(views[i].index), &|d| {
+            self.watch_days(d)
+        });
         (ev, views)
     }
 
     pub fn domain_id(&self, domain: u16) -> &str {
-        self.catalog.domains.get(domain as usize).map_or("?", |d| &d.id)
+        self.catalog
+            .domains
+            .get(domain as usize)
+            .map_or("?", |d| &d.id)
     }
 
     /// Subjects with any stored entry of `kind` (in `domain`, or any).
@@ -412,7 +492,13 @@ pub fn lookup_in(table: &[u8], capacity: u64, key: Key) -> Option<Slot> {
         let off = 16 + i as usize * SLOT_LEN;
         let s = table.get(off..off + SLOT_LEN)?;
         if s[..12] == want {
-            return Some(Slot { sid: u32_at(s, 12), info: s[16], profile: u32_at(s, 20), from: u32_at(s, 24), to: u32_at(s, 28) });
+            return Some(Slot {
+                sid: u32_at(s, 12),
+                info: s[16],
+                profile: u32_at(s, 20),
+                from: u32_at(s, 24),
+                to: u32_at(s, 28),
+            });
         }
         if s[..12] == [0u8; 12] {
             return None;
@@ -437,7 +523,12 @@ fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {
 
 fn parse_profiles(b: &[u8], ndom: usize) -> Result<Vec<Vec<(Kind, u16)>>, SnapshotError> {
     let count = u32_at(b, 0) as usize;
-    let offs_end = 8usize.checked_add(count.checked_add(1).and_then(|c| c.checked_mul(4)).ok_or_else(|| corrupt("PROFILES: count"))?);
+    let offs_end = 8usize.checked_add(
+        count
+            .checked_add(1)
+            .and_then(|c| c.checked_mul(4))
+            .ok_or_else(|| corrupt("PROFILES: count"))?,
+    );
     if offs_end.is_none_or(|e| e > b.len()) {
         return Err(corrupt("PROFILES: offsets past the end"));
     }
@@ -445,13 +536,17 @@ fn parse_profiles(b: &[u8], ndom: usize) -> Result<Vec<Vec<(Kind, u16)>>, Snapsh
     let pairs = &b[offs_end..];
     let mut out = Vec::with_capacity(count);
     for p in 0..count {
-        let (a, z) = (u32_at(b, 8 + p * 4) as usize, u32_at(b, 12 + p * 4) as usize);
+        let (a, z) = (
+            u32_at(b, 8 + p * 4) as usize,
+            u32_at(b, 12 + p * 4) as usize,
+        );
         if a > z || z * 4 > pairs.len() {
             return Err(corrupt(format!("PROFILES: profile {p}")));
         }
         let mut v = Vec::with_capacity(z - a);
         for q in a..z {
-            let kind = Kind::from_u8(pairs[q * 4]).ok_or_else(|| corrupt(format!("PROFILES: kind in profile {p}")))?;
+            let kind = Kind::from_u8(pairs[q * 4])
+                .ok_or_else(|| corrupt(format!("PROFILES: kind in profile {p}")))?;
             let dom = u16_at(pairs, q * 4 + 2);
             if dom as usize >= ndom {
                 return Err(corrupt(format!("PROFILES: domain in profile {p}")));
@@ -467,22 +562,35 @@ fn parse_profiles(b: &[u8], ndom: usize) -> Result<Vec<Vec<(Kind, u16)>>, Snapsh
     Ok(out)
 }
 
-fn parse_bitmaps(b: &[u8], ndom: usize, nsub: u32) -> Result<HashMap<(Kind, u16), RoaringBitmap>, SnapshotError> {
+fn parse_bitmaps(
+    b: &[u8],
+    ndom: usize,
+    nsub: u32,
+) -> Result<HashMap<(Kind, u16), RoaringBitmap>, SnapshotError> {
     let count = u32_at(b, 0) as usize;
     let mut off = 8usize;
     let mut out = HashMap::new();
     for i in 0..count {
-        let head = b.get(off..off + 16).ok_or_else(|| corrupt(format!("BITMAPS: bitmap {i} past the end")))?;
-        let kind = Kind::from_u8(head[0]).ok_or_else(|| corrupt(format!("BITMAPS: kind of bitmap {i}")))?;
+        let head = b
+            .get(off..off + 16)
+            .ok_or_else(|| corrupt(format!("BITMAPS: bitmap {i} past the end")))?;
+        let kind = Kind::from_u8(head[0])
+            .ok_or_else(|| corrupt(format!("BITMAPS: kind of bitmap {i}")))?;
         let dom = u16_at(head, 2);
         if dom != ALL_DOMAINS && dom as usize >= ndom {
             return Err(corrupt(format!("BITMAPS: domain of bitmap {i}")));
         }
         let len = u64_at(head, 8) as usize;
-        let body = off.checked_add(16).and_then(|s| b.get(s..s.checked_add(len)?)).ok_or_else(|| corrupt(format!("BITMAPS: bitmap {i} past the end")))?;
-        let bm = RoaringBitmap::deserialize_from(body).map_err(|e| corrupt(format!("BITMAPS: bitmap {i}: {e}")))?;
+        let body = off
+            .checked_add(16)
+            .and_then(|s| b.get(s..s.checked_add(len)?))
+            .ok_or_else(|| corrupt(format!("BITMAPS: bitmap {i} past the end")))?;
+        let bm = RoaringBitmap::deserialize_from(body)
+            .map_err(|e| corrupt(format!("BITMAPS: bitmap {i}: {e}")))?;
         if bm.max().is_some_and(|m| m >= nsub) {
-            return Err(corrupt(format!("BITMAPS: bitmap {i} names a subject out of range")));
+            return Err(corrupt(format!(
+                "BITMAPS: bitmap {i} names a subject out of range"
+            )));
         }
         out.insert((kind, dom), bm);
         off = (off + 16 + len).div_ceil(8) * 8;

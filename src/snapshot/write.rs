@@ -29,11 +29,21 @@ struct Summary {
 
 /// Builds every section from the accepted entries. `meta` carries the input
 /// digests and row counts; entry and subject counts are filled in here.
-pub fn assemble(mut acc: Accepted, catalog: &Catalog, data_date: Day, mut meta: Meta) -> Result<Sections, SnapshotError> {
+pub fn assemble(
+    mut acc: Accepted,
+    catalog: &Catalog,
+    data_date: Day,
+    mut meta: Meta,
+) -> Result<Sections, SnapshotError> {
     let arena = &acc.arena;
     // Entries sorted by (subject key, entry_id): subjects get ids in key order.
     acc.entries.par_sort_unstable_by(|a, b| {
-        a.key.cmp(&b.key).then_with(|| arena.get(a.entry_id).as_bytes().cmp(arena.get(b.entry_id).as_bytes()))
+        a.key.cmp(&b.key).then_with(|| {
+            arena
+                .get(a.entry_id)
+                .as_bytes()
+                .cmp(arena.get(b.entry_id).as_bytes())
+        })
     });
     let entries = &acc.entries;
     if entries.len() >= u32::MAX as usize {
@@ -49,8 +59,17 @@ pub fn assemble(mut acc: Accepted, catalog: &Catalog, data_date: Day, mut meta: 
     let nsub = first.len();
     first.push(entries.len() as u32);
 
-    let watch_days: Vec<u32> = catalog.domains.iter().map(|d| d.watch_after_exit_days).collect();
-    let wd = |dom: u16| watch_days.get(dom as usize).copied().unwrap_or(crate::catalog::DEFAULT_WATCH_AFTER_EXIT_DAYS);
+    let watch_days: Vec<u32> = catalog
+        .domains
+        .iter()
+        .map(|d| d.watch_after_exit_days)
+        .collect();
+    let wd = |dom: u16| {
+        watch_days
+            .get(dom as usize)
+            .copied()
+            .unwrap_or(crate::catalog::DEFAULT_WATCH_AFTER_EXIT_DAYS)
+    };
     let summaries: Vec<Summary> = (0..nsub)
         .into_par_iter()
         .map_init(Vec::new, |bounds, s| {
@@ -58,10 +77,22 @@ pub fn assemble(mut acc: Accepted, catalog: &Catalog, data_date: Day, mut meta: 
             let facts: Vec<Facts> = entries[range.clone()].iter().map(|e| e.facts).collect();
             let ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
             rules::boundaries(&facts, &wd, bounds);
-            let from = bounds.iter().rev().find(|&&b| b <= data_date).map_or(0, |b| b.to_u32());
-            let to = bounds.iter().find(|&&b| b > data_date).map_or(NONE_DAY, |b| b.to_u32());
+            let from = bounds
+                .iter()
+                .rev()
+                .find(|&&b| b <= data_date)
+                .map_or(0, |b| b.to_u32());
+            let to = bounds
+                .iter()
+                .find(|&&b| b > data_date)
+                .map_or(NONE_DAY, |b| b.to_u32());
             let person = entries[range.start].person;
-            Summary { info: ev.flags() | if person { INFO_PERSON } else { 0 }, from, to, profile: rules::profile(&ev) }
+            Summary {
+                info: ev.flags() | if person { INFO_PERSON } else { 0 },
+                from,
+                to,
+                profile: rules::profile(&ev),
+            }
         })
         .collect();
 
@@ -105,7 +136,11 @@ pub fn assemble(mut acc: Accepted, catalog: &Catalog, data_date: Day, mut meta: 
     // SUBJECTS.
     let mut subjects = Vec::with_capacity((nsub + 1) * SUBJECT_LEN);
     for (s, &f) in first.iter().enumerate() {
-        let key = if s < nsub { entries[f as usize].key.to_le_bytes() } else { [0; 12] };
+        let key = if s < nsub {
+            entries[f as usize].key.to_le_bytes()
+        } else {
+            [0; 12]
+        };
         subjects.extend_from_slice(&key);
         subjects.extend_from_slice(&f.to_le_bytes());
     }
@@ -141,9 +176,16 @@ pub fn assemble(mut acc: Accepted, catalog: &Catalog, data_date: Day, mut meta: 
 
     // ENTRY_INDEX: entry numbers by entry_id.
     let mut by_id: Vec<u32> = (0..entries.len() as u32).collect();
-    by_id.par_sort_unstable_by(|&a, &b| arena.get(entries[a as usize].entry_id).as_bytes().cmp(arena.get(entries[b as usize].entry_id).as_bytes()));
+    by_id.par_sort_unstable_by(|&a, &b| {
+        arena
+            .get(entries[a as usize].entry_id)
+            .as_bytes()
+            .cmp(arena.get(entries[b as usize].entry_id).as_bytes())
+    });
     let mut entry_index = Vec::with_capacity(by_id.len() * 4);
-    by_id.iter().for_each(|i| entry_index.extend_from_slice(&i.to_le_bytes()));
+    by_id
+        .iter()
+        .for_each(|i| entry_index.extend_from_slice(&i.to_le_bytes()));
 
     // PROFILES.
     let mut prof = Vec::new();
@@ -184,7 +226,8 @@ pub fn assemble(mut acc: Accepted, catalog: &Catalog, data_date: Day, mut meta: 
         bitmaps.extend_from_slice(&domain.to_le_bytes());
         bitmaps.extend_from_slice(&0u32.to_le_bytes());
         let mut ser = Vec::with_capacity(bm.serialized_size());
-        bm.serialize_into(&mut ser).expect("writing to a Vec cannot fail");
+        bm.serialize_into(&mut ser)
+            .expect("writing to a Vec cannot fail");
         bitmaps.extend_from_slice(&(ser.len() as u64).to_le_bytes());
         bitmaps.extend_from_slice(&ser);
         while bitmaps.len() % 8 != 0 {
@@ -206,8 +249,22 @@ pub fn assemble(mut acc: Accepted, catalog: &Catalog, data_date: Day, mut meta: 
     meta.authorities = std::mem::take(&mut acc.authorities.values);
     meta.bases = std::mem::take(&mut acc.bases.values);
     let meta_bytes = bincode::serialize(&meta).map_err(|e| SnapshotError::Encode(e.to_string()))?;
-    let catalog_bytes = bincode::serialize(catalog).map_err(|e| SnapshotError::Encode(e.to_string()))?;
-    Ok(Sections { data_date, parts: vec![meta_bytes, catalog_bytes, table, subjects, recs, strings, entry_index, prof, bitmaps] })
+    let catalog_bytes =
+        bincode::serialize(catalog).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+    Ok(Sections {
+        data_date,
+        parts: vec![
+            meta_bytes,
+            catalog_bytes,
+            table,
+            subjects,
+            recs,
+            strings,
+            entry_index,
+            prof,
+            bitmaps,
+        ],
+    })
 }
 
 /// First probe slot of a key: the high 64 bits of hash × capacity, which
@@ -279,11 +336,25 @@ impl Sections {
 }
 
 /// Writes `path` through a temp file in the same folder (fsync + rename).
-pub fn write_atomically<T>(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::Result<T>) -> Result<T, SnapshotError> {
-    let io = |source| SnapshotError::Io { path: path.display().to_string(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+pub fn write_atomically<T>(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> Result<T, SnapshotError> {
+    let io = |source| SnapshotError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot")))
+        .prefix(&format!(
+            ".{}.",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("snapshot")
+        ))
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(io)?;
