@@ -270,8 +270,14 @@ fn write_row(
         }
         _ => ("active", None),
     };
-    let watch_until =
-        (kind == 0 && rng.chance(10)).then(|| listed.plus(800 + rng.below(400) as i32));
+    // Some black entries name the end of their watch period after exit.
+    let exit = match (valid_until, exited_on) {
+        (Some(v), Some(x)) => Some(v.plus(1).min(x)),
+        (v, x) => v.map(|v| v.plus(1)).or(x),
+    };
+    let watch_until = exit
+        .filter(|_| kind == 0 && status != "revoked" && rng.chance(20))
+        .map(|x| x.plus(30 + rng.below(700) as i32));
     let day = |d: Option<Day>| d.map(|d| d.to_string()).unwrap_or_default();
     writeln!(
         w,

@@ -724,19 +724,12 @@ impl<'a> Ingest<'a> {
                 continue;
             }
             if rec.len() != ncols {
-                let entry_id = columns
-                    .iter()
-                    .position(|c| *c == Some(F_ENTRY_ID))
-                    .and_then(|i| rec.get(i))
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .map(trim)
-                    .unwrap_or("")
-                    .to_string();
                 self.stats.rows += 1;
+                // Columns cannot be trusted: no field of the row is reported.
                 self.reject(
                     name,
                     line,
-                    &entry_id,
+                    "",
                     Reason::MalformedRow,
                     format!("expected {ncols} columns, got {}", rec.len()),
                     on_reject,
@@ -756,11 +749,10 @@ impl<'a> Ingest<'a> {
             }
             if let Some(i) = bad {
                 self.stats.rows += 1;
-                let entry_id = fields[F_ENTRY_ID].to_string();
                 self.reject(
                     name,
                     line,
-                    &entry_id,
+                    "",
                     Reason::MalformedRow,
                     format!("column {} is not valid {}", i + 1, self.encoding_name()),
                     on_reject,
@@ -835,11 +827,10 @@ impl<'a> Ingest<'a> {
             }
             if let Some(f) = bad {
                 self.stats.rows += 1;
-                let eid = texts[F_ENTRY_ID].clone();
                 self.reject(
                     name,
                     line,
-                    &eid,
+                    "",
                     Reason::MalformedRow,
                     format!("field {f} must be a string"),
                     on_reject,
@@ -866,19 +857,19 @@ struct LineTracker {
 impl LineTracker {
     /// Physical line (1-based) of the record reported at `offset`; offsets
     /// must not decrease from call to call.
-    fn line_at(&mut self, offset: u64) -> u64 {
-        while let Some(&(nl, blank)) = self.pending.front() {
-            // Newlines before the record, and those ending blank lines that
-            // start where the record was reported.
-            let skipped_blank = blank && (nl == offset || nl == offset + 1);
-            if nl >= offset && !skipped_blank {
-                break;
+    fn line_at(&mut self, mut offset: u64) -> u64 {
+        loop {
+            match self.pending.front() {
+                Some(&(nl, _)) if nl < offset => {}
+                // Reported at a terminator (the LF of a CRLF, a blank line):
+                // the record starts after it.
+                Some(&(nl, _)) if nl == offset => offset = nl + 1,
+                // A blank CRLF line where the record was reported.
+                Some(&(nl, true)) if nl == offset + 1 => offset = nl + 1,
+                _ => break,
             }
             self.pending.pop_front();
             self.passed += 1;
-            if skipped_blank {
-                return self.line_at(nl + 1);
-            }
         }
         self.passed + 1
     }
@@ -1082,7 +1073,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (4, "E2", Reason::MalformedRow),
+                (4, "", Reason::MalformedRow),
                 (5, "E1", Reason::DuplicateEntryId),
                 (6, "E3", Reason::BadCode)
             ]
@@ -1090,6 +1081,21 @@ mod tests {
         assert_eq!(acc.entries.len(), 2);
         assert_eq!(stats.rows, 5);
         assert_eq!(stats.ignored_columns.len(), 1);
+    }
+
+    #[test]
+    fn physical_lines_with_crlf_and_blank_lines() {
+        let row = "91350100M000100Y43,E{},black,court,fy,2026-01-01";
+        for nl in ["\n", "\r\n"] {
+            let mut csv = format!("code,entry_id,kind,domain,authority,listed_on{nl}");
+            // Lines 2..: a row, two blank lines, a row, one blank, then a bad row.
+            csv += &format!("{}{nl}{nl}{nl}", row.replace("{}", "1"));
+            csv += &format!("{}{nl}{nl}", row.replace("{}", "1"));
+            csv += &format!("x{nl}");
+            let (_, _, rejects) = run(&[("l.csv", csv.as_bytes())], Encoding::Utf8);
+            let lines: Vec<u64> = rejects.iter().map(|r| r.line).collect();
+            assert_eq!(lines, vec![5, 7], "terminator {nl:?}");
+        }
     }
 
     #[test]

@@ -48,18 +48,30 @@ fn describe(args: &[&str], out: &Output) -> String {
 }
 
 fn run(args: &[&str]) -> Output {
-    credlist().args(args).output().expect("could not start the credlist binary")
+    credlist()
+        .args(args)
+        .output()
+        .expect("could not start the credlist binary")
 }
 
 fn run_ok(args: &[&str]) -> Output {
     let out = run(args);
-    assert!(out.status.success(), "expected exit status 0: {}", describe(args, &out));
+    assert!(
+        out.status.success(),
+        "expected exit status 0: {}",
+        describe(args, &out)
+    );
     out
 }
 
 fn run_exit(args: &[&str], code: i32) -> Output {
     let out = run(args);
-    assert_eq!(out.status.code(), Some(code), "expected exit status {code}: {}", describe(args, &out));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit status {code}: {}",
+        describe(args, &out)
+    );
     out
 }
 
@@ -71,9 +83,18 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("could not start the credlist binary");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "expected exit status 0: {}", describe(args, &out));
+    assert!(
+        out.status.success(),
+        "expected exit status 0: {}",
+        describe(args, &out)
+    );
     out
 }
 
@@ -106,13 +127,23 @@ fn build(dir: &Path, name: &str, as_of: &str, extra: &[&str], inputs: &[&str]) -
     let snap = dir.join(format!("{name}.snap"));
     let rejects = dir.join(format!("{name}.rejects.csv"));
     let mut args: Vec<String> = vec!["build".into(), "--catalog".into(), CATALOG.into()];
-    args.extend(["--as-of".into(), as_of.into(), "--out".into(), s(&snap).into()]);
+    args.extend([
+        "--as-of".into(),
+        as_of.into(),
+        "--out".into(),
+        s(&snap).into(),
+    ]);
     args.extend(["--rejects".into(), s(&rejects).into()]);
     args.extend(extra.iter().map(|a| a.to_string()));
     args.extend(inputs.iter().map(|a| a.to_string()));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run(&argv);
-    Build { out, args, snap, rejects }
+    Build {
+        out,
+        args,
+        snap,
+        rejects,
+    }
 }
 
 impl Build {
@@ -122,21 +153,39 @@ impl Build {
     }
 
     fn assert_ok(&self) -> &Self {
-        assert!(self.out.status.success(), "build should succeed: {}", self.describe());
-        assert!(self.snap.is_file(), "build succeeded but wrote no snapshot: {}", self.describe());
+        assert!(
+            self.out.status.success(),
+            "build should succeed: {}",
+            self.describe()
+        );
+        assert!(
+            self.snap.is_file(),
+            "build succeeded but wrote no snapshot: {}",
+            self.describe()
+        );
         self
     }
 
     fn assert_no_rejects(&self) -> &Self {
         let rows = read_rejects(&self.rejects);
-        assert!(rows.is_empty(), "expected no rejected rows, got {rows:#?}\n{}", self.describe());
+        assert!(
+            rows.is_empty(),
+            "expected no rejected rows, got {rows:#?}\n{}",
+            self.describe()
+        );
         self
     }
 }
 
 /// The demo snapshot: `fixtures/lists` with the legacy-codes file, data date 2026-11-20.
 fn demo_snapshot(dir: &Path) -> PathBuf {
-    let b = build(dir, "demo", DATA_DATE, &["--legacy-codes", LEGACY_CODES], &[DEMO_LISTS]);
+    let b = build(
+        dir,
+        "demo",
+        DATA_DATE,
+        &["--legacy-codes", LEGACY_CODES],
+        &[DEMO_LISTS],
+    );
     b.assert_ok().assert_no_rejects();
     b.snap
 }
@@ -151,8 +200,13 @@ struct Reject {
 }
 
 fn parse_rejects(text: &str, origin: &str) -> Vec<Reject> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-    let headers = rdr.headers().unwrap_or_else(|e| panic!("{origin}: bad header: {e}")).clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .unwrap_or_else(|e| panic!("{origin}: bad header: {e}"))
+        .clone();
     assert_eq!(
         headers.iter().collect::<Vec<_>>(),
         ["file", "line", "entry_id", "reason", "message"],
@@ -161,7 +215,11 @@ fn parse_rejects(text: &str, origin: &str) -> Vec<Reject> {
     rdr.records()
         .map(|r| {
             let r = r.unwrap_or_else(|e| panic!("{origin}: unreadable reject row: {e}"));
-            assert_eq!(r.len(), 5, "{origin}: reject row {r:?} should have 5 fields");
+            assert_eq!(
+                r.len(),
+                5,
+                "{origin}: reject row {r:?} should have 5 fields"
+            );
             Reject {
                 file: r[0].to_string(),
                 line: r[1].to_string(),
@@ -174,8 +232,12 @@ fn parse_rejects(text: &str, origin: &str) -> Vec<Reject> {
 }
 
 fn read_rejects(path: &Path) -> Vec<Reject> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("the reject report {} should have been written: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "the reject report {} should have been written: {e}",
+            path.display()
+        )
+    });
     parse_rejects(&text, &path.display().to_string())
 }
 
@@ -193,7 +255,11 @@ fn assert_rejects(got: &[Reject], expected: &[Reject], context: &str) {
         );
     }
     for r in got {
-        assert!(!r.message.trim().is_empty(), "{context}: reject row {} has an empty message", key(r));
+        assert!(
+            !r.message.trim().is_empty(),
+            "{context}: reject row {} has an empty message",
+            key(r)
+        );
     }
 }
 
@@ -203,10 +269,15 @@ fn assert_rejects(got: &[Reject], expected: &[Reject], context: &str) {
 
 /// Parses a stream of JSON values (one per line, or pretty-printed one after another).
 fn json_stream(bytes: &[u8], context: &str) -> Vec<Value> {
-    let text = std::str::from_utf8(bytes).unwrap_or_else(|e| panic!("{context}: output is not UTF-8: {e}"));
+    let text = std::str::from_utf8(bytes)
+        .unwrap_or_else(|e| panic!("{context}: output is not UTF-8: {e}"));
     serde_json::Deserializer::from_str(text)
         .into_iter::<Value>()
-        .map(|v| v.unwrap_or_else(|e| panic!("{context}: output is not a stream of JSON values: {e}\n{text}")))
+        .map(|v| {
+            v.unwrap_or_else(|e| {
+                panic!("{context}: output is not a stream of JSON values: {e}\n{text}")
+            })
+        })
         .collect()
 }
 
@@ -214,7 +285,9 @@ fn read_jsonl(rel: &str) -> Vec<Value> {
     read_fixture(rel)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{rel}: bad JSON line {l}: {e}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{rel}: bad JSON line {l}: {e}"))
+        })
         .collect()
 }
 
@@ -243,7 +316,9 @@ fn assert_free_text(context: &str, key: &str, got: Option<&Value>, expected: Opt
         (Some(g), None) => panic!("{context}: unexpected `{key}`: {g}"),
         (None, Some(e)) => panic!("{context}: missing `{key}` (expected something like {e})"),
         (Some(g), Some(e)) => {
-            let g = g.as_str().unwrap_or_else(|| panic!("{context}: `{key}` should be a string, got {g}"));
+            let g = g
+                .as_str()
+                .unwrap_or_else(|| panic!("{context}: `{key}` should be a string, got {g}"));
             assert!(!g.trim().is_empty(), "{context}: `{key}` is empty");
             if key == "error" {
                 let word = error_keyword(e.as_str().unwrap());
@@ -274,12 +349,21 @@ fn assert_item(context: &str, got: &Value, expected: &Value, strict: bool) {
         g.retain(|k, _| e.contains_key(k));
     }
     let (g, e) = (Value::Object(g), Value::Object(e));
-    assert!(g == e, "{context}: result differs\n--- got ---\n{}\n--- expected ---\n{}", pretty(&g), pretty(&e));
+    assert!(
+        g == e,
+        "{context}: result differs\n--- got ---\n{}\n--- expected ---\n{}",
+        pretty(&g),
+        pretty(&e)
+    );
 }
 
 fn assert_items(context: &str, got: &[Value], expected: &[Value], strict: bool) {
     for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-        let what = e.get("input").or_else(|| e.get("code")).cloned().unwrap_or(Value::Null);
+        let what = e
+            .get("input")
+            .or_else(|| e.get("code"))
+            .cloned()
+            .unwrap_or(Value::Null);
         assert_item(&format!("{context}, item {} ({what})", i + 1), g, e, strict);
     }
     assert_eq!(
@@ -297,7 +381,13 @@ fn counts(v: &Value, context: &str) -> BTreeMap<String, u64> {
     v.as_object()
         .unwrap_or_else(|| panic!("{context}: expected an object of counts, got {v}"))
         .iter()
-        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or_else(|| panic!("{context}: count {k} = {n}"))))
+        .map(|(k, n)| {
+            (
+                k.clone(),
+                n.as_u64()
+                    .unwrap_or_else(|| panic!("{context}: count {k} = {n}")),
+            )
+        })
         .filter(|(_, n)| *n != 0)
         .collect()
 }
@@ -322,11 +412,22 @@ fn assert_check(snap: &Path, matter: Option<&str>, as_of: &str, codes: &[&str], 
     // The expectation echoes each input spelling (as `input`, or as `code` when unchanged).
     let spelled: Vec<&str> = exp
         .iter()
-        .map(|e| e.get("input").or_else(|| e.get("code")).and_then(Value::as_str).unwrap())
+        .map(|e| {
+            e.get("input")
+                .or_else(|| e.get("code"))
+                .and_then(Value::as_str)
+                .unwrap()
+        })
         .collect();
-    assert_eq!(spelled, codes, "fixture {expected} does not match the codes of its test");
+    assert_eq!(
+        spelled, codes,
+        "fixture {expected} does not match the codes of its test"
+    );
     let got = check(snap, matter, as_of, codes);
-    let context = format!("check --matter {} --as-of {as_of} ({expected})", matter.unwrap_or("(none)"));
+    let context = format!(
+        "check --matter {} --as-of {as_of} ({expected})",
+        matter.unwrap_or("(none)")
+    );
     assert_items(&context, &got, &exp, true);
 }
 
@@ -335,37 +436,37 @@ const FW_MINTAI: &str = "\u{ff19}\u{ff11}\u{ff13}\u{ff15}\u{ff10}\u{ff10}\u{ff10
 /// Codes of `check-gov_procurement-2026-11-20.jsonl`, in input spelling.
 fn procurement_codes() -> Vec<&'static str> {
     vec![
-        "91350100MA2Y3K8L5G",     // black + watch + red (suppressed): three lists
-        "91350102MA31FE2N4E",     // watch; red suppressed by watch
-        "91350121MA2XQ7D554",     // derived watch (environment, 180 days); tax red suppressed
-        "91350104MA32HB6T2C",     // repaired black, valid_until+1 earlier than exited_on
-        "91350100MA2YLK0R1F",     // repaired black, exited_on tomorrow: still black
-        "92350103ma33cg1u6u",     // lower case; revoked black gives nothing; red rewards
-        "91350181MA2XU4PD04",     // objection black ran out: suspended derived watch
-        "91350105MA34JN9W17",     // objection black (suspended) + watch
-        FW_MINTAI,                // full-width spelling; two reds, one domain-limited reward
-        "123501004880123464",     // all-digit USCC, red without a procurement reward
-        "91350111MA2Y7W3Q9J",     // red ran out + red revoked: clear
-        "91350128MA33PT2K74",     // status expired, past valid_until: clear
-        "91350121MA2XJ6LA6E",     // status expired black: derived watch
-        "91350102MA35D0HY4H",     // red listed in the future: clear
-        "91350102MA2YN8KC7D",     // organisation-code check wrong: warning
-        "91350102MA2Y1B7M13",     // watch, last day tomorrow
-        "91350100m0001tgqxm",     // pilot-era code, check fails, listed: warning
-        "350102198507162135",     // person, black
-        "350103720528151",        // 15-digit ID, black on its last day
-        "350104198806021538",     // person listed tomorrow: clear
-        "350111198811204527",     // person, red
-        "35012119790412118x",     // person with check X in lower case, watch
-        "350103199103082412",     // valid person, not listed
+        "91350100MA2Y3K8L5G",          // black + watch + red (suppressed): three lists
+        "91350102MA31FE2N4E",          // watch; red suppressed by watch
+        "91350121MA2XQ7D554",          // derived watch (environment, 180 days); tax red suppressed
+        "91350104MA32HB6T2C",          // repaired black, valid_until+1 earlier than exited_on
+        "91350100MA2YLK0R1F",          // repaired black, exited_on tomorrow: still black
+        "92350103ma33cg1u6u",          // lower case; revoked black gives nothing; red rewards
+        "91350181MA2XU4PD04",          // objection black ran out: suspended derived watch
+        "91350105MA34JN9W17",          // objection black (suspended) + watch
+        FW_MINTAI,                     // full-width spelling; two reds, one domain-limited reward
+        "123501004880123464",          // all-digit USCC, red without a procurement reward
+        "91350111MA2Y7W3Q9J",          // red ran out + red revoked: clear
+        "91350128MA33PT2K74",          // status expired, past valid_until: clear
+        "91350121MA2XJ6LA6E",          // status expired black: derived watch
+        "91350102MA35D0HY4H",          // red listed in the future: clear
+        "91350102MA2YN8KC7D",          // organisation-code check wrong: warning
+        "91350102MA2Y1B7M13",          // watch, last day tomorrow
+        "91350100m0001tgqxm",          // pilot-era code, check fails, listed: warning
+        "350102198507162135",          // person, black
+        "350103720528151",             // 15-digit ID, black on its last day
+        "350104198806021538",          // person listed tomorrow: clear
+        "350111198811204527",          // person, red
+        "35012119790412118x",          // person with check X in lower case, watch
+        "350103199103082412",          // valid person, not listed
         "\u{3000}12350100488060217n ", // U+3000 and space around a lower-case unlisted code
-        "9135010",                // wrong length
-        "91350100ma2y3k8i5g",     // forbidden character I
-        "9135A100MA2Y3K8L5C",     // division code not digits
-        "91350100MA2Y3K8L5H",     // wrong check character
-        "350102199902301021",     // impossible birth date
-        "350102198507162136",     // wrong ID check character
-        "123501004880123465",     // both readings fail: the ID reading's failure (birth date)
+        "9135010",                     // wrong length
+        "91350100ma2y3k8i5g",          // forbidden character I
+        "9135A100MA2Y3K8L5C",          // division code not digits
+        "91350100MA2Y3K8L5H",          // wrong check character
+        "350102199902301021",          // impossible birth date
+        "350102198507162136",          // wrong ID check character
+        "123501004880123465",          // both readings fail: the ID reading's failure (birth date)
     ]
 }
 
@@ -374,7 +475,13 @@ fn check_gov_procurement_on_the_data_date() {
     let dir = tempfile::tempdir().unwrap();
     let snap = demo_snapshot(dir.path());
     let codes = procurement_codes();
-    assert_check(&snap, Some("gov_procurement"), DATA_DATE, &codes, "check-gov_procurement-2026-11-20.jsonl");
+    assert_check(
+        &snap,
+        Some("gov_procurement"),
+        DATA_DATE,
+        &codes,
+        "check-gov_procurement-2026-11-20.jsonl",
+    );
 }
 
 #[test]
@@ -392,7 +499,13 @@ fn check_admin_licence_rewards_and_punishments() {
         "350111198811204527",
         "91350102MA2YN8KC7D",
     ];
-    assert_check(&snap, Some("admin_licence"), DATA_DATE, &codes, "check-admin_licence-2026-11-20.jsonl");
+    assert_check(
+        &snap,
+        Some("admin_licence"),
+        DATA_DATE,
+        &codes,
+        "check-admin_licence-2026-11-20.jsonl",
+    );
 }
 
 #[test]
@@ -407,7 +520,13 @@ fn check_without_matter_has_empty_measure_lists() {
         "350103720528151",
         "9135010",
     ];
-    assert_check(&snap, None, DATA_DATE, &codes, "check-none-2026-11-20.jsonl");
+    assert_check(
+        &snap,
+        None,
+        DATA_DATE,
+        &codes,
+        "check-none-2026-11-20.jsonl",
+    );
 }
 
 #[test]
@@ -424,7 +543,13 @@ fn check_fund_project_on_the_last_black_day_and_the_exit_day() {
         "91350100M0001TGQXM",
     ];
     for as_of in ["2026-08-31", "2026-09-01"] {
-        assert_check(&snap, Some("fund_project"), as_of, &codes, &format!("check-fund_project-{as_of}.jsonl"));
+        assert_check(
+            &snap,
+            Some("fund_project"),
+            as_of,
+            &codes,
+            &format!("check-fund_project-{as_of}.jsonl"),
+        );
     }
 }
 
@@ -440,7 +565,13 @@ fn check_honours_the_day_after_the_data_date() {
         "350104198806021538",
         "91350102MA2Y1B7M13",
     ];
-    assert_check(&snap, Some("honours"), "2026-11-21", &codes, "check-honours-2026-11-21.jsonl");
+    assert_check(
+        &snap,
+        Some("honours"),
+        "2026-11-21",
+        &codes,
+        "check-honours-2026-11-21.jsonl",
+    );
 }
 
 #[test]
@@ -455,7 +586,13 @@ fn check_honours_on_the_last_watch_day_and_the_day_after() {
         "91350000MA2XR58E7X",
     ];
     for as_of in ["2026-12-27", "2026-12-28"] {
-        assert_check(&snap, Some("honours"), as_of, &codes, &format!("check-honours-{as_of}.jsonl"));
+        assert_check(
+            &snap,
+            Some("honours"),
+            as_of,
+            &codes,
+            &format!("check-honours-{as_of}.jsonl"),
+        );
     }
 }
 
@@ -466,9 +603,25 @@ fn check_reads_codes_from_stdin() {
     let expected = read_jsonl("fixtures/expected/check-honours-2026-11-21.jsonl");
     let stdin: String = expected
         .iter()
-        .map(|e| format!("{}\n", e.get("input").or_else(|| e.get("code")).and_then(Value::as_str).unwrap()))
+        .map(|e| {
+            format!(
+                "{}\n",
+                e.get("input")
+                    .or_else(|| e.get("code"))
+                    .and_then(Value::as_str)
+                    .unwrap()
+            )
+        })
         .collect();
-    let args = ["check", "--snapshot", s(&snap), "--matter", "honours", "--as-of", "2026-11-21"];
+    let args = [
+        "check",
+        "--snapshot",
+        s(&snap),
+        "--matter",
+        "honours",
+        "--as-of",
+        "2026-11-21",
+    ];
     let out = run_with_stdin(&args, &stdin);
     let got = json_stream(&out.stdout, &describe(&args, &out));
     assert_items("check with codes on stdin", &got, &expected, true);
@@ -478,10 +631,23 @@ fn check_reads_codes_from_stdin() {
 fn check_unknown_matter_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let snap = demo_snapshot(dir.path());
-    let args = ["check", "--snapshot", s(&snap), "--matter", "no_such_matter", "--as-of", DATA_DATE, "91350100MA2Y3K8L5G"];
+    let args = [
+        "check",
+        "--snapshot",
+        s(&snap),
+        "--matter",
+        "no_such_matter",
+        "--as-of",
+        DATA_DATE,
+        "91350100MA2Y3K8L5G",
+    ];
     let out = run_exit(&args, 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no_such_matter"), "the error should name the unknown matter: {}", describe(&args, &out));
+    assert!(
+        stderr.contains("no_such_matter"),
+        "the error should name the unknown matter: {}",
+        describe(&args, &out)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -489,30 +655,53 @@ fn check_unknown_matter_is_an_error() {
 // ---------------------------------------------------------------------------
 
 fn lines(text: &str) -> Vec<String> {
-    text.lines().map(|l| l.trim_end_matches('\r').to_string()).filter(|l| !l.is_empty()).collect()
+    text.lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 #[test]
 fn sweep_lists_suppressed_red_entries() {
     let dir = tempfile::tempdir().unwrap();
     let snap = demo_snapshot(dir.path());
-    for (as_of, expected) in [(DATA_DATE, "sweep.csv"), ("2026-12-28", "sweep-2026-12-28.csv")] {
+    for (as_of, expected) in [
+        (DATA_DATE, "sweep.csv"),
+        ("2026-12-28", "sweep-2026-12-28.csv"),
+    ] {
         let args = ["sweep", "--snapshot", s(&snap), "--as-of", as_of];
         let out = run_ok(&args);
         let got = lines(&String::from_utf8_lossy(&out.stdout));
         let exp = lines(&read_fixture(&format!("fixtures/expected/{expected}")));
-        assert_eq!(got, exp, "sweep --as-of {as_of} differs from fixtures/expected/{expected}");
+        assert_eq!(
+            got, exp,
+            "sweep --as-of {as_of} differs from fixtures/expected/{expected}"
+        );
     }
 }
 
 fn assert_screen(as_: &str, candidates: &str, expected: &str) {
     let dir = tempfile::tempdir().unwrap();
     let snap = demo_snapshot(dir.path());
-    let args = ["screen", "--snapshot", s(&snap), "--as", as_, "--as-of", DATA_DATE, candidates];
+    let args = [
+        "screen",
+        "--snapshot",
+        s(&snap),
+        "--as",
+        as_,
+        "--as-of",
+        DATA_DATE,
+        candidates,
+    ];
     let out = run_ok(&args);
     let got = json_stream(&out.stdout, &describe(&args, &out));
     let exp = read_jsonl(&format!("fixtures/expected/{expected}"));
-    assert_items(&format!("screen --as {as_} {candidates}"), &got, &exp, false);
+    assert_items(
+        &format!("screen --as {as_} {candidates}"),
+        &got,
+        &exp,
+        false,
+    );
 }
 
 #[test]
@@ -522,7 +711,11 @@ fn screen_red_candidates_against_black_and_watch() {
 
 #[test]
 fn screen_black_candidates_against_red() {
-    assert_screen("black", "fixtures/screen/candidates.csv", "screen-black.jsonl");
+    assert_screen(
+        "black",
+        "fixtures/screen/candidates.csv",
+        "screen-black.jsonl",
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -535,23 +728,40 @@ fn inspect_json_counts_and_expiring_entries() {
     let snap = demo_snapshot(dir.path());
     let args = ["inspect", s(&snap), "--json"];
     let out = run_ok(&args);
-    let got: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("inspect --json is not JSON ({e}): {}", describe(&args, &out)));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "inspect --json is not JSON ({e}): {}",
+            describe(&args, &out)
+        )
+    });
     let exp: Value = serde_json::from_str(&read_fixture("fixtures/expected/inspect.json")).unwrap();
 
-    assert!(got.get("format_version").is_some_and(|v| !v.is_null()), "inspect: no format_version in {got}");
+    assert!(
+        got.get("format_version").is_some_and(|v| !v.is_null()),
+        "inspect: no format_version in {got}"
+    );
     assert!(
         got["snapshot_id"].as_str().is_some_and(|id| !id.is_empty()),
         "inspect: snapshot_id should be a non-empty string in {got}"
     );
     assert_eq!(got["data_date"], exp["data_date"], "inspect: data_date");
-    assert_eq!(got["entries"], exp["entries"], "inspect: entries (accepted rows)");
+    assert_eq!(
+        got["entries"], exp["entries"],
+        "inspect: entries (accepted rows)"
+    );
     assert_eq!(exp["entries"].as_u64(), Some(DEMO_ENTRIES as u64));
     assert_eq!(got["subjects"], exp["subjects"], "inspect: subjects");
     for key in ["by_kind", "by_domain", "by_authority"] {
-        assert_eq!(counts(&got[key], key), counts(&exp[key], key), "inspect: {key}");
+        assert_eq!(
+            counts(&got[key], key),
+            counts(&exp[key], key),
+            "inspect: {key}"
+        );
     }
-    assert_eq!(got["expiring"]["count"], exp["expiring"]["count"], "inspect: expiring.count");
+    assert_eq!(
+        got["expiring"]["count"], exp["expiring"]["count"],
+        "inspect: expiring.count"
+    );
     let ids = |v: &Value| -> Vec<String> {
         let mut ids: Vec<String> = v["expiring"]["entries"]
             .as_array()
@@ -565,7 +775,16 @@ fn inspect_json_counts_and_expiring_entries() {
     assert_eq!(ids(&got), ids(&exp), "inspect: expiring entries");
 }
 
-const ENTRY_KEYS: &[&str] = &["entry_id", "code", "kind", "domain", "authority", "listed_on", "valid_until", "status"];
+const ENTRY_KEYS: &[&str] = &[
+    "entry_id",
+    "code",
+    "kind",
+    "domain",
+    "authority",
+    "listed_on",
+    "valid_until",
+    "status",
+];
 
 /// An added/removed entry, reduced to the compared keys (an empty `valid_until` reads as null).
 fn entry_summary(v: &Value) -> Value {
@@ -596,7 +815,12 @@ fn diff_json_lists_and_counts_changes() {
 
     for key in ["added", "removed"] {
         let summarise = |v: &Value| -> Vec<Value> {
-            v[key].as_array().unwrap_or_else(|| panic!("diff: `{key}` should be an array in {v}")).iter().map(entry_summary).collect()
+            v[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("diff: `{key}` should be an array in {v}"))
+                .iter()
+                .map(entry_summary)
+                .collect()
         };
         assert_eq!(summarise(&got), summarise(&exp), "diff: {key}");
     }
@@ -606,8 +830,15 @@ fn diff_json_lists_and_counts_changes() {
             .unwrap_or_else(|| panic!("diff: `changed` should be an array in {v}"))
             .iter()
             .map(|c| {
-                let fields = c["fields"].as_array().map(|f| f.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect());
-                (c["entry_id"].as_str().unwrap_or_default().to_string(), fields.unwrap_or_default())
+                let fields = c["fields"].as_array().map(|f| {
+                    f.iter()
+                        .map(|x| x.as_str().unwrap_or_default().to_string())
+                        .collect()
+                });
+                (
+                    c["entry_id"].as_str().unwrap_or_default().to_string(),
+                    fields.unwrap_or_default(),
+                )
             })
             .collect()
     };
@@ -629,9 +860,18 @@ fn diff_json_lists_and_counts_changes() {
 #[test]
 fn bad_inputs_give_the_expected_reject_report() {
     let dir = tempfile::tempdir().unwrap();
-    let b = build(dir.path(), "bad", DATA_DATE, &["--max-reject-ratio", "1"], &["fixtures/bad"]);
+    let b = build(
+        dir.path(),
+        "bad",
+        DATA_DATE,
+        &["--max-reject-ratio", "1"],
+        &["fixtures/bad"],
+    );
     b.assert_ok();
-    let expected = parse_rejects(&read_fixture("fixtures/expected/bad.rejects.csv"), "fixtures/expected/bad.rejects.csv");
+    let expected = parse_rejects(
+        &read_fixture("fixtures/expected/bad.rejects.csv"),
+        "fixtures/expected/bad.rejects.csv",
+    );
     assert_eq!(expected.len(), BAD_REJECTS);
     assert_rejects(&read_rejects(&b.rejects), &expected, "build fixtures/bad");
 }
@@ -639,18 +879,48 @@ fn bad_inputs_give_the_expected_reject_report() {
 #[test]
 fn reject_ratio_over_the_limit_fails_without_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let expected = parse_rejects(&read_fixture("fixtures/expected/bad.rejects.csv"), "fixtures/expected/bad.rejects.csv");
+    let expected = parse_rejects(
+        &read_fixture("fixtures/expected/bad.rejects.csv"),
+        "fixtures/expected/bad.rejects.csv",
+    );
 
     // Default limit (0.001) and an explicit 0.5: 55 of 66 rows are rejected.
-    for (name, extra) in [("default", &[][..]), ("half", &["--max-reject-ratio", "0.5"][..])] {
+    for (name, extra) in [
+        ("default", &[][..]),
+        ("half", &["--max-reject-ratio", "0.5"][..]),
+    ] {
         let b = build(dir.path(), name, DATA_DATE, extra, &["fixtures/bad"]);
-        assert_eq!(b.out.status.code(), Some(1), "build over the reject limit should exit 1: {}", b.describe());
-        assert!(!b.snap.exists(), "a failed build must not write {}: {}", b.snap.display(), b.describe());
-        assert!(!b.out.stderr.is_empty(), "a failed build should say why: {}", b.describe());
-        assert_rejects(&read_rejects(&b.rejects), &expected, &format!("failed build ({name})"));
+        assert_eq!(
+            b.out.status.code(),
+            Some(1),
+            "build over the reject limit should exit 1: {}",
+            b.describe()
+        );
+        assert!(
+            !b.snap.exists(),
+            "a failed build must not write {}: {}",
+            b.snap.display(),
+            b.describe()
+        );
+        assert!(
+            !b.out.stderr.is_empty(),
+            "a failed build should say why: {}",
+            b.describe()
+        );
+        assert_rejects(
+            &read_rejects(&b.rejects),
+            &expected,
+            &format!("failed build ({name})"),
+        );
     }
 
-    let b = build(dir.path(), "lenient", DATA_DATE, &["--max-reject-ratio", "0.9"], &["fixtures/bad"]);
+    let b = build(
+        dir.path(),
+        "lenient",
+        DATA_DATE,
+        &["--max-reject-ratio", "0.9"],
+        &["fixtures/bad"],
+    );
     b.assert_ok();
 }
 
@@ -665,44 +935,109 @@ fn legacy_code_is_rejected_without_the_legacy_codes_file() {
         message: String::new(),
     }];
 
-    let b = build(dir.path(), "nolegacy", DATA_DATE, &["--max-reject-ratio", "1"], &[DEMO_LISTS]);
+    let b = build(
+        dir.path(),
+        "nolegacy",
+        DATA_DATE,
+        &["--max-reject-ratio", "1"],
+        &[DEMO_LISTS],
+    );
     b.assert_ok();
-    assert_rejects(&read_rejects(&b.rejects), &legacy_reject, "build without --legacy-codes");
+    assert_rejects(
+        &read_rejects(&b.rejects),
+        &legacy_reject,
+        "build without --legacy-codes",
+    );
     let args = ["inspect", s(&b.snap), "--json"];
     let info: Value = serde_json::from_slice(&run_ok(&args).stdout).expect("inspect --json");
-    assert_eq!(info["entries"].as_u64(), Some(DEMO_ENTRIES as u64 - 1), "inspect: entries without the legacy row");
+    assert_eq!(
+        info["entries"].as_u64(),
+        Some(DEMO_ENTRIES as u64 - 1),
+        "inspect: entries without the legacy row"
+    );
 
     // 1 of 32 rows is over the default limit of 0.001.
     let b = build(dir.path(), "strict", DATA_DATE, &[], &[DEMO_LISTS]);
-    assert_eq!(b.out.status.code(), Some(1), "1/32 rejected is over the default limit: {}", b.describe());
-    assert!(!b.snap.exists(), "a failed build must not write a snapshot: {}", b.describe());
+    assert_eq!(
+        b.out.status.code(),
+        Some(1),
+        "1/32 rejected is over the default limit: {}",
+        b.describe()
+    );
+    assert!(
+        !b.snap.exists(),
+        "a failed build must not write a snapshot: {}",
+        b.describe()
+    );
 }
 
 #[test]
 fn reject_report_defaults_to_the_snapshot_path() {
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("plain.snap");
-    let args = ["build", "--catalog", CATALOG, "--as-of", DATA_DATE, "--out", s(&snap), "--max-reject-ratio", "1", DEMO_LISTS];
+    let args = [
+        "build",
+        "--catalog",
+        CATALOG,
+        "--as-of",
+        DATA_DATE,
+        "--out",
+        s(&snap),
+        "--max-reject-ratio",
+        "1",
+        DEMO_LISTS,
+    ];
     run_ok(&args);
     let rows = read_rejects(&dir.path().join("plain.snap.rejects.csv"));
-    assert_eq!(rows.len(), 1, "one rejected row (the pilot-era code): {rows:#?}");
+    assert_eq!(
+        rows.len(),
+        1,
+        "one rejected row (the pilot-era code): {rows:#?}"
+    );
     assert_eq!(rows[0].reason, "bad_code");
 }
 
 #[test]
 fn gbk_export_builds_and_is_found() {
     let dir = tempfile::tempdir().unwrap();
-    let b = build(dir.path(), "gbk", DATA_DATE, &["--encoding", "gbk"], &["fixtures/gbk/list.csv"]);
+    let b = build(
+        dir.path(),
+        "gbk",
+        DATA_DATE,
+        &["--encoding", "gbk"],
+        &["fixtures/gbk/list.csv"],
+    );
     b.assert_ok().assert_no_rejects();
-    let codes = ["350121197904121032", "91350121MA2XQ7D554", "91350104MA32HB6T2C", "12350100488020178B"];
-    assert_check(&b.snap, Some("honours"), DATA_DATE, &codes, "check-gbk-honours-2026-11-20.jsonl");
+    let codes = [
+        "350121197904121032",
+        "91350121MA2XQ7D554",
+        "91350104MA32HB6T2C",
+        "12350100488020178B",
+    ];
+    assert_check(
+        &b.snap,
+        Some("honours"),
+        DATA_DATE,
+        &codes,
+        "check-gbk-honours-2026-11-20.jsonl",
+    );
 }
 
 #[test]
 fn gbk_export_read_as_utf8_is_malformed() {
     let dir = tempfile::tempdir().unwrap();
-    let b = build(dir.path(), "gbk-as-utf8", DATA_DATE, &["--max-reject-ratio", "1"], &["fixtures/gbk/list.csv"]);
-    assert!(b.out.status.success(), "with --max-reject-ratio 1 the build succeeds: {}", b.describe());
+    let b = build(
+        dir.path(),
+        "gbk-as-utf8",
+        DATA_DATE,
+        &["--max-reject-ratio", "1"],
+        &["fixtures/gbk/list.csv"],
+    );
+    assert!(
+        b.out.status.success(),
+        "with --max-reject-ratio 1 the build succeeds: {}",
+        b.describe()
+    );
     let expected: Vec<Reject> = (2..=5)
         .map(|line| Reject {
             file: "fixtures/gbk/list.csv".into(),
@@ -712,7 +1047,11 @@ fn gbk_export_read_as_utf8_is_malformed() {
             message: String::new(),
         })
         .collect();
-    assert_rejects(&read_rejects(&b.rejects), &expected, "GBK file read as UTF-8");
+    assert_rejects(
+        &read_rejects(&b.rejects),
+        &expected,
+        "GBK file read as UTF-8",
+    );
 }
 
 #[test]
@@ -721,7 +1060,12 @@ fn same_inputs_give_a_byte_identical_snapshot() {
     let first = std::fs::read(demo_snapshot(dir.path())).unwrap();
     let other = tempfile::tempdir().unwrap();
     let second = std::fs::read(demo_snapshot(other.path())).unwrap();
-    assert!(first == second, "two builds of the same inputs differ ({} vs {} bytes)", first.len(), second.len());
+    assert!(
+        first == second,
+        "two builds of the same inputs differ ({} vs {} bytes)",
+        first.len(),
+        second.len()
+    );
 }
 
 #[test]
@@ -739,9 +1083,20 @@ fn damaged_snapshot_is_refused() {
     std::fs::write(&corrupted, &flipped).unwrap();
 
     for bad in [&truncated, &corrupted] {
-        let args = ["check", "--snapshot", s(bad), "--as-of", DATA_DATE, "91350100MA2Y3K8L5G"];
+        let args = [
+            "check",
+            "--snapshot",
+            s(bad),
+            "--as-of",
+            DATA_DATE,
+            "91350100MA2Y3K8L5G",
+        ];
         let out = run_exit(&args, 1);
-        assert!(!out.stderr.is_empty(), "refusing a snapshot should say why: {}", describe(&args, &out));
+        assert!(
+            !out.stderr.is_empty(),
+            "refusing a snapshot should say why: {}",
+            describe(&args, &out)
+        );
         run_exit(&["inspect", s(bad), "--json"], 1);
     }
 }
