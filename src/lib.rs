@@ -14,7 +14,8 @@
 //! - [`build`]: the `build` pipeline;
 //! - [`check`]: result items and batch flags, shared by CLI and daemon;
 //! - [`sweep`], [`screen`], [`diff`], [`inspect`]: the operator commands;
-//! - [`gen`]: deterministic data generator.
+//! - [`gen`]: deterministic data generator;
+//! - [`server`]: the daemon (`credlist serve`) and its admin client.
 
 pub mod build;
 pub mod catalog;
@@ -28,5 +29,6 @@ pub mod ingest;
 pub mod inspect;
 pub mod rules;
 pub mod screen;
+pub mod server;
 pub mod snapshot;
 pub mod sweep;

@@ -7,10 +7,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod admin;
 mod build;
 mod gen;
 mod query;
 mod report;
+mod serve;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,6 +41,16 @@ pub enum Command {
     Diff(report::DiffArgs),
     /// Generate a deterministic, realistic data set of any size.
     Gen(gen::GenArgs),
+    /// Run the daemon (without --config: a demo on sockets in ./credlist-demo/).
+    Serve(serve::ServeArgs),
+    /// Ask a running daemon to reload its snapshot.
+    Reload(admin::ReloadArgs),
+    /// Place an objection hold on an entry (its measures are suspended).
+    Hold(admin::HoldArgs),
+    /// Release an objection hold.
+    Release(admin::ReleaseArgs),
+    /// List the objection holds of a running daemon.
+    Holds(admin::HoldsArgs),
 }
 
 /// Parses `YYYY-MM-DD` for clap.
@@ -59,6 +71,11 @@ pub fn main() -> ExitCode {
         Command::Screen(a) => query::screen(a),
         Command::Diff(a) => report::diff(a),
         Command::Gen(a) => gen::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Reload(a) => admin::reload(a),
+        Command::Hold(a) => admin::hold(a),
+        Command::Release(a) => admin::release(a),
+        Command::Holds(a) => admin::holds(a),
     };
     match result {
         Ok(code) => code,

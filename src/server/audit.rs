@@ -1,0 +1,535 @@
+//! The audit register (查询使用登记): every check, feedback and batch frame
+//! is recorded, append-only, as one JSON line in a file created with mode
+//! 0640 (the daemon writes, the operators' group reads, nobody else).
+//!
+//! Records:
+//! - check: `{"time", "caller": {"uid", "pid", "client"}, "endpoint":
+//!   "check", "matter", "request_id", "receipt", "as_of", "snapshot",
+//!   "items": [{"code", "status"}]}` where `status` is the subject status,
+//!   or `invalid` / `forbidden`;
+//! - feedback: `{"time", "caller", "endpoint": "feedback", "receipt",
+//!   "code", "measure", "applied", "note"}`;
+//! - batch frame: `{"time", "caller", "endpoint": "batch", "matter",
+//!   "request_id", "as_of", "snapshot", "count", "hits": [["<code>", flags],
+//!   …], "rest_count", "rest_digest"}`.
+//!
+//! # Keeping pace with millions of lookups per second
+//!
+//! A batch frame is one record, not one per code: codes whose answer is not
+//! plain "not listed" (`flags != 0`: listed, suspended, unanswered) are
+//! written one by one with their flag byte, and the codes answered 0 are
+//! summarised by their count and the xxh3-64 of their bytes in frame order
+//! (`rest_digest`, 16 hex digits). That is the trade-off: the register
+//! proves exactly which listed subjects a caller learned about, and lets an
+//! auditor holding the frame's codes prove which clear codes were asked,
+//! while a frame of 4096 codes costs a few kilobytes instead of a hundred.
+//! A code that is not printable ASCII is written as `0x` + hex.
+//!
+//! Records are formatted on the connection's task (so formatting runs on
+//! every core) and handed to one writer thread over a channel. The writer
+//! gathers whatever has arrived (up to 1 MiB) into one `write`, so under
+//! load it makes few large sequential writes; nothing waits for the disk on
+//! the request path. Data reaches the kernel within 100 ms, is fsynced at
+//! least every second, at rotation and at shutdown.
+//!
+//! Nothing is dropped silently. The queue is bounded by bytes
+//! ([`QUEUE_BYTES`]): when the writer falls behind, senders wait for room
+//! (backpressure slows the callers instead of losing records). A write
+//! error is logged and counted (`credlist_audit_errors_total`); the data is
+//! kept and retried. With `on_error = "fail_closed"` (the default), checks
+//! are refused (HTTP 503 kind `unavailable`, batch status 5) until a write
+//! succeeds again; with `"continue"` they go on, and when the kept data
+//! reaches half the queue it is discarded and counted in
+//! `credlist_audit_lost_records_total`, and an error is logged.
+//!
+//! Rotation: when the file exceeds `max_bytes` it is renamed to
+//! `<path>.<n>` (n one more than any existing) and a new file is started.
+//! `SIGHUP` reopens the path (for an external log rotator).
+
+use super::config::{AuditSection, OnAuditError};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Bytes of records queued for the writer at most.
+pub const QUEUE_BYTES: usize = 64 << 20;
+/// Bytes gathered into one write.
+const WRITE_CHUNK: usize = 1 << 20;
+/// Longest time a record waits in the writer before `write`.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Longest time between fsyncs while records arrive.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// File mode of the register.
+pub const MODE: u32 = 0o640;
+
+enum Msg {
+    Record(Vec<u8>, OwnedSemaphorePermit),
+    Shutdown(mpsc::Sender<()>),
+}
+
+/// Counters shared with the metrics.
+#[derive(Default)]
+pub struct AuditStats {
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub errors: AtomicU64,
+    pub lost: AtomicU64,
+    pub rotations: AtomicU64,
+}
+
+/// The register: a handle to its writer thread.
+pub struct Audit {
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    budget: Arc<Semaphore>,
+    healthy: Arc<AtomicBool>,
+    reopen: Arc<AtomicBool>,
+    on_error: OnAuditError,
+    pub stats: Arc<AuditStats>,
+    path: PathBuf,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Why a record could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit register {path}: {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the audit register cannot be written (see the daemon's log); checks are refused until it can")]
+    Unavailable,
+    #[error("the audit register is closed")]
+    Closed,
+}
+
+fn open_file(path: &Path) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(MODE)
+        .open(path)?;
+    // The mode only applies to a new file: tighten an existing one too.
+    use std::os::unix::fs::PermissionsExt;
+    let m = f.metadata()?.permissions().mode() & 0o777;
+    if m & !MODE != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(m & MODE))?;
+    }
+    Ok(f)
+}
+
+/// Next free rotation number for `path`.
+fn next_rotation(path: &Path) -> u64 {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return 1;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let max = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.strip_prefix(&prefix)?.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap_or(0);
+    max + 1
+}
+
+impl Audit {
+    /// Opens the register and starts its writer thread.
+    pub fn start(cfg: &AuditSection) -> Result<Audit, AuditError> {
+        let open_err = |source| AuditError::Open {
+            path: cfg.path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(open_err)?;
+        }
+        let file = open_file(&cfg.path).map_err(open_err)?;
+        let (tx, rx) = mpsc::channel();
+        let healthy = Arc::new(AtomicBool::new(true));
+        let reopen = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(AuditStats::default());
+        let mut w = Writer {
+            path: cfg.path.clone(),
+            max_bytes: cfg.max_bytes,
+            on_error: cfg.on_error,
+            size: file.metadata().map(|m| m.len()).unwrap_or(0),
+            file: Some(file),
+            next_rotation: next_rotation(&cfg.path),
+            pending: Vec::with_capacity(WRITE_CHUNK),
+            permits: Vec::new(),
+            pending_records: 0,
+            healthy: healthy.clone(),
+            reopen: reopen.clone(),
+            stats: stats.clone(),
+            last_sync: Instant::now(),
+            unsynced: false,
+            last_error_log: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("credlist-audit".into())
+            .spawn(move || w.run(rx))
+            .map_err(open_err)?;
+        Ok(Audit {
+            tx: Mutex::new(Some(tx)),
+            budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
+            healthy,
+            reopen,
+            on_error: cfg.on_error,
+            stats,
+            path: cfg.path.clone(),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the last write succeeded.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// May a check be answered now? (`fail_closed` and the register
+    /// failing: no.)
+    pub fn admit(&self) -> Result<(), AuditError> {
+        if self.on_error == OnAuditError::FailClosed && !self.healthy() {
+            return Err(AuditError::Unavailable);
+        }
+        Ok(())
+    }
+
+    /// Queues one record (a JSON line, `\n` included), waiting for room
+    /// when the writer is behind.
+    pub async fn record(&self, line: Vec<u8>) -> Result<(), AuditError> {
+        let want = line.len().clamp(1, QUEUE_BYTES) as u32;
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(want)
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match tx.as_ref() {
+            Some(tx) => tx
+                .send(Msg::Record(line, permit))
+                .map_err(|_| AuditError::Closed),
+            None => Err(AuditError::Closed),
+        }
+    }
+
+    /// Asks the writer to reopen the path (SIGHUP).
+    pub fn reopen(&self) {
+        self.reopen.store(true, Ordering::Relaxed);
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        QUEUE_BYTES - self.budget.available_permits()
+    }
+
+    /// Writes everything queued, fsyncs and stops the writer. Blocking.
+    pub fn shutdown(&self) {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(tx) = tx {
+            let (ack, done) = mpsc::channel();
+            if tx.send(Msg::Shutdown(ack)).is_ok() {
+                let _ = done.recv();
+            }
+        }
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Writer {
+    path: PathBuf,
+    max_bytes: u64,
+    on_error: OnAuditError,
+    file: Option<File>,
+    /// Bytes in the current file.
+    size: u64,
+    next_rotation: u64,
+    /// Records received and not yet written.
+    pending: Vec<u8>,
+    permits: Vec<OwnedSemaphorePermit>,
+    pending_records: u64,
+    healthy: Arc<AtomicBool>,
+    reopen: Arc<AtomicBool>,
+    stats: Arc<AuditStats>,
+    last_sync: Instant,
+    unsynced: bool,
+    last_error_log: Option<Instant>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+        let mut shutdown = None;
+        let mut closed = false;
+        while shutdown.is_none() && !closed {
+            match rx.recv_timeout(FLUSH_EVERY) {
+                Ok(Msg::Record(line, permit)) => {
+                    self.take(line, permit);
+                    while self.pending.len() < WRITE_CHUNK {
+                        match rx.try_recv() {
+                            Ok(Msg::Record(line, permit)) => self.take(line, permit),
+                            Ok(Msg::Shutdown(ack)) => {
+                                shutdown = Some(ack);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Ok(Msg::Shutdown(ack)) => shutdown = Some(ack),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => closed = true,
+            }
+            if self.reopen.swap(false, Ordering::Relaxed) {
+                self.write_pending();
+                self.sync();
+                self.file = None;
+            }
+            self.write_pending();
+            if self.unsynced && self.last_sync.elapsed() >= SYNC_EVERY {
+                self.sync();
+            }
+        }
+        // Drain what is left (bounded: senders are gone or shut out).
+        while let Ok(Msg::Record(line, permit)) = rx.try_recv() {
+            self.take(line, permit);
+        }
+        self.write_pending();
+        self.sync();
+        if !self.pending.is_empty() {
+            self.stats
+                .lost
+                .fetch_add(self.pending_records, Ordering::Relaxed);
+            tracing::error!(
+                records = self.pending_records,
+                "audit records could not be written before shutdown"
+            );
+        }
+        if let Some(ack) = shutdown {
+            let _ = ack.send(());
+        }
+    }
+
+    fn take(&mut self, line: Vec<u8>, permit: OwnedSemaphorePermit) {
+        self.pending.extend_from_slice(&line);
+        self.permits.push(permit);
+        self.pending_records += 1;
+    }
+
+    fn failed(&mut self, what: &str, e: &std::io::Error) {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.healthy.store(false, Ordering::Relaxed);
+        let quiet = self
+            .last_error_log
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
+        if !quiet {
+            self.last_error_log = Some(Instant::now());
+            tracing::error!(path = %self.path.display(), error = %e, "audit register: {what} failed");
+        }
+    }
+
+    fn write_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.file.is_none() {
+            match open_file(&self.path) {
+                Ok(f) => {
+                    self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    self.file = Some(f);
+                }
+                Err(e) => {
+                    self.failed("open", &e);
+                    self.shed();
+                    return;
+                }
+            }
+        }
+        let file = self.file.as_mut().expect("opened above");
+        let mut done = 0;
+        let mut err = None;
+        while done < self.pending.len() {
+            match file.write(&self.pending[done..]) {
+                Ok(0) => {
+                    err = Some(std::io::Error::from(std::io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        self.size += done as u64;
+        self.stats.bytes.fetch_add(done as u64, Ordering::Relaxed);
+        self.pending.drain(..done);
+        if done > 0 {
+            self.unsynced = true;
+        }
+        match err {
+            None => {
+                self.stats
+                    .records
+                    .fetch_add(self.pending_records, Ordering::Relaxed);
+                self.pending_records = 0;
+                self.permits.clear();
+                if !self.healthy.swap(true, Ordering::Relaxed) {
+                    tracing::info!(path = %self.path.display(), "audit register writable again");
+                }
+                if self.size > self.max_bytes {
+                    self.rotate();
+                }
+            }
+            Some(e) => {
+                self.failed("write", &e);
+                self.shed();
+            }
+        }
+    }
+
+    /// With `continue`, gives up on kept data past half the queue (counted).
+    fn shed(&mut self) {
+        if self.on_error == OnAuditError::Continue && self.pending.len() >= QUEUE_BYTES / 2 {
+            self.stats
+                .lost
+                .fetch_add(self.pending_records, Ordering::Relaxed);
+            tracing::error!(
+                records = self.pending_records,
+                "audit records discarded after write failures (on_error = \"continue\")"
+            );
+            // Keep a partial line's tail out of the file: drop everything.
+            self.pending.clear();
+            self.permits.clear();
+            self.pending_records = 0;
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Some(f) = &self.file {
+            if let Err(e) = f.sync_data() {
+                self.failed("fsync", &e);
+                return;
+            }
+        }
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+    }
+
+    fn rotate(&mut self) {
+        self.sync();
+        let mut to = self.path.clone().into_os_string();
+        to.push(format!(".{}", self.next_rotation));
+        match std::fs::rename(&self.path, &to) {
+            Ok(()) => {
+                self.next_rotation += 1;
+                self.file = None;
+                self.size = 0;
+                self.stats.rotations.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(to = %Path::new(&to).display(), "audit register rotated");
+            }
+            Err(e) => self.failed("rotation", &e),
+        }
+    }
+}
+
+/// Appends `s` as a JSON string.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// Appends a batch code: as is when printable ASCII, else `0x` + hex.
+pub fn push_code(out: &mut Vec<u8>, code: &[u8]) {
+    out.push(b'"');
+    if code.iter().all(|b| b.is_ascii_alphanumeric()) {
+        out.extend_from_slice(code);
+    } else {
+        out.extend_from_slice(b"0x");
+        for b in code {
+            out.extend_from_slice(format!("{b:02x}").as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn cfg(dir: &Path, max_bytes: u64) -> AuditSection {
+        AuditSection {
+            path: dir.join("audit.log"),
+            max_bytes,
+            on_error: OnAuditError::FailClosed,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_are_written_and_the_file_is_0640() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Audit::start(&cfg(dir.path(), 1 << 20)).unwrap();
+        for i in 0..100 {
+            a.record(format!("{{\"n\":{i}}}\n").into_bytes())
+                .await
+                .unwrap();
+        }
+        tokio::task::block_in_place(|| a.shutdown());
+        let text = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+        assert_eq!(text.lines().count(), 100);
+        let mode = std::fs::metadata(dir.path().join("audit.log"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777 & !MODE, 0, "mode {mode:o}");
+        assert_eq!(a.stats.records.load(Ordering::Relaxed), 100);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotation_keeps_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Audit::start(&cfg(dir.path(), 4096)).unwrap();
+        let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(200));
+        for _ in 0..200 {
+            a.record(line.clone().into_bytes()).await.unwrap();
+        }
+        tokio::task::block_in_place(|| a.shutdown());
+        let mut lines = 0;
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            lines += text.lines().count();
+        }
+        assert_eq!(lines, 200);
+        assert!(dir.path().join("audit.log.1").exists());
+    }
+
+    #[test]
+    fn codes_are_escaped_when_not_plain() {
+        let mut v = Vec::new();
+        push_code(&mut v, b"91350100MA2Y3K8L5G");
+        push_code(&mut v, b"\"\x00");
+        assert_eq!(v, b"\"91350100MA2Y3K8L5G\"\"0x2200\"");
+    }
+}

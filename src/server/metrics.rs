@@ -1,0 +1,543 @@
+//! Counters, gauges and latency histograms, rendered as Prometheus text
+//! (exposition format 0.0.4) by hand: fixed label sets, plain atomics, no
+//! locks on the request path.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What was asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Check,
+    Feedback,
+    Health,
+    Metrics,
+    Batch,
+    AdminReload,
+    AdminHolds,
+    AdminStats,
+    /// Any path that is not an endpoint.
+    Unknown,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 9] = [
+        Endpoint::Check,
+        Endpoint::Feedback,
+        Endpoint::Health,
+        Endpoint::Metrics,
+        Endpoint::Batch,
+        Endpoint::AdminReload,
+        Endpoint::AdminHolds,
+        Endpoint::AdminStats,
+        Endpoint::Unknown,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Check => "check",
+            Endpoint::Feedback => "feedback",
+            Endpoint::Health => "health",
+            Endpoint::Metrics => "metrics",
+            Endpoint::Batch => "batch",
+            Endpoint::AdminReload => "admin_reload",
+            Endpoint::AdminHolds => "admin_holds",
+            Endpoint::AdminStats => "admin_stats",
+            Endpoint::Unknown => "unknown",
+        }
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    BadRequest,
+    TooLarge,
+    UnknownMatter,
+    Forbidden,
+    NotFound,
+    /// A refused snapshot (422).
+    Refused,
+    /// Audit register or state unavailable (503, batch status 5).
+    Unavailable,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Ok,
+        Outcome::BadRequest,
+        Outcome::TooLarge,
+        Outcome::UnknownMatter,
+        Outcome::Forbidden,
+        Outcome::NotFound,
+        Outcome::Refused,
+        Outcome::Unavailable,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::BadRequest => "bad_request",
+            Outcome::TooLarge => "too_large",
+            Outcome::UnknownMatter => "unknown_matter",
+            Outcome::Forbidden => "forbidden",
+            Outcome::NotFound => "not_found",
+            Outcome::Refused => "refused",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// What one looked-up code came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Any effective hit.
+    Listed,
+    Clear,
+    Invalid,
+    /// A natural person the caller may not query.
+    Forbidden,
+    /// Batch: invalid or forbidden (one flag for both).
+    Unanswered,
+}
+
+impl Lookup {
+    pub const ALL: [Lookup; 5] = [
+        Lookup::Listed,
+        Lookup::Clear,
+        Lookup::Invalid,
+        Lookup::Forbidden,
+        Lookup::Unanswered,
+    ];
+    fn label(self) -> &'static str {
+        match self {
+            Lookup::Listed => "listed",
+            Lookup::Clear => "clear",
+            Lookup::Invalid => "invalid",
+            Lookup::Forbidden => "forbidden",
+            Lookup::Unanswered => "unanswered",
+        }
+    }
+}
+
+/// Upper bounds of the latency buckets, in microseconds.
+pub const BUCKETS_US: [u64; 16] = [
+    25, 50, 100, 200, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 5_000_000,
+];
+
+struct Histogram {
+    /// Per bucket (not cumulative), plus +Inf.
+    counts: [AtomicU64; BUCKETS_US.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+    fn observe(&self, d: Duration) {
+        let us = d.as_micros() as u64;
+        let i = BUCKETS_US.partition_point(|&b| b < us);
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(d.as_nanos() as u64, Relaxed);
+    }
+}
+
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    Check,
+    Batch,
+    Admin,
+    Tcp,
+}
+
+impl Listener {
+    pub const ALL: [Listener; 4] = [
+        Listener::Check,
+        Listener::Batch,
+        Listener::Admin,
+        Listener::Tcp,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Listener::Check => "check",
+            Listener::Batch => "batch",
+            Listener::Admin => "admin",
+            Listener::Tcp => "tcp",
+        }
+    }
+}
+
+/// The daemon's counters.
+pub struct Metrics {
+    requests: [[AtomicU64; Outcome::ALL.len()]; Endpoint::ALL.len()],
+    /// Lookups of the check (0) and batch (1) endpoints.
+    lookups: [[AtomicU64; Lookup::ALL.len()]; 2],
+    latency: [Histogram; Endpoint::ALL.len()],
+    connections: [AtomicI64; Listener::ALL.len()],
+    accepted: [AtomicU64; Listener::ALL.len()],
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+    feedback: Mutex<BTreeMap<(String, bool), u64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Values read from the daemon's state at render time.
+pub struct Gauges {
+    pub generation: u64,
+    pub snapshot_age_seconds: f64,
+    pub snapshot_entries: u64,
+    pub holds_active: u64,
+    pub holds_dormant: u64,
+    pub uptime_seconds: f64,
+    pub audit_records: u64,
+    pub audit_bytes: u64,
+    pub audit_errors: u64,
+    pub audit_lost: u64,
+    pub audit_queued_bytes: u64,
+    pub audit_healthy: bool,
+    pub receipts: u64,
+}
+
+fn index<T: PartialEq + Copy>(all: &[T], x: T) -> usize {
+    all.iter().position(|&a| a == x).unwrap_or(0)
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics {
+            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            lookups: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            latency: std::array::from_fn(|_| Histogram::new()),
+            connections: std::array::from_fn(|_| AtomicI64::new(0)),
+            accepted: std::array::from_fn(|_| AtomicU64::new(0)),
+            reloads: AtomicU64::new(0),
+            reload_failures: AtomicU64::new(0),
+            feedback: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Counts a finished request and its latency.
+    pub fn request(&self, e: Endpoint, o: Outcome, took: Duration) {
+        let ei = index(&Endpoint::ALL, e);
+        self.requests[ei][index(&Outcome::ALL, o)].fetch_add(1, Relaxed);
+        self.latency[ei].observe(took);
+    }
+
+    pub fn lookups(&self, batch: bool, l: Lookup, n: u64) {
+        if n > 0 {
+            self.lookups[batch as usize][index(&Lookup::ALL, l)].fetch_add(n, Relaxed);
+        }
+    }
+
+    pub fn connection_opened(&self, l: Listener) {
+        let i = index(&Listener::ALL, l);
+        self.connections[i].fetch_add(1, Relaxed);
+        self.accepted[i].fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_closed(&self, l: Listener) {
+        self.connections[index(&Listener::ALL, l)].fetch_sub(1, Relaxed);
+    }
+
+    pub fn feedback(&self, measure: &str, applied: bool) {
+        let mut f = self.feedback.lock().unwrap_or_else(|p| p.into_inner());
+        *f.entry((measure.to_string(), applied)).or_default() += 1;
+    }
+
+    /// Feedback counts by measure and applied.
+    pub fn feedback_counts(&self) -> Vec<(String, bool, u64)> {
+        let f = self.feedback.lock().unwrap_or_else(|p| p.into_inner());
+        f.iter().map(|((m, a), n)| (m.clone(), *a, *n)).collect()
+    }
+
+    /// Request counts by endpoint and outcome (non-zero only).
+    pub fn request_counts(&self) -> BTreeMap<&'static str, BTreeMap<&'static str, u64>> {
+        let mut out = BTreeMap::new();
+        for (ei, e) in Endpoint::ALL.iter().enumerate() {
+            for (oi, o) in Outcome::ALL.iter().enumerate() {
+                let n = self.requests[ei][oi].load(Relaxed);
+                if n > 0 {
+                    out.entry(e.label())
+                        .or_insert_with(BTreeMap::new)
+                        .insert(o.label(), n);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn open_connections(&self, l: Listener) -> i64 {
+        self.connections[index(&Listener::ALL, l)].load(Relaxed)
+    }
+
+    /// The Prometheus text.
+    pub fn render(&self, g: &Gauges) -> String {
+        let mut s = String::with_capacity(16 * 1024);
+        let head = |s: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        head(
+            &mut s,
+            "credlist_requests_total",
+            "counter",
+            "Requests (batch: frames) by endpoint and outcome.",
+        );
+        for (ei, e) in Endpoint::ALL.iter().enumerate() {
+            for (oi, o) in Outcome::ALL.iter().enumerate() {
+                let n = self.requests[ei][oi].load(Relaxed);
+                let _ = writeln!(
+                    s,
+                    "credlist_requests_total{{endpoint=\"{}\",outcome=\"{}\"}} {n}",
+                    e.label(),
+                    o.label()
+                );
+            }
+        }
+        head(
+            &mut s,
+            "credlist_lookups_total",
+            "counter",
+            "Codes looked up, by endpoint and result.",
+        );
+        for (bi, b) in ["check", "batch"].iter().enumerate() {
+            for (li, l) in Lookup::ALL.iter().enumerate() {
+                let n = self.lookups[bi][li].load(Relaxed);
+                let _ = writeln!(
+                    s,
+                    "credlist_lookups_total{{endpoint=\"{b}\",result=\"{}\"}} {n}",
+                    l.label()
+                );
+            }
+        }
+        head(
+            &mut s,
+            "credlist_request_duration_seconds",
+            "histogram",
+            "Time from request to answer, by endpoint.",
+        );
+        for (ei, e) in Endpoint::ALL.iter().enumerate() {
+            let h = &self.latency[ei];
+            let mut cum = 0u64;
+            for (i, b) in BUCKETS_US.iter().enumerate() {
+                cum += h.counts[i].load(Relaxed);
+                let _ = writeln!(
+                    s,
+                    "credlist_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{}\"}} {cum}",
+                    e.label(),
+                    *b as f64 / 1e6
+                );
+            }
+            cum += h.counts[BUCKETS_US.len()].load(Relaxed);
+            let _ = writeln!(
+                s,
+                "credlist_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {cum}",
+                e.label()
+            );
+            let _ = writeln!(
+                s,
+                "credlist_request_duration_seconds_sum{{endpoint=\"{}\"}} {}",
+                e.label(),
+                h.sum_ns.load(Relaxed) as f64 / 1e9
+            );
+            let _ = writeln!(
+                s,
+                "credlist_request_duration_seconds_count{{endpoint=\"{}\"}} {cum}",
+                e.label()
+            );
+        }
+        head(
+            &mut s,
+            "credlist_connections_open",
+            "gauge",
+            "Open connections by listener.",
+        );
+        for (i, l) in Listener::ALL.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "credlist_connections_open{{listener=\"{}\"}} {}",
+                l.label(),
+                self.connections[i].load(Relaxed)
+            );
+        }
+        head(
+            &mut s,
+            "credlist_connections_total",
+            "counter",
+            "Accepted connections by listener.",
+        );
+        for (i, l) in Listener::ALL.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "credlist_connections_total{{listener=\"{}\"}} {}",
+                l.label(),
+                self.accepted[i].load(Relaxed)
+            );
+        }
+        let mut one = |name: &str, kind: &str, help: &str, v: String| {
+            head(&mut s, name, kind, help);
+            let _ = writeln!(s, "{name} {v}");
+        };
+        one(
+            "credlist_snapshot_generation",
+            "gauge",
+            "Snapshot loads since start (1 = the first).",
+            g.generation.to_string(),
+        );
+        one(
+            "credlist_snapshot_age_seconds",
+            "gauge",
+            "Seconds since the start of the served snapshot's data date (Asia/Shanghai).",
+            g.snapshot_age_seconds.to_string(),
+        );
+        one(
+            "credlist_snapshot_entries",
+            "gauge",
+            "Entries in the served snapshot.",
+            g.snapshot_entries.to_string(),
+        );
+        one(
+            "credlist_reloads_total",
+            "counter",
+            "Successful snapshot reloads.",
+            self.reloads.load(Relaxed).to_string(),
+        );
+        one(
+            "credlist_reload_failures_total",
+            "counter",
+            "Refused snapshot reloads (the old snapshot kept serving).",
+            self.reload_failures.load(Relaxed).to_string(),
+        );
+        one(
+            "credlist_holds",
+            "gauge",
+            "Active objection holds whose entry is in the served snapshot.",
+            g.holds_active.to_string(),
+        );
+        one(
+            "credlist_holds_dormant",
+            "gauge",
+            "Active objection holds whose entry is not in the served snapshot.",
+            g.holds_dormant.to_string(),
+        );
+        one(
+            "credlist_receipts_issued_total",
+            "counter",
+            "Receipts issued since start.",
+            g.receipts.to_string(),
+        );
+        one(
+            "credlist_audit_records_total",
+            "counter",
+            "Audit records written.",
+            g.audit_records.to_string(),
+        );
+        one(
+            "credlist_audit_bytes_total",
+            "counter",
+            "Audit bytes written.",
+            g.audit_bytes.to_string(),
+        );
+        one(
+            "credlist_audit_errors_total",
+            "counter",
+            "Failed audit writes (open, write, fsync, rotation).",
+            g.audit_errors.to_string(),
+        );
+        one(
+            "credlist_audit_lost_records_total",
+            "counter",
+            "Audit records given up after write failures.",
+            g.audit_lost.to_string(),
+        );
+        one(
+            "credlist_audit_queued_bytes",
+            "gauge",
+            "Audit bytes waiting for the writer.",
+            g.audit_queued_bytes.to_string(),
+        );
+        one(
+            "credlist_audit_healthy",
+            "gauge",
+            "1 when the last audit write succeeded.",
+            (g.audit_healthy as u8).to_string(),
+        );
+        one(
+            "credlist_uptime_seconds",
+            "gauge",
+            "Seconds since the daemon started.",
+            g.uptime_seconds.to_string(),
+        );
+        head(
+            &mut s,
+            "credlist_feedback_total",
+            "counter",
+            "Feedback reports by measure and whether it was applied.",
+        );
+        for (m, a, n) in self.feedback_counts() {
+            let _ = writeln!(
+                s,
+                "credlist_feedback_total{{measure=\"{}\",applied=\"{a}\"}} {n}",
+                escape_label(&m)
+            );
+        }
+        s
+    }
+}
+
+/// Escapes a label value (`\`, `"`, newline).
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets() {
+        let m = Metrics::new();
+        m.request(Endpoint::Check, Outcome::Ok, Duration::from_micros(30));
+        m.request(Endpoint::Check, Outcome::Ok, Duration::from_secs(100));
+        let g = Gauges {
+            generation: 1,
+            snapshot_age_seconds: 1.5,
+            snapshot_entries: 3,
+            holds_active: 0,
+            holds_dormant: 0,
+            uptime_seconds: 1.0,
+            audit_records: 0,
+            audit_bytes: 0,
+            audit_errors: 0,
+            audit_lost: 0,
+            audit_queued_bytes: 0,
+            audit_healthy: true,
+            receipts: 0,
+        };
+        let text = m.render(&g);
+        assert!(text.contains(
+            "credlist_request_duration_seconds_bucket{endpoint=\"check\",le=\"0.000025\"} 0"
+        ));
+        assert!(text.contains(
+            "credlist_request_duration_seconds_bucket{endpoint=\"check\",le=\"0.00005\"} 1"
+        ));
+        assert!(text.contains(
+            "credlist_request_duration_seconds_bucket{endpoint=\"check\",le=\"+Inf\"} 2"
+        ));
+        assert!(text.contains("credlist_requests_total{endpoint=\"check\",outcome=\"ok\"} 2"));
+    }
+}

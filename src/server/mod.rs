@@ -1,0 +1,522 @@
+//! `credlist serve`: the daemon (SPEC §6 "Daemon sockets", "Daemon
+//! behaviour").
+//!
+//! - [`config`]: the TOML configuration, defaults and validation;
+//! - [`state`]: the served snapshot (swapped atomically on reload) and the
+//!   shared state of all handlers;
+//! - [`http`]: the check and admin sockets (HTTP/1.1 + JSON);
+//! - [`batch`]: the binary batch protocol (pure frame parser + connection
+//!   loop);
+//! - [`access`]: callers, clients and permissions;
+//! - [`holds`], [`receipts`], [`journal`]: durable state (objection holds,
+//!   receipt numbering) in checksummed append-only journals;
+//! - [`audit`]: the audit register and its writer thread;
+//! - [`metrics`]: Prometheus counters and histograms;
+//! - [`notify`]: systemd readiness and socket activation;
+//! - [`demo`]: demo mode (fixtures embedded in the binary);
+//! - [`client`]: a small blocking client of the admin socket.
+//!
+//! Life cycle ([`run`]): open and verify the snapshot, replay the holds,
+//! start a receipt boot and the audit writer, bind the sockets (or take
+//! them from systemd), send `READY=1`, then accept connections (at most
+//! `max_connections` at a time; accept errors back off). `SIGHUP` reloads
+//! the snapshot and reopens the audit file. `SIGTERM`/`SIGINT` stop
+//! accepting, let in-flight requests finish (HTTP connections shut down
+//! gracefully, batch connections finish the frame they are reading), flush
+//! the audit register, record the final receipt count and exit 0.
+//!
+//! Ordinary logs never carry codes, names or ID numbers: they name counts,
+//! clients, receipts, and entry ids for holds.
+
+pub mod access;
+pub mod audit;
+pub mod batch;
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod holds;
+pub mod http;
+pub mod journal;
+pub mod metrics;
+pub mod notify;
+pub mod receipts;
+pub mod state;
+
+use access::Peer;
+use config::Config;
+use metrics::Listener;
+use notify::Activated;
+use state::State;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Snapshot(String),
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("hold registry: {0}")]
+    Holds(#[from] holds::HoldError),
+    #[error("receipts journal: {0}")]
+    Receipts(#[from] journal::JournalError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    #[error("{what} socket {path}: {message}")]
+    Bind {
+        what: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let day = crate::date::Day(secs.div_euclid(86_400) as i32);
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{day}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Options of [`run`] besides the configuration.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Printed to stdout once the daemon is ready (demo mode's how-to).
+    pub banner: Option<String>,
+}
+
+/// One listening socket.
+enum Sock {
+    Unix(tokio::net::UnixListener),
+    Tcp(tokio::net::TcpListener),
+}
+
+struct Bound {
+    kind: Listener,
+    sock: Sock,
+    /// A path this process bound (removed at exit); `None` when activated.
+    path: Option<PathBuf>,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. Builds its own runtime.
+pub fn run(config: Config, opts: RunOptions) -> Result<(), ServerError> {
+    // Socket activation first, before any thread exists.
+    let activated = Activated::from_env();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("credlist-worker")
+        .enable_all()
+        .build()
+        .map_err(ServerError::Runtime)?;
+    let result = rt.block_on(serve(config, activated, opts));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+async fn serve(
+    config: Config,
+    mut activated: Activated,
+    opts: RunOptions,
+) -> Result<(), ServerError> {
+    let dir_err = |source| ServerError::StateDir {
+        path: config.state.dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&config.state.dir).map_err(dir_err)?;
+    let snap = state::open_snapshot(config.snapshot.path.clone())
+        .await
+        .map_err(ServerError::Snapshot)?;
+    let registry = holds::HoldRegistry::open(&config.state.dir)?;
+    let receipts = receipts::Receipts::start(&config.state.dir)?;
+    let audit = audit::Audit::start(&config.audit)?;
+    let bound = match bind_all(&config, &mut activated) {
+        Ok(b) => b,
+        Err(e) => {
+            audit.shutdown();
+            return Err(e);
+        }
+    };
+    for (name, _) in &activated.fds {
+        tracing::warn!(
+            name,
+            "ignoring a socket passed by systemd with an unknown FileDescriptorName"
+        );
+    }
+    let st = Arc::new(State::new(config, snap, registry, audit, receipts));
+    for c in &st.config.clients {
+        let snap = &st.served().snap;
+        for m in c.matters.iter().filter(|m| *m != "*") {
+            if snap.catalog.matter_index(m).is_none() {
+                tracing::warn!(client = %c.name, matter = %m, "client names a matter the catalog does not have");
+            }
+        }
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let conns = Arc::new(Semaphore::new(st.config.limits.max_connections));
+    let admin_conns = Arc::new(Semaphore::new(ADMIN_CONNECTIONS));
+    let mut paths = Vec::new();
+    for b in bound {
+        let sem = if b.kind == Listener::Admin {
+            admin_conns.clone()
+        } else {
+            conns.clone()
+        };
+        paths.extend(b.path.clone());
+        tokio::spawn(accept_loop(
+            st.clone(),
+            b,
+            sem,
+            shutdown_rx.clone(),
+            done_tx.clone(),
+        ));
+    }
+
+    let status = st.status_line();
+    tracing::info!(
+        snapshot = %st.served().snap.id,
+        data_date = %st.served().snap.data_date,
+        entries = st.served().snap.entries(),
+        holds = st.served().holds.len(),
+        clients = st.config.clients.len(),
+        check = %st.config.check.socket.display(),
+        batch = %st.config.batch.socket.display(),
+        admin = %st.config.admin.socket.display(),
+        "credlist serving"
+    );
+    notify::ready(&status);
+    if let Some(b) = &opts.banner {
+        println!("{b}");
+    }
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let sig = |k| signal(k).map_err(ServerError::Runtime);
+    let (mut hup, mut term, mut int) = (
+        sig(SignalKind::hangup())?,
+        sig(SignalKind::terminate())?,
+        sig(SignalKind::interrupt())?,
+    );
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the snapshot and reopening the audit register");
+                st.audit.reopen();
+                let _ = st.reload(None).await;
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+
+    tracing::info!("stopping: draining in-flight requests");
+    notify::stopping();
+    let _ = shutdown_tx.send(true);
+    drop(done_tx);
+    let limit = st.config.limits.shutdown_timeout();
+    if tokio::time::timeout(limit, done_rx.recv()).await.is_err() {
+        tracing::warn!(
+            timeout_ms = limit.as_millis() as u64,
+            "connections still open after the shutdown timeout; closing them"
+        );
+    }
+    for p in &paths {
+        remove_socket(p);
+    }
+    let st2 = st.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = st2.receipts.finish() {
+            tracing::error!(error = %e, "cannot record the final receipt count");
+        }
+        st2.audit.shutdown();
+    })
+    .await;
+    tracing::info!(receipts = st.receipts.issued(), "stopped");
+    Ok(())
+}
+
+/// Connections to the admin socket at a time (apart from the others, so a
+/// flood of callers never locks operators out).
+const ADMIN_CONNECTIONS: usize = 64;
+
+async fn accept_loop(
+    st: Arc<State>,
+    b: Bound,
+    sem: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let accepted = tokio::select! {
+            r = accept(&b.sock) => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let conn = match accepted {
+            Ok(c) => {
+                backoff = Duration::from_millis(5);
+                c
+            }
+            Err(e) => {
+                tracing::warn!(listener = b.kind.label(), error = %e, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let (st, rx, done, kind) = (st.clone(), shutdown.clone(), done.clone(), b.kind);
+        tokio::spawn(async move {
+            st.metrics.connection_opened(kind);
+            handle(&st, conn, kind, rx).await;
+            st.metrics.connection_closed(kind);
+            drop(permit);
+            drop(done);
+        });
+    }
+}
+
+enum Conn {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+async fn accept(s: &Sock) -> std::io::Result<Conn> {
+    match s {
+        Sock::Unix(l) => l.accept().await.map(|(c, _)| Conn::Unix(c)),
+        Sock::Tcp(l) => l.accept().await.map(|(c, _)| {
+            let _ = c.set_nodelay(true);
+            Conn::Tcp(c)
+        }),
+    }
+}
+
+async fn handle(st: &Arc<State>, conn: Conn, kind: Listener, shutdown: watch::Receiver<bool>) {
+    match conn {
+        Conn::Unix(s) => {
+            let peer = match s.peer_cred() {
+                Ok(c) => Peer {
+                    uid: Some(c.uid()),
+                    gid: Some(c.gid()),
+                    pid: c.pid(),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "no peer credentials; closing the connection");
+                    return;
+                }
+            };
+            let caller = st.access.unix(peer);
+            match kind {
+                Listener::Batch => batch::serve(st.clone(), s, caller, shutdown).await,
+                Listener::Admin => {
+                    http::serve(
+                        st.clone(),
+                        s,
+                        http::Api::Admin,
+                        http::Ident::Unix(caller),
+                        shutdown,
+                    )
+                    .await
+                }
+                _ => {
+                    http::serve(
+                        st.clone(),
+                        s,
+                        http::Api::Check,
+                        http::Ident::Unix(caller),
+                        shutdown,
+                    )
+                    .await
+                }
+            }
+        }
+        Conn::Tcp(s) => {
+            http::serve(st.clone(), s, http::Api::Check, http::Ident::Tcp, shutdown).await
+        }
+    }
+}
+
+/// Removes a socket file we created, only if it still is a socket.
+fn remove_socket(p: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn bind_all(c: &Config, activated: &mut Activated) -> Result<Vec<Bound>, ServerError> {
+    let mut out = Vec::new();
+    for (kind, name, path, mode) in [
+        (Listener::Check, "check", &c.check.socket, c.check_mode()),
+        (Listener::Batch, "batch", &c.batch.socket, c.batch_mode()),
+        (Listener::Admin, "admin", &c.admin.socket, 0o600),
+    ] {
+        let b = match activated.take(name) {
+            Some(fd) => Bound {
+                kind,
+                sock: Sock::Unix(unix_from_fd(fd, name)?),
+                path: None,
+            },
+            None => Bound {
+                kind,
+                sock: Sock::Unix(bind_unix(path, mode, name)?),
+                path: Some(path.clone()),
+            },
+        };
+        out.push(b);
+    }
+    if let Some(fd) = activated.take("tcp") {
+        let l = std::net::TcpListener::from(fd);
+        out.push(Bound {
+            kind: Listener::Tcp,
+            sock: Sock::Tcp(tcp_from_std(l, "tcp")?),
+            path: None,
+        });
+    } else if let Some(addr) = c.tcp_addr() {
+        let l = std::net::TcpListener::bind(addr).map_err(|e| ServerError::Bind {
+            what: "tcp",
+            path: addr.to_string(),
+            message: e.to_string(),
+        })?;
+        out.push(Bound {
+            kind: Listener::Tcp,
+            sock: Sock::Tcp(tcp_from_std(l, "tcp")?),
+            path: None,
+        });
+    }
+    Ok(out)
+}
+
+fn unix_from_fd(fd: OwnedFd, name: &'static str) -> Result<tokio::net::UnixListener, ServerError> {
+    let l = std::os::unix::net::UnixListener::from(fd);
+    let err = |e: std::io::Error| ServerError::Bind {
+        what: name,
+        path: "(from systemd)".into(),
+        message: e.to_string(),
+    };
+    l.set_nonblocking(true).map_err(err)?;
+    tokio::net::UnixListener::from_std(l).map_err(err)
+}
+
+fn tcp_from_std(
+    l: std::net::TcpListener,
+    name: &'static str,
+) -> Result<tokio::net::TcpListener, ServerError> {
+    let err = |e: std::io::Error| ServerError::Bind {
+        what: name,
+        path: l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        message: e.to_string(),
+    };
+    l.set_nonblocking(true).map_err(err)?;
+    let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tokio::net::TcpListener::from_std(l).map_err(|e| ServerError::Bind {
+        what: name,
+        path: addr,
+        message: e.to_string(),
+    })
+}
+
+/// Binds a Unix socket at `path` with `mode`. A stale socket file is
+/// removed; anything else at the path, or a socket another process still
+/// serves, is an error.
+fn bind_unix(
+    path: &Path,
+    mode: u32,
+    what: &'static str,
+) -> Result<tokio::net::UnixListener, ServerError> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let err = |message: String| ServerError::Bind {
+        what,
+        path: path.display().to_string(),
+        message,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| err(format!("cannot create its directory: {e}")))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(err("another process is serving on it".into()));
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| err(format!("cannot remove the stale socket: {e}")))?;
+        }
+        Ok(_) => {
+            return Err(err(
+                "the path exists and is not a socket; not removing it".into()
+            ))
+        }
+        Err(_) => {}
+    }
+    // Bind with a umask that leaves the socket private until chmod gives it
+    // its configured mode (no window where it is wider).
+    // SAFETY: umask only swaps the process's file mode mask.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let l = bound.map_err(|e| err(e.to_string()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| err(format!("chmod: {e}")))?;
+    l.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
+    tokio::net::UnixListener::from_std(l).map_err(|e| err(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_253_652_123);
+        assert_eq!(timestamp(t), "2026-11-21T09:34:12.123Z");
+    }
+
+    #[test]
+    fn binding_refuses_a_non_socket_and_replaces_a_stale_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("file");
+        std::fs::write(&f, "x").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert!(bind_unix(&f, 0o660, "check").is_err());
+            let s = dir.path().join("s.sock");
+            drop(std::os::unix::net::UnixListener::bind(&s).unwrap());
+            let l = bind_unix(&s, 0o660, "check").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&s).unwrap().permissions().mode() & 0o777,
+                0o660
+            );
+            assert!(
+                bind_unix(&s, 0o660, "check").is_err(),
+                "a live socket is not taken over"
+            );
+            drop(l);
+        });
+    }
+}
