@@ -4,12 +4,13 @@
 //! Every row is either accepted into [`Accepted`] or rejected with its file,
 //! physical line and the first reason kind that applies ([`Reason`]). Memory
 //! grows with the accepted entries only: rows are streamed, strings go into
-//! one arena, authorities and legal bases are interned.
+//! one arena, authorities are interned.
 
 use crate::catalog::Catalog;
 use crate::codes::{self, Code, CodeError, CodeKind, Key};
 use crate::date::Day;
 use crate::entry::{Facts, Kind, Status};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -136,18 +137,23 @@ impl Arena {
             len: s.len() as u32,
         }
     }
+    /// The bytes of a string (UTF-8 by construction); for comparisons.
+    #[inline]
+    pub fn bytes_of(&self, s: Str) -> &[u8] {
+        &self.bytes[s.off as usize..s.off as usize + s.len as usize]
+    }
     pub fn get(&self, s: Str) -> &str {
         std::str::from_utf8(&self.bytes[s.off as usize..s.off as usize + s.len as usize])
             .unwrap_or("")
     }
 }
 
-/// Strings that repeat across entries (authorities, legal bases), stored
+/// Strings that repeat across entries (authorities), stored
 /// once and referred to by index.
 #[derive(Default, Debug)]
 pub struct Interner {
     pub values: Vec<String>,
-    index: HashMap<String, u32>,
+    index: FxHashMap<String, u32>,
 }
 
 impl Interner {
@@ -171,7 +177,8 @@ pub struct EntryRec {
     pub entry_id: Str,
     pub name: Str,
     pub authority: u32,
-    pub basis: u32,
+    /// Stored right after `name` in the arena (entry_id, name, basis).
+    pub basis: Str,
 }
 
 /// What ingest produced: accepted entries and their strings.
@@ -180,7 +187,6 @@ pub struct Accepted {
     pub entries: Vec<EntryRec>,
     pub arena: Arena,
     pub authorities: Interner,
-    pub bases: Interner,
 }
 
 /// Counters for the build summary.
@@ -517,14 +523,33 @@ pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)>
     })
 }
 
-/// Reads all files into `acc`, calling `reject` for each rejected row and
-/// `progress(bytes_read)` now and then.
+/// Reads all files into `acc`: each file on its own ([`Ingest::read_file`],
+/// in parallel), then merged in path order ([`Ingest::merge`]), where
+/// duplicate entry ids are found across files.
 pub struct Ingest<'a> {
     opts: Options<'a>,
     pub acc: Accepted,
     pub stats: Stats,
-    seen_ids: HashSet<u128>,
+    /// XXH3-128 of every accepted entry_id: 16 bytes an entry instead of
+    /// the string (a collision is a 2^-128 event per pair).
+    seen_ids: FxHashSet<u128>,
 }
+
+/// One file read and validated, before the duplicate check.
+pub struct FileRead {
+    acc: Accepted,
+    /// Per accepted entry: its physical line, entry_id hash and warning bits.
+    lines: Vec<u64>,
+    id_hashes: Vec<u128>,
+    warnings: Vec<u8>,
+    rejects: Vec<Reject>,
+    stats: Stats,
+    pub digest: crate::snapshot::InputDigest,
+}
+
+const WARN_ORG: u8 = 1;
+const WARN_LEGACY: u8 = 2;
+const WARN_UPGRADED: u8 = 4;
 
 impl<'a> Ingest<'a> {
     pub fn new(opts: Options<'a>) -> Ingest<'a> {
@@ -532,24 +557,53 @@ impl<'a> Ingest<'a> {
             opts,
             acc: Accepted::default(),
             stats: Stats::default(),
-            seen_ids: HashSet::new(),
+            seen_ids: FxHashSet::default(),
         }
     }
 
-    /// Reads one file. `on_reject` receives every rejected row in line order.
+    /// Reserves room for about `rows` entries (from the input size), so
+    /// that the big vectors do not grow by copying.
+    pub fn reserve(&mut self, rows: usize, string_bytes: usize) {
+        self.acc.entries.reserve(rows);
+        self.acc.arena.bytes.reserve(string_bytes);
+        self.seen_ids.reserve(rows);
+    }
+
+    /// Reads and validates one file (no shared state: files can be read in
+    /// parallel). `progress(bytes)` is called as the file is read.
     pub fn read_file(
-        &mut self,
+        &self,
         path: &Path,
-        on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<crate::snapshot::InputDigest, IngestError> {
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<FileRead, IngestError> {
         let name = path.display().to_string();
         let io = |source| IngestError::Io {
             path: name.clone(),
             source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
-        self.stats.files += 1;
+        // Reserve from the file size (rows are rarely under 100 bytes, a
+        // third of a row is entry id and name) so vectors do not regrow.
+        let size = file.metadata().map_or(0, |m| m.len()) as usize;
+        let rows = size / 100;
+        let mut fr = FileReader {
+            opts: &self.opts,
+            out: FileRead {
+                acc: Accepted {
+                    entries: Vec::with_capacity(rows),
+                    arena: Arena {
+                        bytes: Vec::with_capacity(size / 3),
+                    },
+                    ..Accepted::default()
+                },
+                lines: Vec::with_capacity(rows),
+                id_hashes: Vec::with_capacity(rows),
+                warnings: Vec::with_capacity(rows),
+                rejects: Vec::new(),
+                stats: Stats::default(),
+                digest: Default::default(),
+            },
+        };
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         let mut counting = CountingReader {
             inner: file,
@@ -559,60 +613,133 @@ impl<'a> Ingest<'a> {
             hasher: &mut hasher,
         };
         if path.extension().and_then(|e| e.to_str()) == Some("jsonl") {
-            self.read_jsonl(&name, &mut counting, on_reject)?;
+            fr.read_jsonl(&name, &mut counting)?;
         } else {
-            self.read_csv(&name, &mut counting, on_reject)?;
+            fr.read_csv(&name, &mut counting)?;
         }
         // Readers may stop early (a CSV with no header): hash the rest too.
         std::io::copy(&mut counting, &mut std::io::sink()).map_err(io)?;
         let bytes = counting.count;
-        self.stats.bytes += bytes;
-        Ok(crate::snapshot::InputDigest {
+        let mut out = fr.out;
+        out.stats.files = 1;
+        out.stats.bytes = bytes;
+        out.digest = crate::snapshot::InputDigest {
             path: name,
             bytes,
             xxh3: format!("{:032x}", hasher.digest128()),
-        })
+        };
+        Ok(out)
     }
 
-    fn accept_or_reject(
+    /// Adds a file's entries in order, rejecting entry ids already accepted;
+    /// `on_reject` receives the file's rejected rows in line order.
+    pub fn merge(
         &mut self,
-        file: &str,
-        line: u64,
-        row: &RawRow,
+        f: FileRead,
         on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
     ) -> Result<(), IngestError> {
-        self.stats.rows += 1;
-        let entry_id = row.fields[F_ENTRY_ID];
-        let result = validate(row, &self.opts).and_then(|v| {
-            let h = xxhash_rust::xxh3::xxh3_128(entry_id.as_bytes());
-            if self.seen_ids.insert(h) {
-                Ok(v)
-            } else {
-                Err((
-                    Reason::DuplicateEntryId,
-                    format!("entry_id {entry_id:?} was already used by an accepted row"),
-                ))
+        let FileRead {
+            acc,
+            lines,
+            id_hashes,
+            warnings,
+            mut rejects,
+            stats,
+            digest,
+        } = f;
+        let st = &mut self.stats;
+        st.files += stats.files;
+        st.bytes += stats.bytes;
+        st.rows += stats.rows;
+        for (k, n) in stats.rejected {
+            *st.rejected.entry(k).or_default() += n;
+        }
+        st.ignored_columns.extend(stats.ignored_columns);
+        let base = self.acc.arena.bytes.len() as u64;
+        self.acc.arena.bytes.extend_from_slice(&acc.arena.bytes);
+        let auth: Vec<u32> = acc
+            .authorities
+            .values
+            .iter()
+            .map(|v| self.acc.authorities.intern(v))
+            .collect();
+        let mut dups = false;
+        for (i, mut e) in acc.entries.into_iter().enumerate() {
+            if !self.seen_ids.insert(id_hashes[i]) {
+                let entry_id = acc.arena.get(e.entry_id).to_string();
+                let message = format!("entry_id {entry_id:?} was already used by an accepted row");
+                *st.rejected
+                    .entry(Reason::DuplicateEntryId.as_str())
+                    .or_default() += 1;
+                rejects.push(Reject {
+                    file: digest.path.clone(),
+                    line: lines[i],
+                    entry_id,
+                    reason: Reason::DuplicateEntryId,
+                    message,
+                });
+                dups = true;
+                continue;
             }
-        });
-        match result {
+            st.accepted += 1;
+            st.org_code_warnings += (warnings[i] & WARN_ORG != 0) as u64;
+            st.legacy_codes += (warnings[i] & WARN_LEGACY != 0) as u64;
+            st.upgraded_ids += (warnings[i] & WARN_UPGRADED != 0) as u64;
+            e.entry_id.off += base;
+            e.name.off += base;
+            e.authority = auth[e.authority as usize];
+            e.basis.off += base;
+            self.acc.entries.push(e);
+        }
+        if dups {
+            rejects.sort_by_key(|r| r.line);
+        }
+        for r in rejects {
+            on_reject(r).map_err(|source| IngestError::Io {
+                path: "reject report".into(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one file into a [`FileRead`].
+struct FileReader<'o, 'a> {
+    opts: &'o Options<'a>,
+    out: FileRead,
+}
+
+impl FileReader<'_, '_> {
+    fn accept_or_reject(&mut self, file: &str, line: u64, row: &RawRow) -> Result<(), IngestError> {
+        self.out.stats.rows += 1;
+        let entry_id = row.fields[F_ENTRY_ID];
+        match validate(row, self.opts) {
             Ok(v) => {
-                self.stats.accepted += 1;
-                self.stats.org_code_warnings += v.org_warning as u64;
-                self.stats.legacy_codes += v.legacy as u64;
-                self.stats.upgraded_ids += v.upgraded as u64;
+                let acc = &mut self.out.acc;
                 let rec = EntryRec {
                     key: v.code.key().expect("validated codes are in the alphabet"),
                     person: v.kind_of_code == CodeKind::Person,
                     facts: v.facts,
-                    entry_id: self.acc.arena.push(entry_id),
-                    name: self.acc.arena.push(row.fields[F_NAME]),
-                    authority: self.acc.authorities.intern(row.fields[F_AUTHORITY]),
-                    basis: self.acc.bases.intern(row.fields[F_BASIS]),
+                    entry_id: acc.arena.push(entry_id),
+                    name: acc.arena.push(row.fields[F_NAME]),
+                    authority: acc.authorities.intern(row.fields[F_AUTHORITY]),
+                    // Decision numbers are mostly unique: stored, not interned.
+                    basis: acc.arena.push(row.fields[F_BASIS]),
                 };
-                self.acc.entries.push(rec);
+                acc.entries.push(rec);
+                self.out.lines.push(line);
+                self.out
+                    .id_hashes
+                    .push(xxhash_rust::xxh3::xxh3_128(entry_id.as_bytes()));
+                self.out.warnings.push(
+                    if v.org_warning { WARN_ORG } else { 0 }
+                        | if v.legacy { WARN_LEGACY } else { 0 }
+                        | if v.upgraded { WARN_UPGRADED } else { 0 },
+                );
                 Ok(())
             }
-            Err((reason, message)) => self.reject(file, line, entry_id, reason, message, on_reject),
+            Err((reason, message)) => self.reject(file, line, entry_id, reason, message),
         }
     }
 
@@ -623,28 +750,19 @@ impl<'a> Ingest<'a> {
         entry_id: &str,
         reason: Reason,
         message: String,
-        on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
     ) -> Result<(), IngestError> {
-        *self.stats.rejected.entry(reason.as_str()).or_default() += 1;
-        on_reject(Reject {
+        *self.out.stats.rejected.entry(reason.as_str()).or_default() += 1;
+        self.out.rejects.push(Reject {
             file: file.to_string(),
             line,
             entry_id: entry_id.to_string(),
             reason,
             message,
-        })
-        .map_err(|source| IngestError::Io {
-            path: "reject report".into(),
-            source,
-        })
+        });
+        Ok(())
     }
 
-    fn read_csv<R: Read>(
-        &mut self,
-        name: &str,
-        input: R,
-        on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
-    ) -> Result<(), IngestError> {
+    fn read_csv<R: Read>(&mut self, name: &str, input: R) -> Result<(), IngestError> {
         let decoded: Box<dyn Read + '_> = match self.opts.encoding {
             // GBK is transcoded to UTF-8 on the fly; undecodable bytes become
             // U+FFFD, which marks the row malformed below.
@@ -700,7 +818,10 @@ impl<'a> Ingest<'a> {
                     });
                 }
             } else {
-                self.stats.ignored_columns.push(format!("{name}: {col}"));
+                self.out
+                    .stats
+                    .ignored_columns
+                    .push(format!("{name}: {col}"));
             }
             columns.push(field);
         }
@@ -724,7 +845,7 @@ impl<'a> Ingest<'a> {
                 continue;
             }
             if rec.len() != ncols {
-                self.stats.rows += 1;
+                self.out.stats.rows += 1;
                 // Columns cannot be trusted: no field of the row is reported.
                 self.reject(
                     name,
@@ -732,7 +853,6 @@ impl<'a> Ingest<'a> {
                     "",
                     Reason::MalformedRow,
                     format!("expected {ncols} columns, got {}", rec.len()),
-                    on_reject,
                 )?;
                 continue;
             }
@@ -748,18 +868,17 @@ impl<'a> Ingest<'a> {
                 }
             }
             if let Some(i) = bad {
-                self.stats.rows += 1;
+                self.out.stats.rows += 1;
                 self.reject(
                     name,
                     line,
                     "",
                     Reason::MalformedRow,
                     format!("column {} is not valid {}", i + 1, self.encoding_name()),
-                    on_reject,
                 )?;
                 continue;
             }
-            self.accept_or_reject(name, line, &RawRow { fields }, on_reject)?;
+            self.accept_or_reject(name, line, &RawRow { fields })?;
         }
         Ok(())
     }
@@ -771,12 +890,7 @@ impl<'a> Ingest<'a> {
         }
     }
 
-    fn read_jsonl<R: Read>(
-        &mut self,
-        name: &str,
-        input: R,
-        on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
-    ) -> Result<(), IngestError> {
+    fn read_jsonl<R: Read>(&mut self, name: &str, input: R) -> Result<(), IngestError> {
         let mut rdr = BufReader::with_capacity(1 << 16, input);
         let mut buf = Vec::new();
         let mut line = 0u64;
@@ -808,8 +922,8 @@ impl<'a> Ingest<'a> {
             let obj = match obj {
                 Ok(o) => o,
                 Err(message) => {
-                    self.stats.rows += 1;
-                    self.reject(name, line, "", Reason::MalformedRow, message, on_reject)?;
+                    self.out.stats.rows += 1;
+                    self.reject(name, line, "", Reason::MalformedRow, message)?;
                     continue;
                 }
             };
@@ -826,19 +940,18 @@ impl<'a> Ingest<'a> {
                 }
             }
             if let Some(f) = bad {
-                self.stats.rows += 1;
+                self.out.stats.rows += 1;
                 self.reject(
                     name,
                     line,
                     "",
                     Reason::MalformedRow,
                     format!("field {f} must be a string"),
-                    on_reject,
                 )?;
                 continue;
             }
             let fields: [&str; 12] = std::array::from_fn(|i| texts[i].as_str());
-            self.accept_or_reject(name, line, &RawRow { fields }, on_reject)?;
+            self.accept_or_reject(name, line, &RawRow { fields })?;
         }
         Ok(())
     }
@@ -908,7 +1021,7 @@ struct CountingReader<'p, R> {
     inner: R,
     count: u64,
     reported: u64,
-    progress: &'p mut dyn FnMut(u64),
+    progress: &'p (dyn Fn(u64) + Sync),
     hasher: &'p mut xxhash_rust::xxh3::Xxh3,
 }
 
@@ -1043,17 +1156,45 @@ mod tests {
         for (name, bytes) in files {
             let p = dir.path().join(name);
             std::fs::write(&p, bytes).unwrap();
-            ing.read_file(
-                &p,
-                &mut |r| {
-                    rejects.push(r);
-                    Ok(())
-                },
-                &mut |_| {},
-            )
+            let read = ing.read_file(&p, &|_| {}).unwrap();
+            ing.merge(read, &mut |r| {
+                rejects.push(r);
+                Ok(())
+            })
             .unwrap();
         }
         (ing.acc, ing.stats, rejects)
+    }
+
+    #[test]
+    fn duplicates_across_files_keep_the_first() {
+        let head = "entry_id,code,kind,domain,authority,listed_on\n";
+        let a = format!("{head}E1,91350100M000100Y43,black,court,fy,2026-01-01\nE2,91350100M000100Y43,red,court,fy,2026-13-01\n");
+        let b = format!("{head}E2,91350100M000100Y43,red,court,fy,2026-01-01\nE1,91350100M000100Y43,red,tax,sw,2026-01-01\n");
+        let (acc, stats, rejects) = run(
+            &[("a.csv", a.as_bytes()), ("b.csv", b.as_bytes())],
+            Encoding::Utf8,
+        );
+        let got: Vec<(&str, u64, &str, Reason)> = rejects
+            .iter()
+            .map(|r| {
+                (
+                    &r.file[r.file.len() - 5..],
+                    r.line,
+                    r.entry_id.as_str(),
+                    r.reason,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a.csv", 3, "E2", Reason::BadDate),
+                ("b.csv", 3, "E1", Reason::DuplicateEntryId)
+            ]
+        );
+        assert_eq!(acc.entries.len(), 2);
+        assert_eq!((stats.rows, stats.accepted), (4, 2));
     }
 
     #[test]

@@ -124,9 +124,12 @@ pub fn run(a: BuildArgs) -> Outcome {
     let _ = writeln!(out, "entries      black {b}, watch {w}, red {r}");
     let _ = writeln!(
         out,
-        "elapsed      {:.3} s ({:.0} rows/s)",
+        "elapsed      {:.3} s ({:.0} rows/s; read {:.3} s, index {:.3} s, write {:.3} s)",
         report.elapsed.as_secs_f64(),
-        report.rows_per_sec()
+        report.rows_per_sec(),
+        report.phases[0].as_secs_f64(),
+        report.phases[1].as_secs_f64(),
+        report.phases[2].as_secs_f64()
     );
     let _ = writeln!(out, "rejects      {}", report.rejects_path.display());
     match &report.snapshot_id {

@@ -23,7 +23,7 @@
 //! Sections (kind = position in the table, all present, in this order):
 //!
 //! 0. `META` — bincode of [`Meta`]: data date, input digests, counts, the
-//!    interned authority and legal-basis strings.
+//!    the interned authority strings.
 //! 1. `CATALOG` — bincode of the [`crate::catalog::Catalog`].
 //! 2. `TABLE` — the key dictionary: `u64 capacity`, `u64 reserved`, then
 //!    `capacity` slots of 32 bytes, open addressing with linear probing from
@@ -51,10 +51,11 @@
 //!    6  2  domain index in the catalog
 //!    8  4  listed_on           12 4  valid_until (u32::MAX = none)
 //!    16 4  exited_on (MAX=none) 20 4 watch_until (MAX = none)
-//!    24 4  authority index     28 4  basis index (into META's tables)
+//!    24 4  authority index (into META's table)  28 4  reserved, 0
 //!    32 8  offset in STRINGS of entry_id, immediately followed by name
+//!          and basis
 //!    40 2  entry_id length     42 2  name length
-//!    44 4  reserved, 0
+//!    44 2  basis length        46 2  reserved, 0
 //!    ```
 //! 5. `STRINGS` — UTF-8 bytes of entry ids and names.
 //! 6. `ENTRY_INDEX` — u32 entry numbers sorted by entry_id bytes (holds and
@@ -137,7 +138,7 @@ impl Section {
 }
 
 /// Digest of one input file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputDigest {
     /// Path as found by the build.
     pub path: String,
@@ -156,7 +157,6 @@ pub struct Meta {
     pub entries: u64,
     pub subjects: u64,
     pub authorities: Vec<String>,
-    pub bases: Vec<String>,
 }
 
 #[inline]

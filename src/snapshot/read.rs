@@ -269,7 +269,7 @@ impl Snapshot {
         }
         let nstr = self.sec(Section::Strings).len() as u64;
         let ndom = self.catalog.domains.len();
-        let (nauth, nbasis) = (self.meta.authorities.len(), self.meta.bases.len());
+        let nauth = self.meta.authorities.len();
         let entries = self.sec(Section::Entries);
         entries
             .par_chunks(ENTRY_LEN * 4096)
@@ -282,9 +282,10 @@ impl Snapshot {
                         && Status::from_u8(r[5]).is_some()
                         && (u16_at(r, 6) as usize) < ndom
                         && (u32_at(r, 24) as usize) < nauth
-                        && (u32_at(r, 28) as usize) < nbasis
                         && u64_at(r, 32)
-                            .checked_add(u16_at(r, 40) as u64 + u16_at(r, 42) as u64)
+                            .checked_add(
+                                u16_at(r, 40) as u64 + u16_at(r, 42) as u64 + u16_at(r, 44) as u64,
+                            )
                             .is_some_and(|e| e <= nstr);
                     if !ok {
                         return Err(corrupt(format!("ENTRIES: record {i}")));
@@ -385,7 +386,11 @@ impl Snapshot {
         };
         let strings = self.sec(Section::Strings);
         let so = u64_at(r, 32) as usize;
-        let (il, nl) = (u16_at(r, 40) as usize, u16_at(r, 42) as usize);
+        let (il, nl, bl) = (
+            u16_at(r, 40) as usize,
+            u16_at(r, 42) as usize,
+            u16_at(r, 44) as usize,
+        );
         let text = |a: usize, b: usize| {
             strings
                 .get(a..b)
@@ -411,11 +416,7 @@ impl Snapshot {
                 .authorities
                 .get(u32_at(r, 24) as usize)
                 .map_or("", |s| s),
-            basis: self
-                .meta
-                .bases
-                .get(u32_at(r, 28) as usize)
-                .map_or("", |s| s),
+            basis: text(so + il + nl, so + il + nl + bl),
         }
     }
 

@@ -62,7 +62,7 @@ fn accepted(rows: &[(u32, &str, Kind, Status, &str, Option<&str>)]) -> Accepted 
             entry_id: acc.arena.push(id),
             name: acc.arena.push("某某"),
             authority: acc.authorities.intern(if s % 2 == 0 { "fy" } else { "sw" }),
-            basis: acc.bases.intern("文号"),
+            basis: acc.arena.push("文号"),
         };
         acc.entries.push(rec);
     }

@@ -5,11 +5,11 @@ use super::SnapshotError;
 use crate::catalog::Catalog;
 use crate::codes::Key;
 use crate::date::Day;
-use crate::entry::{Facts, Kind};
+use crate::entry::Kind;
 use crate::ingest::Accepted;
 use crate::rules;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -24,7 +24,49 @@ struct Summary {
     info: u8,
     from: u32,
     to: u32,
-    profile: Vec<(Kind, u16)>,
+    profile: Profile,
+}
+
+/// A subject's active (kind, domain) pairs: packed into a `u64` (16 bits a
+/// pair) when there are at most four and domains fit in 14 bits, which is
+/// nearly always, so that millions of subjects need no allocation.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Profile {
+    Packed(u64),
+    Long(Vec<(Kind, u16)>),
+}
+
+impl Profile {
+    fn new(pairs: Vec<(Kind, u16)>) -> Profile {
+        if pairs.len() <= 4 && pairs.iter().all(|&(_, d)| d < 1 << 14) {
+            let packed = pairs.iter().fold(0u64, |acc, &(k, d)| {
+                acc << 16 | (k as u64 + 1) << 14 | d as u64
+            });
+            Profile::Packed(packed)
+        } else {
+            Profile::Long(pairs)
+        }
+    }
+
+    fn pairs(&self) -> Vec<(Kind, u16)> {
+        match self {
+            Profile::Long(v) => v.clone(),
+            Profile::Packed(p) => {
+                let mut v = Vec::new();
+                let mut p = *p;
+                while p != 0 {
+                    let pair = (p & 0xFFFF) as u16;
+                    v.push((
+                        Kind::from_u8((pair >> 14) as u8 - 1).unwrap_or(Kind::Watch),
+                        pair & 0x3FFF,
+                    ));
+                    p >>= 16;
+                }
+                v.reverse();
+                v
+            }
+        }
+    }
 }
 
 /// Builds every section from the accepted entries. `meta` carries the input
@@ -38,13 +80,11 @@ pub fn assemble(
     let arena = &acc.arena;
     // Entries sorted by (subject key, entry_id): subjects get ids in key order.
     acc.entries.par_sort_unstable_by(|a, b| {
-        a.key.cmp(&b.key).then_with(|| {
-            arena
-                .get(a.entry_id)
-                .as_bytes()
-                .cmp(arena.get(b.entry_id).as_bytes())
-        })
+        a.key
+            .cmp(&b.key)
+            .then_with(|| arena.bytes_of(a.entry_id).cmp(arena.bytes_of(b.entry_id)))
     });
+
     let entries = &acc.entries;
     if entries.len() >= u32::MAX as usize {
         return Err(SnapshotError::TooLarge("more than 4 294 967 294 entries"));
@@ -72,33 +112,37 @@ pub fn assemble(
     };
     let summaries: Vec<Summary> = (0..nsub)
         .into_par_iter()
-        .map_init(Vec::new, |bounds, s| {
-            let range = first[s] as usize..first[s + 1] as usize;
-            let facts: Vec<Facts> = entries[range.clone()].iter().map(|e| e.facts).collect();
-            let ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
-            rules::boundaries(&facts, &wd, bounds);
-            let from = bounds
-                .iter()
-                .rev()
-                .find(|&&b| b <= data_date)
-                .map_or(0, |b| b.to_u32());
-            let to = bounds
-                .iter()
-                .find(|&&b| b > data_date)
-                .map_or(NONE_DAY, |b| b.to_u32());
-            let person = entries[range.start].person;
-            Summary {
-                info: ev.flags() | if person { INFO_PERSON } else { 0 },
-                from,
-                to,
-                profile: rules::profile(&ev),
-            }
-        })
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(bounds, facts), s| {
+                let range = first[s] as usize..first[s + 1] as usize;
+                facts.clear();
+                facts.extend(entries[range.clone()].iter().map(|e| e.facts));
+                let ev = rules::evaluate(facts, data_date, &|_| false, &wd);
+                rules::boundaries(facts, &wd, bounds);
+                let from = bounds
+                    .iter()
+                    .rev()
+                    .find(|&&b| b <= data_date)
+                    .map_or(0, |b| b.to_u32());
+                let to = bounds
+                    .iter()
+                    .find(|&&b| b > data_date)
+                    .map_or(NONE_DAY, |b| b.to_u32());
+                let person = entries[range.start].person;
+                Summary {
+                    info: ev.flags() | if person { INFO_PERSON } else { 0 },
+                    from,
+                    to,
+                    profile: Profile::new(rules::profile(&ev)),
+                }
+            },
+        )
         .collect();
 
     // Profiles, interned in subject order (deterministic).
-    let mut profile_ids: HashMap<&[(Kind, u16)], u32> = HashMap::new();
-    let mut profiles: Vec<&[(Kind, u16)]> = Vec::new();
+    let mut profile_ids: FxHashMap<&Profile, u32> = FxHashMap::default();
+    let mut profiles: Vec<&Profile> = Vec::new();
     let subject_profile: Vec<u32> = summaries
         .iter()
         .map(|s| {
@@ -145,43 +189,60 @@ pub fn assemble(
         subjects.extend_from_slice(&f.to_le_bytes());
     }
 
-    // ENTRIES + STRINGS.
-    let mut recs = Vec::with_capacity(entries.len() * ENTRY_LEN);
-    let mut strings = Vec::with_capacity(arena.bytes.len());
+    // ENTRIES; STRINGS is the arena as ingest filled it: each entry's name
+    // directly follows its entry_id there.
+    let mut recs = vec![0u8; entries.len() * ENTRY_LEN];
     let opt = |d: Option<Day>| d.map_or(NONE_DAY, Day::to_u32);
-    for s in 0..nsub {
-        for e in &entries[first[s] as usize..first[s + 1] as usize] {
-            let f = &e.facts;
-            let id = arena.get(e.entry_id).as_bytes();
-            let name = arena.get(e.name).as_bytes();
-            let mut r = [0u8; ENTRY_LEN];
-            r[0..4].copy_from_slice(&(s as u32).to_le_bytes());
-            r[4] = f.kind as u8;
-            r[5] = f.status as u8;
-            r[6..8].copy_from_slice(&f.domain.to_le_bytes());
-            r[8..12].copy_from_slice(&f.listed_on.to_u32().to_le_bytes());
-            r[12..16].copy_from_slice(&opt(f.valid_until).to_le_bytes());
-            r[16..20].copy_from_slice(&opt(f.exited_on).to_le_bytes());
-            r[20..24].copy_from_slice(&opt(f.watch_until).to_le_bytes());
-            r[24..28].copy_from_slice(&e.authority.to_le_bytes());
-            r[28..32].copy_from_slice(&e.basis.to_le_bytes());
-            r[32..40].copy_from_slice(&(strings.len() as u64).to_le_bytes());
-            r[40..42].copy_from_slice(&(id.len() as u16).to_le_bytes());
-            r[42..44].copy_from_slice(&(name.len() as u16).to_le_bytes());
-            strings.extend_from_slice(id);
-            strings.extend_from_slice(name);
-            recs.extend_from_slice(&r);
-        }
-    }
+    recs.par_chunks_mut(ENTRY_LEN * 4096)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (j, r) in chunk.chunks_exact_mut(ENTRY_LEN).enumerate() {
+                let i = c * 4096 + j;
+                let e = &entries[i];
+                // The subject of entry i: the last subject starting at or before it.
+                let s = first.partition_point(|&f| f as usize <= i) - 1;
+                debug_assert_eq!(e.name.off, e.entry_id.off + e.entry_id.len as u64);
+                debug_assert_eq!(e.basis.off, e.name.off + e.name.len as u64);
+                let f = &e.facts;
+                r[0..4].copy_from_slice(&(s as u32).to_le_bytes());
+                r[4] = f.kind as u8;
+                r[5] = f.status as u8;
+                r[6..8].copy_from_slice(&f.domain.to_le_bytes());
+                r[8..12].copy_from_slice(&f.listed_on.to_u32().to_le_bytes());
+                r[12..16].copy_from_slice(&opt(f.valid_until).to_le_bytes());
+                r[16..20].copy_from_slice(&opt(f.exited_on).to_le_bytes());
+                r[20..24].copy_from_slice(&opt(f.watch_until).to_le_bytes());
+                r[24..28].copy_from_slice(&e.authority.to_le_bytes());
+                r[32..40].copy_from_slice(&e.entry_id.off.to_le_bytes());
+                r[40..42].copy_from_slice(&(e.entry_id.len as u16).to_le_bytes());
+                r[42..44].copy_from_slice(&(e.name.len as u16).to_le_bytes());
+                r[44..46].copy_from_slice(&(e.basis.len as u16).to_le_bytes());
+            }
+        });
 
     // ENTRY_INDEX: entry numbers by entry_id.
-    let mut by_id: Vec<u32> = (0..entries.len() as u32).collect();
-    by_id.par_sort_unstable_by(|&a, &b| {
-        arena
-            .get(entries[a as usize].entry_id)
-            .as_bytes()
-            .cmp(arena.get(entries[b as usize].entry_id).as_bytes())
+    // Sorted on (first 16 bytes big-endian, entry number), then full
+    // bytes: most comparisons are one integer compare.
+    let prefix = |i: u32| {
+        let b = arena.bytes_of(entries[i as usize].entry_id);
+        let mut p = [0u8; 16];
+        let n = b.len().min(16);
+        p[..n].copy_from_slice(&b[..n]);
+        u128::from_be_bytes(p)
+    };
+    let mut keyed: Vec<(u128, u32)> = (0..entries.len() as u32)
+        .into_par_iter()
+        .map(|i| (prefix(i), i))
+        .collect();
+    keyed.par_sort_unstable_by(|&(pa, a), &(pb, b)| {
+        pa.cmp(&pb).then_with(|| {
+            arena
+                .bytes_of(entries[a as usize].entry_id)
+                .cmp(arena.bytes_of(entries[b as usize].entry_id))
+        })
     });
+    let by_id: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
+
     let mut entry_index = Vec::with_capacity(by_id.len() * 4);
     by_id
         .iter()
@@ -191,12 +252,13 @@ pub fn assemble(
     let mut prof = Vec::new();
     prof.extend_from_slice(&(profiles.len() as u32).to_le_bytes());
     prof.extend_from_slice(&0u32.to_le_bytes());
+    let profiles: Vec<Vec<(Kind, u16)>> = profiles.iter().map(|p| p.pairs()).collect();
     let mut off = 0u32;
-    for p in std::iter::once(&[][..]).chain(profiles.iter().copied()) {
+    prof.extend_from_slice(&off.to_le_bytes());
+    for p in &profiles {
         off += p.len() as u32;
         prof.extend_from_slice(&off.to_le_bytes());
     }
-    // The loop above wrote count + 1 offsets starting at 0.
     for p in &profiles {
         for &(k, d) in p.iter() {
             prof.extend_from_slice(&[k as u8, 0]);
@@ -247,10 +309,10 @@ pub fn assemble(
     meta.entries = entries.len() as u64;
     meta.subjects = nsub as u64;
     meta.authorities = std::mem::take(&mut acc.authorities.values);
-    meta.bases = std::mem::take(&mut acc.bases.values);
     let meta_bytes = bincode::serialize(&meta).map_err(|e| SnapshotError::Encode(e.to_string()))?;
     let catalog_bytes =
         bincode::serialize(catalog).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+    let strings = std::mem::take(&mut acc.arena.bytes);
     Ok(Sections {
         data_date,
         parts: vec![
@@ -308,9 +370,15 @@ impl Sections {
     pub fn write_to(&self, w: &mut dyn Write) -> std::io::Result<String> {
         let (header, _) = self.header();
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        // Hashed and written in 4 MiB pieces: the hash reads data still in
+        // cache, and the kernel copes far better with moderate writes than
+        // with one write of hundreds of megabytes.
         let mut put = |w: &mut dyn Write, b: &[u8]| -> std::io::Result<()> {
-            hasher.update(b);
-            w.write_all(b)
+            for piece in b.chunks(4 << 20) {
+                hasher.update(piece);
+                w.write_all(piece)?;
+            }
+            Ok(())
         };
         put(w, &header)?;
         for p in &self.parts {
