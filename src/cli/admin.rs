@@ -78,7 +78,13 @@ pub struct ReloadArgs {
 }
 
 pub fn reload(a: ReloadArgs) -> Outcome {
-    let body = a.path.map(|p| serde_json::json!({"path": p}));
+    // The daemon resolves a relative path from its own directory: send ours.
+    let path = a
+        .path
+        .map(std::path::absolute)
+        .transpose()
+        .context("--path")?;
+    let body = path.map(|p| serde_json::json!({"path": p}));
     let r = a.target.call("POST", "/v1/admin/reload", body)?;
     if r.status != 200 {
         return fail("reload", &r);

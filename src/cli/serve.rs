@@ -26,8 +26,10 @@ fn init_logging() {
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if std::env::var("CREDLIST_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()

@@ -292,6 +292,7 @@ pub async fn serve<S>(
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut start = 0usize;
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut in_flight = InFlight { st: &st, on: false };
     loop {
         // Answer the complete frames already read, in order.
         let mut answered = 0;
@@ -349,6 +350,7 @@ pub async fn serve<S>(
             continue;
         }
         let partial = rbuf.len() > start;
+        in_flight.set(partial);
         if !partial && *shutdown.borrow() {
             return;
         }
@@ -370,10 +372,34 @@ pub async fn serve<S>(
         tokio::select! {
             r = tokio::time::timeout(wait, stream.read_buf(&mut rbuf)) => match r {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-                Ok(Ok(_)) => {}
+                Ok(Ok(_)) => in_flight.set(true),
             },
             _ = shutdown.changed(), if !partial => return,
         }
+    }
+}
+
+/// Counts a connection's frame in flight (first byte read, not yet
+/// answered) in the metrics.
+struct InFlight<'a> {
+    st: &'a State,
+    on: bool,
+}
+
+impl InFlight<'_> {
+    fn set(&mut self, on: bool) {
+        if on != self.on {
+            self.on = on;
+            self.st
+                .metrics
+                .in_flight(super::metrics::Listener::Batch, if on { 1 } else { -1 });
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }
 

@@ -156,6 +156,7 @@ impl Activity {
 pub async fn serve<IO>(
     st: Arc<State>,
     io: IO,
+    listener: Listener,
     api: Api,
     ident: Ident,
     mut shutdown: watch::Receiver<bool>,
@@ -170,7 +171,9 @@ pub async fn serve<IO>(
             let (st, activity, ident) = (st.clone(), activity.clone(), ident.clone());
             async move {
                 activity.begin();
+                st.metrics.in_flight(listener, 1);
                 let r = route(&st, api, &ident, req).await;
+                st.metrics.in_flight(listener, -1);
                 activity.end();
                 Ok::<_, Infallible>(r)
             }

@@ -182,6 +182,9 @@ pub struct Metrics {
     lookups: [[AtomicU64; Lookup::ALL.len()]; 2],
     latency: [Histogram; Endpoint::ALL.len()],
     connections: [AtomicI64; Listener::ALL.len()],
+    /// HTTP requests being handled; batch frames from their first byte to
+    /// their answer.
+    in_flight: [AtomicI64; Listener::ALL.len()],
     accepted: [AtomicU64; Listener::ALL.len()],
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
@@ -222,6 +225,7 @@ impl Metrics {
             lookups: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             latency: std::array::from_fn(|_| Histogram::new()),
             connections: std::array::from_fn(|_| AtomicI64::new(0)),
+            in_flight: std::array::from_fn(|_| AtomicI64::new(0)),
             accepted: std::array::from_fn(|_| AtomicU64::new(0)),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
@@ -250,6 +254,11 @@ impl Metrics {
 
     pub fn connection_closed(&self, l: Listener) {
         self.connections[index(&Listener::ALL, l)].fetch_sub(1, Relaxed);
+    }
+
+    /// A request (or batch frame) starts (`+1`) or ends (`-1`).
+    pub fn in_flight(&self, l: Listener, delta: i64) {
+        self.in_flight[index(&Listener::ALL, l)].fetch_add(delta, Relaxed);
     }
 
     pub fn feedback(&self, measure: &str, applied: bool) {
@@ -370,6 +379,20 @@ impl Metrics {
                 "credlist_connections_open{{listener=\"{}\"}} {}",
                 l.label(),
                 self.connections[i].load(Relaxed)
+            );
+        }
+        head(
+            &mut s,
+            "credlist_requests_in_flight",
+            "gauge",
+            "Requests being handled (batch: frames being received or answered), by listener.",
+        );
+        for (i, l) in Listener::ALL.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "credlist_requests_in_flight{{listener=\"{}\"}} {}",
+                l.label(),
+                self.in_flight[i].load(Relaxed)
             );
         }
         head(

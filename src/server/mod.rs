@@ -332,6 +332,7 @@ async fn handle(st: &Arc<State>, conn: Conn, kind: Listener, shutdown: watch::Re
                     http::serve(
                         st.clone(),
                         s,
+                        kind,
                         http::Api::Admin,
                         http::Ident::Unix(caller),
                         shutdown,
@@ -342,6 +343,7 @@ async fn handle(st: &Arc<State>, conn: Conn, kind: Listener, shutdown: watch::Re
                     http::serve(
                         st.clone(),
                         s,
+                        kind,
                         http::Api::Check,
                         http::Ident::Unix(caller),
                         shutdown,
@@ -351,7 +353,15 @@ async fn handle(st: &Arc<State>, conn: Conn, kind: Listener, shutdown: watch::Re
             }
         }
         Conn::Tcp(s) => {
-            http::serve(st.clone(), s, http::Api::Check, http::Ident::Tcp, shutdown).await
+            http::serve(
+                st.clone(),
+                s,
+                kind,
+                http::Api::Check,
+                http::Ident::Tcp,
+                shutdown,
+            )
+            .await
         }
     }
 }
