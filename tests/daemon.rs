@@ -76,7 +76,11 @@ struct Daemon {
     child: Option<Child>,
     limits: String,
     clients: String,
-    audit_extra: String,
+    /// Lines of `[audit]` (the path included).
+    audit: Option<String>,
+    /// More lines of `[check]`.
+    check_extra: String,
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -91,8 +95,25 @@ impl Daemon {
             child: None,
             limits: String::new(),
             clients: String::new(),
-            audit_extra: String::new(),
+            audit: None,
+            check_extra: String::new(),
+            env: Vec::new(),
         }
+    }
+
+    fn audit(mut self, lines: &str) -> Daemon {
+        self.audit = Some(lines.to_string());
+        self
+    }
+
+    fn check_extra(mut self, lines: &str) -> Daemon {
+        self.check_extra = lines.to_string();
+        self
+    }
+
+    fn env(mut self, k: &str, v: &str) -> Daemon {
+        self.env.push((k.to_string(), v.to_string()));
+        self
     }
 
     fn limits(mut self, l: &str) -> Daemon {
@@ -125,13 +146,16 @@ impl Daemon {
     fn write_config(&self) {
         let d = self.dir.path();
         let text = format!(
-            "[snapshot]\npath = \"{snap}\"\n[state]\ndir = \"{state}\"\n[audit]\npath = \"{audit}\"\n{audit_extra}\n\
-             [check]\nsocket = \"{check}\"\nmode = \"0660\"\n[batch]\nsocket = \"{batch}\"\n\
+            "[snapshot]\npath = \"{snap}\"\n[state]\ndir = \"{state}\"\n[audit]\n{audit}\n\
+             [check]\nsocket = \"{check}\"\nmode = \"0660\"\n{check_extra}\n[batch]\nsocket = \"{batch}\"\n\
              [admin]\nsocket = \"{admin}\"\n[limits]\n{limits}\n{clients}\n",
             snap = s(&d.join("current.snap")),
             state = s(&d.join("state")),
-            audit = s(&d.join("log/audit.log")),
-            audit_extra = self.audit_extra,
+            audit = self
+                .audit
+                .clone()
+                .unwrap_or_else(|| format!("path = \"{}\"", s(&d.join("log/audit.log")))),
+            check_extra = self.check_extra,
             check = s(&self.check_sock()),
             batch = s(&self.batch_sock()),
             admin = s(&self.admin_sock()),
@@ -159,6 +183,7 @@ impl Daemon {
             .env("CREDLIST_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
             .env_remove("LISTEN_FDS")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -1542,4 +1567,218 @@ fn demo_mode_serves_the_embedded_fixtures() {
             && banner.contains(BLACK_CODE),
         "{banner}"
     );
+}
+
+/// Sends raw request bytes on a stream and reads the whole reply.
+fn exchange<S: Read + Write>(mut s: S, request: &[u8]) -> Result<Reply, String> {
+    s.write_all(request).map_err(|e| format!("write: {e}"))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| format!("read: {e}"))?;
+    parse_reply(&raw)
+}
+
+#[test]
+fn an_unwritable_audit_register_fails_closed() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full to make audit writes fail");
+        return;
+    }
+    let d = Daemon::new().audit("path = \"/dev/full\"").start();
+    let body = json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]});
+    // Checks are answered until the writer has failed once, then refused.
+    let mut refused = None;
+    for _ in 0..500 {
+        let r = d.check(&body);
+        if r.status == 503 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = refused.expect("checks were never refused");
+    assert_eq!(r.error_kind(), "unavailable");
+    let mut b = Batch::connect(&d.batch_sock());
+    b.send(&encode_request(3, DATA_DAY, MATTER, &codes18(&[BLACK_CODE])));
+    assert_eq!(error_of(b.recv()).0, 5);
+    b.send(&encode_request(4, DATA_DAY, MATTER, &codes18(&[BLACK_CODE])));
+    assert_eq!(error_of(b.recv()).0, 5, "the connection stays open");
+    let m = metrics(&d);
+    assert!(m["credlist_audit_errors_total"] >= 1.0);
+    assert_eq!(m["credlist_audit_healthy"], 0.0);
+    assert_eq!(http(&d.check_sock(), "GET", "/v1/health", None).status, 200);
+}
+
+#[test]
+fn an_unwritable_audit_register_with_continue_keeps_answering() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full to make audit writes fail");
+        return;
+    }
+    let d = Daemon::new().audit("path = \"/dev/full\"\non_error = \"continue\"").start();
+    let body = json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]});
+    let mut failed = false;
+    for _ in 0..500 {
+        assert_eq!(d.check(&body).status, 200);
+        if metrics(&d)["credlist_audit_errors_total"] >= 1.0 {
+            failed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(failed, "the audit write never failed");
+    assert_eq!(d.check(&body).status, 200);
+}
+
+#[test]
+fn the_tcp_listener_needs_a_bearer_token() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let token = "s3cret-token-0123456789";
+    let d = Daemon::new()
+        .check_extra(&format!("tcp = \"127.0.0.1:{port}\""))
+        .clients(&format!("[[client]]\nname = \"web-portal\"\ntoken = \"{token}\"\nmatters = [\"*\"]\npersons = true\n"))
+        .start();
+    let body = json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]}).to_string();
+    let call = |auth: Option<&str>| {
+        let mut req = format!(
+            "POST /v1/check HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(a) = auth {
+            req.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(&body);
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        exchange(s, req.as_bytes()).unwrap()
+    };
+    let ok = call(Some(&format!("Bearer {token}")));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["results"][0]["status"], "black");
+    for auth in [None, Some("Bearer wrong-token-0123456789"), Some(token)] {
+        let r = call(auth);
+        assert_eq!((r.status, r.error_kind().as_str()), (403, "forbidden"), "{auth:?}");
+    }
+    // Token clients do not match Unix-socket peers.
+    assert_eq!(d.check(&json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]})).status, 403);
+    wait_for_audit(&d, |t| t.contains("\"client\":\"web-portal\""));
+}
+
+#[test]
+fn systemd_is_notified_of_readiness_reload_and_stop() {
+    let d = Daemon::new();
+    let path = d.path("notify");
+    let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    rx.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut d = d.env("NOTIFY_SOCKET", s(&path)).start();
+    let mut buf = vec![0u8; 4096];
+    let mut next = || {
+        let n = rx.recv(&mut buf).expect("a notification");
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    let ready = next();
+    assert!(ready.contains("READY=1") && ready.contains("STATUS=serving"), "{ready}");
+    d.signal(libc::SIGHUP);
+    let reloading = next();
+    assert!(reloading.contains("RELOADING=1") && reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    assert!(next().contains("READY=1"));
+    d.signal(libc::SIGTERM);
+    assert!(next().contains("STOPPING=1"));
+    assert_eq!(d.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn sockets_can_come_from_systemd() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let mut d = Daemon::new();
+    d.write_config();
+    let names = ["check", "batch", "admin"];
+    let listeners: Vec<_> = names
+        .iter()
+        .map(|n| std::os::unix::net::UnixListener::bind(d.path(&format!("act-{n}.sock"))).unwrap())
+        .collect();
+    let fds: Vec<i32> = listeners.iter().map(|l| l.as_raw_fd()).collect();
+    let log = std::fs::File::create(d.path("daemon.log")).unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("export LISTEN_PID=$$ LISTEN_FDS=3 LISTEN_FDNAMES=check:batch:admin; exec \"$0\" serve --config \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_credlist"))
+        .arg(d.config_path())
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(log);
+    // SAFETY: between fork and exec only async-signal-safe calls (fcntl,
+    // dup2) move the listeners to descriptors 3, 4 and 5.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut high = [0i32; 3];
+            for (i, fd) in fds.iter().enumerate() {
+                high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100);
+                if high[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (i, fd) in high.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    d.child = Some(cmd.spawn().unwrap());
+    let check = d.path("act-check.sock");
+    let mut ready = false;
+    for _ in 0..1000 {
+        assert!(d.child.as_mut().unwrap().try_wait().unwrap().is_none(), "exited:\n{}", d.log());
+        if try_http(&check, "GET", "/v1/health", None).is_ok_and(|r| r.status == 200) {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ready, "not serving on the passed sockets:\n{}", d.log());
+    let body = json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]}).to_string();
+    assert_eq!(http(&check, "POST", "/v1/check", Some(&body)).json()["results"][0]["status"], "black");
+    let mut b = Batch::connect(&d.path("act-batch.sock"));
+    b.send(&encode_request(1, DATA_DAY, MATTER, &codes18(&[BLACK_CODE])));
+    assert_eq!(flags_of(b.recv()).0, 1);
+    drop(b);
+    assert_eq!(http(&d.path("act-admin.sock"), "GET", "/v1/admin/holds", None).status, 200);
+    assert!(!d.check_sock().exists(), "the configured path is not bound");
+    drop(listeners);
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0));
+    assert!(d.path("act-check.sock").exists(), "systemd's sockets are left to systemd");
+}
+
+#[test]
+fn idle_slow_and_oversized_requests_are_cut_off() {
+    let d = Daemon::new().limits("idle_timeout_ms = 300\nread_timeout_ms = 300").start();
+    let eof = |mut s: UnixStream| {
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).is_ok()
+    };
+    // Idle connections are closed by the daemon.
+    assert!(eof(UnixStream::connect(d.check_sock()).unwrap()));
+    assert!(eof(UnixStream::connect(d.batch_sock()).unwrap()));
+    // So is a batch frame that stops half way.
+    let mut half = UnixStream::connect(d.batch_sock()).unwrap();
+    half.write_all(&encode_request(1, 0, "", &codes18(&[BLACK_CODE]))[..25]).unwrap();
+    assert!(eof(half));
+    // Headers over max_header_bytes: 431.
+    let big = format!(
+        "GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let s = UnixStream::connect(d.check_sock()).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    match exchange(s, big.as_bytes()) {
+        Ok(r) => assert_eq!(r.status, 431),
+        Err(e) => assert!(e.contains("reset") || e.contains("write"), "{e}"),
+    }
+    assert_eq!(http(&d.check_sock(), "GET", "/v1/health", None).status, 200);
 }

@@ -115,10 +115,12 @@ fn open_file(path: &Path) -> std::io::Result<File> {
         .create(true)
         .mode(MODE)
         .open(path)?;
-    // The mode only applies to a new file: tighten an existing one too.
+    // The mode only applies to a new file: tighten an existing regular
+    // file too (never a device or anything else an operator pointed at).
     use std::os::unix::fs::PermissionsExt;
-    let m = f.metadata()?.permissions().mode() & 0o777;
-    if m & !MODE != 0 {
+    let meta = f.metadata()?;
+    let m = meta.permissions().mode() & 0o777;
+    if meta.is_file() && m & !MODE != 0 {
         f.set_permissions(std::fs::Permissions::from_mode(m & MODE))?;
     }
     Ok(f)

@@ -512,7 +512,9 @@ fn audit_line(
         first = false;
         v.push(b'[');
         push_code(&mut v, code);
-        v.extend_from_slice(format!(",{f}]").as_bytes());
+        v.push(b',');
+        push_u8(&mut v, f);
+        v.push(b']');
     }
     v.extend_from_slice(
         format!(
@@ -522,6 +524,17 @@ fn audit_line(
         .as_bytes(),
     );
     v
+}
+
+/// Appends a byte in decimal (no allocation: this runs once per hit).
+fn push_u8(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        out.push(b'0' + n / 10 % 10);
+    }
+    out.push(b'0' + n % 10);
 }
 
 /// Counts a frame's lookups by result.
@@ -636,6 +649,15 @@ mod tests {
             parse_frame(&[0, 0, 0, 0], 10),
             Err(FrameError::Malformed { request_id: 0, .. })
         ));
+    }
+
+    #[test]
+    fn decimal_bytes() {
+        for n in [0u8, 7, 10, 99, 100, 136, 255] {
+            let mut v = Vec::new();
+            push_u8(&mut v, n);
+            assert_eq!(v, n.to_string().into_bytes());
+        }
     }
 
     #[test]
