@@ -1599,9 +1599,19 @@ fn an_unwritable_audit_register_fails_closed() {
     let r = refused.expect("checks were never refused");
     assert_eq!(r.error_kind(), "unavailable");
     let mut b = Batch::connect(&d.batch_sock());
-    b.send(&encode_request(3, DATA_DAY, MATTER, &codes18(&[BLACK_CODE])));
+    b.send(&encode_request(
+        3,
+        DATA_DAY,
+        MATTER,
+        &codes18(&[BLACK_CODE]),
+    ));
     assert_eq!(error_of(b.recv()).0, 5);
-    b.send(&encode_request(4, DATA_DAY, MATTER, &codes18(&[BLACK_CODE])));
+    b.send(&encode_request(
+        4,
+        DATA_DAY,
+        MATTER,
+        &codes18(&[BLACK_CODE]),
+    ));
     assert_eq!(error_of(b.recv()).0, 5, "the connection stays open");
     let m = metrics(&d);
     assert!(m["credlist_audit_errors_total"] >= 1.0);
@@ -1615,7 +1625,9 @@ fn an_unwritable_audit_register_with_continue_keeps_answering() {
         eprintln!("skipped: no /dev/full to make audit writes fail");
         return;
     }
-    let d = Daemon::new().audit("path = \"/dev/full\"\non_error = \"continue\"").start();
+    let d = Daemon::new()
+        .audit("path = \"/dev/full\"\non_error = \"continue\"")
+        .start();
     let body = json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]});
     let mut failed = false;
     for _ in 0..500 {
@@ -1632,7 +1644,11 @@ fn an_unwritable_audit_register_with_continue_keeps_answering() {
 
 #[test]
 fn the_tcp_listener_needs_a_bearer_token() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let token = "s3cret-token-0123456789";
     let d = Daemon::new()
         .check_extra(&format!("tcp = \"127.0.0.1:{port}\""))
@@ -1658,10 +1674,18 @@ fn the_tcp_listener_needs_a_bearer_token() {
     assert_eq!(ok.json()["results"][0]["status"], "black");
     for auth in [None, Some("Bearer wrong-token-0123456789"), Some(token)] {
         let r = call(auth);
-        assert_eq!((r.status, r.error_kind().as_str()), (403, "forbidden"), "{auth:?}");
+        assert_eq!(
+            (r.status, r.error_kind().as_str()),
+            (403, "forbidden"),
+            "{auth:?}"
+        );
     }
     // Token clients do not match Unix-socket peers.
-    assert_eq!(d.check(&json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]})).status, 403);
+    assert_eq!(
+        d.check(&json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]}))
+            .status,
+        403
+    );
     wait_for_audit(&d, |t| t.contains("\"client\":\"web-portal\""));
 }
 
@@ -1678,10 +1702,16 @@ fn systemd_is_notified_of_readiness_reload_and_stop() {
         String::from_utf8(buf[..n].to_vec()).unwrap()
     };
     let ready = next();
-    assert!(ready.contains("READY=1") && ready.contains("STATUS=serving"), "{ready}");
+    assert!(
+        ready.contains("READY=1") && ready.contains("STATUS=serving"),
+        "{ready}"
+    );
     d.signal(libc::SIGHUP);
     let reloading = next();
-    assert!(reloading.contains("RELOADING=1") && reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    assert!(
+        reloading.contains("RELOADING=1") && reloading.contains("MONOTONIC_USEC="),
+        "{reloading}"
+    );
     assert!(next().contains("READY=1"));
     d.signal(libc::SIGTERM);
     assert!(next().contains("STOPPING=1"));
@@ -1732,7 +1762,11 @@ fn sockets_can_come_from_systemd() {
     let check = d.path("act-check.sock");
     let mut ready = false;
     for _ in 0..1000 {
-        assert!(d.child.as_mut().unwrap().try_wait().unwrap().is_none(), "exited:\n{}", d.log());
+        assert!(
+            d.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+            "exited:\n{}",
+            d.log()
+        );
         if try_http(&check, "GET", "/v1/health", None).is_ok_and(|r| r.status == 200) {
             ready = true;
             break;
@@ -1741,22 +1775,38 @@ fn sockets_can_come_from_systemd() {
     }
     assert!(ready, "not serving on the passed sockets:\n{}", d.log());
     let body = json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]}).to_string();
-    assert_eq!(http(&check, "POST", "/v1/check", Some(&body)).json()["results"][0]["status"], "black");
+    assert_eq!(
+        http(&check, "POST", "/v1/check", Some(&body)).json()["results"][0]["status"],
+        "black"
+    );
     let mut b = Batch::connect(&d.path("act-batch.sock"));
-    b.send(&encode_request(1, DATA_DAY, MATTER, &codes18(&[BLACK_CODE])));
+    b.send(&encode_request(
+        1,
+        DATA_DAY,
+        MATTER,
+        &codes18(&[BLACK_CODE]),
+    ));
     assert_eq!(flags_of(b.recv()).0, 1);
     drop(b);
-    assert_eq!(http(&d.path("act-admin.sock"), "GET", "/v1/admin/holds", None).status, 200);
+    assert_eq!(
+        http(&d.path("act-admin.sock"), "GET", "/v1/admin/holds", None).status,
+        200
+    );
     assert!(!d.check_sock().exists(), "the configured path is not bound");
     drop(listeners);
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0));
-    assert!(d.path("act-check.sock").exists(), "systemd's sockets are left to systemd");
+    assert!(
+        d.path("act-check.sock").exists(),
+        "systemd's sockets are left to systemd"
+    );
 }
 
 #[test]
 fn idle_slow_and_oversized_requests_are_cut_off() {
-    let d = Daemon::new().limits("idle_timeout_ms = 300\nread_timeout_ms = 300").start();
+    let d = Daemon::new()
+        .limits("idle_timeout_ms = 300\nread_timeout_ms = 300")
+        .start();
     let eof = |mut s: UnixStream| {
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         let mut raw = Vec::new();
@@ -1765,9 +1815,15 @@ fn idle_slow_and_oversized_requests_are_cut_off() {
     // Idle connections are closed by the daemon.
     assert!(eof(UnixStream::connect(d.check_sock()).unwrap()));
     assert!(eof(UnixStream::connect(d.batch_sock()).unwrap()));
-    // So is a batch frame that stops half way.
+    // So is a request head that stops half way...
+    let mut head = UnixStream::connect(d.check_sock()).unwrap();
+    head.write_all(b"POST /v1/check HTTP/1.1\r\nHost: loc")
+        .unwrap();
+    assert!(eof(head));
+    // ...and a batch frame that stops half way.
     let mut half = UnixStream::connect(d.batch_sock()).unwrap();
-    half.write_all(&encode_request(1, 0, "", &codes18(&[BLACK_CODE]))[..25]).unwrap();
+    half.write_all(&encode_request(1, 0, "", &codes18(&[BLACK_CODE]))[..25])
+        .unwrap();
     assert!(eof(half));
     // Headers over max_header_bytes: 431.
     let big = format!(

@@ -118,12 +118,20 @@ fn no_content() -> Resp {
     r
 }
 
-/// Tracks a connection's activity for the idle timeout.
+/// Milliseconds value meaning "not set".
+const UNSET: u64 = u64::MAX;
+
+/// Tracks a connection's activity for its timeouts: idle (no request in
+/// progress for `idle_timeout_ms`) and head (a request's first bytes
+/// arrived, but not its whole head within `read_timeout_ms`).
 struct Activity {
     born: Instant,
     in_flight: AtomicUsize,
     /// Milliseconds after `born` when the last request finished.
     last_ms: AtomicU64,
+    /// Milliseconds after `born` when bytes of a request head first
+    /// arrived (`UNSET` when none are pending).
+    head_ms: AtomicU64,
 }
 
 impl Activity {
@@ -132,22 +140,92 @@ impl Activity {
             born: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
+            head_ms: AtomicU64::new(UNSET),
         }
     }
+    fn now_ms(&self) -> u64 {
+        self.born.elapsed().as_millis() as u64
+    }
     fn begin(&self) {
+        self.head_ms.store(UNSET, Ordering::SeqCst);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
     }
     fn end(&self) {
-        self.last_ms
-            .store(self.born.elapsed().as_millis() as u64, Ordering::SeqCst);
+        self.last_ms.store(self.now_ms(), Ordering::SeqCst);
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
-    /// When the connection becomes idle-expired, if nothing happens.
-    fn deadline(&self, idle: Duration) -> Instant {
+    /// Bytes arrived: between requests, they start a head.
+    fn read(&self) {
+        if self.in_flight.load(Ordering::SeqCst) == 0
+            && self.head_ms.load(Ordering::SeqCst) == UNSET
+        {
+            self.head_ms.store(self.now_ms(), Ordering::SeqCst);
+        }
+    }
+    /// When the connection expires, if nothing happens.
+    fn deadline(&self, idle: Duration, head: Duration) -> Instant {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
             return Instant::now() + idle;
         }
-        self.born + Duration::from_millis(self.last_ms.load(Ordering::SeqCst)) + idle
+        let idle_end =
+            self.born + Duration::from_millis(self.last_ms.load(Ordering::SeqCst)) + idle;
+        match self.head_ms.load(Ordering::SeqCst) {
+            UNSET => idle_end,
+            ms => idle_end.min(self.born + Duration::from_millis(ms) + head),
+        }
+    }
+}
+
+/// The connection's socket, reporting reads to its [`Activity`].
+struct Watched<IO> {
+    io: IO,
+    activity: Arc<Activity>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.read();
+        }
+        r
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 }
 
@@ -180,20 +258,26 @@ pub async fn serve<IO>(
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper's own header timeout also runs while a kept-alive connection
+    // waits for its next request; Activity times heads and idleness apart.
     builder
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(limits.read_timeout())
+        .header_read_timeout(None)
         .max_header_size(limits.max_header_bytes)
         .keep_alive(true);
+    let io = Watched {
+        io,
+        activity: activity.clone(),
+    };
     let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), svc);
     tokio::pin!(conn);
-    let idle = limits.idle_timeout();
+    let (idle, head) = (limits.idle_timeout(), limits.read_timeout());
     let mut draining = *shutdown.borrow();
     if draining {
         conn.as_mut().graceful_shutdown();
     }
     loop {
-        let deadline = tokio::time::Instant::from_std(activity.deadline(idle));
+        let deadline = tokio::time::Instant::from_std(activity.deadline(idle, head));
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
@@ -205,10 +289,12 @@ pub async fn serve<IO>(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = tokio::time::sleep_until(deadline), if !draining => {
-                if activity.deadline(idle) <= Instant::now() {
-                    draining = true;
-                    conn.as_mut().graceful_shutdown();
+            _ = tokio::time::sleep_until(deadline) => {
+                // Idle, or a head that never completed: no request is in
+                // progress, so the connection is simply dropped (a graceful
+                // shutdown would wait for the rest of a partial head).
+                if activity.deadline(idle, head) <= Instant::now() {
+                    return;
                 }
             }
         }
@@ -561,6 +647,9 @@ async fn feedback(st: &State, caller: &Caller, req: Request<Incoming>) -> Result
     let code = required(r.code, "code")?;
     let measure = required(r.measure, "measure")?;
     let applied = required(r.applied, "applied")?;
+    if caller.client.is_none() {
+        return Err(Failure::forbidden("caller is not a configured client"));
+    }
     if !st.receipts.verify(&receipt) {
         return Err(Failure::bad(
             "unknown_receipt",
@@ -573,9 +662,6 @@ async fn feedback(st: &State, caller: &Caller, req: Request<Incoming>) -> Result
             "unknown_measure",
             format!("unknown measure {measure:?}"),
         ));
-    }
-    if caller.client.is_none() {
-        return Err(Failure::forbidden("caller is not a configured client"));
     }
     st.audit
         .admit()
