@@ -301,6 +301,7 @@ pub async fn serve<S>(
     let mut start = 0usize;
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut in_flight = InFlight { st: &st, on: false };
+    let mut draining = false;
     loop {
         // Answer the complete frames already read, in order.
         let mut answered = 0;
@@ -359,8 +360,13 @@ pub async fn serve<S>(
         }
         let partial = rbuf.len() > start;
         in_flight.set(partial);
-        if !partial && *shutdown.borrow() {
-            return;
+        // On shutdown, finish the frame being received, then stop: bytes
+        // of later frames are not waited for.
+        if *shutdown.borrow() {
+            if !partial || (draining && answered > 0) {
+                return;
+            }
+            draining = true;
         }
         // Room for the rest of the current frame (its `len` was bounded by
         // parse_frame), or a chunk.
