@@ -6,6 +6,7 @@ use crate::codes::{self, CodeKind, Key};
 use crate::date::Day;
 use crate::entry::Kind;
 use crate::rules::{self, flags, SubjectStatus};
+use crate::snapshot::read::{lookup_in, prefetch_slot};
 use crate::snapshot::{EntryView, Slot, Snapshot};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -304,13 +305,12 @@ fn flags_of_slot(ctx: &Ctx, slot: &Slot) -> u8 {
     ev.flags() | measures
 }
 
-#[cold]
+#[inline]
 fn flags_of_miss(ctx: &Ctx, code: &[u8; CODE_LEN]) -> u8 {
-    let s = std::str::from_utf8(code).unwrap_or("");
-    match codes::parse_normalized(s, ctx.day) {
-        Ok(p) if p.kind == CodeKind::Person && !ctx.persons => flags::UNANSWERED,
-        Ok(_) => 0,
-        Err(_) => flags::UNANSWERED,
+    match codes::classify(code, ctx.day) {
+        Some(CodeKind::Person) if !ctx.persons => flags::UNANSWERED,
+        Some(_) => 0,
+        None => flags::UNANSWERED,
     }
 }
 
@@ -321,9 +321,43 @@ const CHUNK_CODES: usize = 4096;
 /// Flags for `codes` (n × 18 bytes) into `out` (n bytes).
 pub fn batch_flags(ctx: &Ctx, codes: &[u8], out: &mut [u8]) {
     debug_assert_eq!(codes.len(), out.len() * CODE_LEN);
+    let (table, capacity) = ctx.snap.table();
+    // Software pipeline: the slot of code i + AHEAD is prefetched while
+    // code i is probed, so cache misses overlap instead of queueing.
+    const AHEAD: usize = 16;
+    let key_at = |codes: &[u8], i: usize| {
+        let c: &[u8; CODE_LEN] = codes[i * CODE_LEN..(i + 1) * CODE_LEN]
+            .try_into()
+            .expect("18 bytes");
+        let k = Key::from_bytes(c);
+        if let Some(key) = k {
+            prefetch_slot(table, capacity, key);
+        }
+        k
+    };
     let run = |codes: &[u8], out: &mut [u8]| {
-        for (c, o) in codes.chunks_exact(CODE_LEN).zip(out.iter_mut()) {
-            *o = flags_of(ctx, c.try_into().expect("chunks of 18"));
+        let n = out.len();
+        let mut ring = [None; AHEAD];
+        for (i, r) in ring.iter_mut().enumerate().take(n) {
+            *r = key_at(codes, i);
+        }
+        for i in 0..n {
+            let k = ring[i % AHEAD];
+            if i + AHEAD < n {
+                ring[i % AHEAD] = key_at(codes, i + AHEAD);
+            }
+            out[i] = match k {
+                None => flags::UNANSWERED,
+                Some(key) => match lookup_in(table, capacity, key) {
+                    Some(slot) => flags_of_slot(ctx, &slot),
+                    None => flags_of_miss(
+                        ctx,
+                        codes[i * CODE_LEN..(i + 1) * CODE_LEN]
+                            .try_into()
+                            .expect("18 bytes"),
+                    ),
+                },
+            };
         }
     };
     if out.len() >= PARALLEL_MIN_CODES {

@@ -172,6 +172,34 @@ pub fn parse_normalized(s: &str, as_of: Day) -> Result<Parsed, CodeError> {
     })
 }
 
+/// Whether an 18-byte, already normalised code is valid and of which kind:
+/// exactly `parse_normalized(code).ok().map(|p| p.kind)`, without building
+/// a result or an error. The batch protocol's path for unlisted codes.
+#[inline]
+pub fn classify(code: &[u8; 18], as_of: Day) -> Option<CodeKind> {
+    let digits17 = code[..17].iter().all(u8::is_ascii_digit);
+    if digits17 && id_check_char(&code[..17]) == code[17] && check_birth_fast(&code[6..14], as_of) {
+        return Some(CodeKind::Person);
+    }
+    let mut sum = 0u32;
+    let mut bad = 0u8;
+    for (i, w) in USCC_WEIGHTS.iter().enumerate() {
+        let v = USCC_VALUE[code[i] as usize];
+        bad |= v;
+        sum += (v as u32 & 31) * w;
+    }
+    let ok = bad & 0x80 == 0
+        && code[2..8].iter().all(u8::is_ascii_digit)
+        && USCC_ALPHABET[((31 - sum % 31) % 31) as usize] == code[17];
+    ok.then_some(CodeKind::Org)
+}
+
+fn check_birth_fast(d: &[u8], as_of: Day) -> bool {
+    let n = |r: std::ops::Range<usize>| d[r].iter().fold(0u32, |a, &c| a * 10 + (c - b'0') as u32);
+    Day::from_ymd(n(0..4) as i32, n(4..6), n(6..8))
+        .is_some_and(|day| day >= Day::MIN_BIRTH && day <= as_of)
+}
+
 /// Length, alphabet and numeric division code of a USCC, without the check
 /// character: what a pilot-era legacy code must still satisfy.
 pub fn check_uscc_structure(code: &[u8; 18]) -> Result<(), CodeError> {
@@ -381,7 +409,8 @@ mod tests {
         // (input, Ok(canonical, kind, warns) | Err(message))
         let org = uscc_with_check("91350100M000100Y4");
         let id = id_with_check("11010119900307123");
-        let cases: Vec<(String, Result<(&str, CodeKind, bool), &str>)> = vec![
+        type Case<'a> = (String, Result<(&'a str, CodeKind, bool), &'a str>);
+        let cases: Vec<Case> = vec![
             (org.clone(), Ok((org.as_str(), CodeKind::Org, false))),
             (id.clone(), Ok((id.as_str(), CodeKind::Person, false))),
             (format!("  {}\u{3000}", org.to_lowercase()), Ok((org.as_str(), CodeKind::Org, false))),
@@ -541,6 +570,17 @@ mod tests {
             let changed = String::from_utf8(b).unwrap();
             let p = parse(&changed, as_of());
             prop_assert!(p.is_err() || p.unwrap().kind == CodeKind::Org, "{code} -> {changed}");
+        }
+
+        /// The batch fast path agrees with the full parser on valid codes
+        /// and on every single-character change of them.
+        #[test]
+        fn classify_agrees_with_parse(code in prop_oneof![uscc_strategy(), id_strategy()], pos in 0usize..18, c in 0usize..36) {
+            let mut b: [u8; 18] = code.as_bytes().try_into().unwrap();
+            let full = |b: &[u8; 18]| parse_normalized(std::str::from_utf8(b).unwrap(), as_of()).ok().map(|p| p.kind);
+            prop_assert_eq!(classify(&b, as_of()), full(&b));
+            b[pos] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[c];
+            prop_assert_eq!(classify(&b, as_of()), full(&b));
         }
 
         #[test]

@@ -1092,7 +1092,8 @@ mod tests {
     #[test]
     fn reasons_table() {
         use Reason::*;
-        let cases: Vec<(Vec<(&str, &str)>, Result<(), Reason>)> = vec![
+        type Case = (Vec<(&'static str, &'static str)>, Result<(), Reason>);
+        let cases: Vec<Case> = vec![
             (vec![], Ok(())),
             (vec![("code", "91350100M000100Y44")], Err(BadCode)),
             (vec![("code", "91350100M0001TGQXM")], Ok(())),

@@ -1,9 +1,11 @@
 //! The rules of SPEC §3 and the measures of §4, as pure functions of a
 //! subject's entries and a date.
 //!
-//! 1. effective windows; 2. objection (status or hold) suspends measures;
-//! 3. a black entry's exit yields a derived watch hit; 4. black and watch
-//! suppress red; 5. subject status black > watch > red > clear.
+//! 1. effective windows;
+//! 2. objection (status or hold) suspends measures;
+//! 3. a black entry's exit yields a derived watch hit;
+//! 4. black and watch suppress red;
+//! 5. subject status black > watch > red > clear.
 
 use crate::catalog::{Catalog, Effect};
 use crate::date::Day;
@@ -522,7 +524,8 @@ mod tests {
         let black = facts(Black, Active, "2026-03-01", Some("2026-05-31"), None, None);
         let watch = facts(Watch, Active, "2026-09-01", Some("2026-09-30"), None, None);
         let all = [red, black, watch];
-        let table: [(&str, SubjectStatus, Vec<(Kind, bool, bool, bool)>); 6] = [
+        type Row = (&'static str, SubjectStatus, Vec<(Kind, bool, bool, bool)>);
+        let table: [Row; 6] = [
             (
                 "2026-02-28",
                 SubjectStatus::Red,

@@ -185,7 +185,7 @@ fn read_csv(file: impl Read, name: &str, out: &mut Vec<Candidate>) -> Result<(),
         match (field(code_col), id_col.map(field)) {
             (Some(Ok(code)), None | Some(Some(Ok(_)))) => {
                 let entry_id = id_col
-                    .and_then(|i| field(i))
+                    .and_then(field)
                     .and_then(Result::ok)
                     .filter(|s| !s.is_empty());
                 out.push(Candidate {

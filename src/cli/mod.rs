@@ -4,7 +4,6 @@
 use clap::{Parser, Subcommand};
 use credlist::date::Day;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod admin;
@@ -95,7 +94,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// Opens a snapshot, naming the path in the error.
-pub fn open_snapshot(path: &PathBuf) -> anyhow::Result<credlist::snapshot::Snapshot> {
+pub fn open_snapshot(path: &std::path::Path) -> anyhow::Result<credlist::snapshot::Snapshot> {
     use anyhow::Context;
     credlist::snapshot::Snapshot::open(path)
         .with_context(|| format!("refused snapshot {}", path.display()))

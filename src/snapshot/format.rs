@@ -90,7 +90,7 @@ pub const NONE_DAY: u32 = u32::MAX;
 pub const ALL_DOMAINS: u16 = 0xFFFF;
 
 /// Dictionary load factor: capacity = subjects / LOAD (at least 16).
-pub const LOAD_NUM: u64 = 7;
+pub const LOAD_NUM: u64 = 5;
 pub const LOAD_DEN: u64 = 10;
 
 /// Info byte of a slot: bit 0.

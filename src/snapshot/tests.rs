@@ -42,7 +42,9 @@ fn code(i: u32) -> crate::codes::Code {
 }
 
 /// `(subject, entry_id, kind, status, listed, until)` rows.
-fn accepted(rows: &[(u32, &str, Kind, Status, &str, Option<&str>)]) -> Accepted {
+type Row<'a> = (u32, &'a str, Kind, Status, &'a str, Option<&'a str>);
+
+fn accepted(rows: &[Row]) -> Accepted {
     let mut acc = Accepted::default();
     for &(s, id, kind, status, listed, until) in rows {
         let c = code(s);
