@@ -2,24 +2,55 @@
 //! of the same subject (SPEC §3 rule 4), with the entries on both sides. The
 //! red entry's authority must publish the exit from the red list.
 
-use crate::check::{hit_out, HitOut, Holds};
+use crate::check::Holds;
 use crate::date::Day;
 use crate::entry::Kind;
+use crate::rules::Hit;
 use crate::snapshot::Snapshot;
 use rayon::prelude::*;
 use serde::Serialize;
 
+/// One side of a conflict, borrowing its strings from the snapshot (a full
+/// sweep can produce millions of these).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Conflict {
-    pub code: String,
+pub struct SideHit<'a> {
+    pub entry_id: &'a str,
+    pub kind: Kind,
+    pub domain: &'a str,
+    pub authority: &'a str,
+    pub listed_on: Day,
+    pub valid_until: Option<Day>,
+    pub suspended: bool,
+    pub suppressed: bool,
+    pub derived: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conflict<'a> {
+    pub code: crate::codes::Code,
     /// The suppressed red entry; its authority must publish the exit.
-    pub red: HitOut,
-    /// The effective black and watch hits that suppress it.
-    pub by: Vec<HitOut>,
+    pub red: SideHit<'a>,
+    /// The effective black and watch hits that suppress it, by entry_id.
+    pub by: Vec<SideHit<'a>>,
+}
+
+fn side<'a>(snap: &'a Snapshot, first: u32, h: &Hit) -> SideHit<'a> {
+    let v = snap.entry(first + h.entry as u32);
+    SideHit {
+        entry_id: v.entry_id,
+        kind: h.kind,
+        domain: snap.domain_id(h.domain),
+        authority: v.authority,
+        listed_on: h.listed_on,
+        valid_until: h.valid_until,
+        suspended: h.suspended,
+        suppressed: h.suppressed,
+        derived: h.derived,
+    }
 }
 
 /// All conflicts on `day`, sorted by code then red entry_id.
-pub fn sweep(snap: &Snapshot, day: Day, holds: &Holds) -> Vec<Conflict> {
+pub fn sweep<'a>(snap: &'a Snapshot, day: Day, holds: &Holds) -> Vec<Conflict<'a>> {
     let Some(red) = snap.bitmap(Kind::Red, None) else {
         return Vec::new();
     };
@@ -31,34 +62,37 @@ pub fn sweep(snap: &Snapshot, day: Day, holds: &Holds) -> Vec<Conflict> {
     let candidates: Vec<u32> = (red & &bw).iter().collect();
     let mut out: Vec<Conflict> = candidates
         .par_iter()
-        .flat_map_iter(|&sid| {
-            let (ev, views) = snap.evaluate(sid, day, &|e| holds.is_held(e));
-            let code = snap.subject_key(sid).to_code().as_str().to_string();
-            let by: Vec<HitOut> = ev
+        .map_init(Vec::new, |buf, &sid| {
+            let ev = snap.evaluate_facts(sid, day, &|e| holds.is_held(e), buf);
+            if !ev.hits.iter().any(|h| h.kind == Kind::Red && h.suppressed) {
+                return Vec::new();
+            }
+            let first = snap.subject_entries(sid).start;
+            let code = snap.subject_key(sid).to_code();
+            let mut by: Vec<SideHit> = ev
                 .hits
                 .iter()
                 .filter(|h| h.kind != Kind::Red)
-                .map(|h| hit_out(snap, &views, h))
+                .map(|h| side(snap, first, h))
                 .collect();
+            by.sort_by(|a, b| a.entry_id.cmp(b.entry_id).then(a.derived.cmp(&b.derived)));
             ev.hits
                 .iter()
                 .filter(|h| h.kind == Kind::Red && h.suppressed)
                 .map(|h| Conflict {
-                    code: code.clone(),
-                    red: hit_out(snap, &views, h),
+                    code,
+                    red: side(snap, first, h),
                     by: by.clone(),
                 })
                 .collect::<Vec<_>>()
         })
+        .flatten_iter()
         .collect();
-    out.par_sort_by(|a, b| {
+    out.par_sort_unstable_by(|a, b| {
         a.code
             .cmp(&b.code)
-            .then_with(|| a.red.entry_id.cmp(&b.red.entry_id))
+            .then_with(|| a.red.entry_id.cmp(b.red.entry_id))
     });
-    for c in &mut out {
-        c.by.sort_by(|a, b| a.entry_id.cmp(&b.entry_id).then(a.derived.cmp(&b.derived)));
-    }
     out
 }
 
@@ -86,15 +120,15 @@ pub fn write_csv(conflicts: &[Conflict], w: impl std::io::Write) -> csv::Result<
             let red_until = c.red.valid_until.map(|d| d.to_string()).unwrap_or_default();
             csv.write_record([
                 c.code.as_str(),
-                &c.red.entry_id,
-                &c.red.domain,
-                &c.red.authority,
+                c.red.entry_id,
+                c.red.domain,
+                c.red.authority,
                 &c.red.listed_on.to_string(),
                 &red_until,
-                &b.entry_id,
+                b.entry_id,
                 b.kind.as_str(),
-                &b.domain,
-                &b.authority,
+                b.domain,
+                b.authority,
                 if b.derived { "true" } else { "false" },
                 if b.suspended { "true" } else { "false" },
             ])?;

@@ -476,6 +476,47 @@ impl Snapshot {
 
     /// Evaluates a subject's rules on `day`; `held(entry number)` says which
     /// entries carry a hold. Returns the entries (hit indices refer to them).
+    /// The rule facts of an entry, without touching its strings.
+    #[inline]
+    pub fn entry_facts(&self, index: u32) -> Facts {
+        let entries = self.sec(Section::Entries);
+        let off = index as usize * ENTRY_LEN;
+        let r = entries
+            .get(off..off + ENTRY_LEN)
+            .unwrap_or(&[0u8; ENTRY_LEN]);
+        let day = |o: usize| match u32_at(r, o) {
+            NONE_DAY => None,
+            v => Some(Day::from_u32(v)),
+        };
+        Facts {
+            kind: Kind::from_u8(r[4]).unwrap_or(Kind::Watch),
+            status: Status::from_u8(r[5]).unwrap_or(Status::Active),
+            domain: u16_at(r, 6),
+            listed_on: Day::from_u32(u32_at(r, 8)),
+            valid_until: day(12),
+            exited_on: day(16),
+            watch_until: day(20),
+        }
+    }
+
+    /// Evaluates a subject's rules from its facts only (`buf` is reused
+    /// across calls); hit indices are relative to `subject_entries(sid)`.
+    pub fn evaluate_facts(
+        &self,
+        sid: u32,
+        day: Day,
+        held: &dyn Fn(u32) -> bool,
+        buf: &mut Vec<Facts>,
+    ) -> Evaluation {
+        let range = self.subject_entries(sid);
+        let first = range.start;
+        buf.clear();
+        buf.extend(range.map(|i| self.entry_facts(i)));
+        rules::evaluate(buf, day, &|i| held(first + i as u32), &|d| {
+            self.watch_days(d)
+        })
+    }
+
     pub fn evaluate(
         &self,
         sid: u32,
