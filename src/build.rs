@@ -194,15 +194,7 @@ impl RejectWriter {
             path: path.display().to_string(),
             source,
         };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".rejects.")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(err)?;
+        let tmp = crate::snapshot::write::temp_beside(path).map_err(err)?;
         let file = tmp.reopen().map_err(err)?;
         let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(file));
         csv.write_record(["file", "line", "entry_id", "reason", "message"])

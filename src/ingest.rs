@@ -743,6 +743,12 @@ impl FileReader<'_, '_> {
         }
     }
 
+    /// A row that cannot be read: counted and rejected without its fields.
+    fn malformed(&mut self, file: &str, line: u64, message: String) {
+        self.out.stats.rows += 1;
+        let _ = self.reject(file, line, "", Reason::MalformedRow, message);
+    }
+
     fn reject(
         &mut self,
         file: &str,
@@ -845,15 +851,12 @@ impl FileReader<'_, '_> {
                 continue;
             }
             if rec.len() != ncols {
-                self.out.stats.rows += 1;
                 // Columns cannot be trusted: no field of the row is reported.
-                self.reject(
+                self.malformed(
                     name,
                     line,
-                    "",
-                    Reason::MalformedRow,
                     format!("expected {ncols} columns, got {}", rec.len()),
-                )?;
+                );
                 continue;
             }
             let mut fields = [""; 12];
@@ -868,14 +871,11 @@ impl FileReader<'_, '_> {
                 }
             }
             if let Some(i) = bad {
-                self.out.stats.rows += 1;
-                self.reject(
+                self.malformed(
                     name,
                     line,
-                    "",
-                    Reason::MalformedRow,
                     format!("column {} is not valid {}", i + 1, self.encoding_name()),
-                )?;
+                );
                 continue;
             }
             self.accept_or_reject(name, line, &RawRow { fields })?;
@@ -922,8 +922,7 @@ impl FileReader<'_, '_> {
             let obj = match obj {
                 Ok(o) => o,
                 Err(message) => {
-                    self.out.stats.rows += 1;
-                    self.reject(name, line, "", Reason::MalformedRow, message)?;
+                    self.malformed(name, line, message);
                     continue;
                 }
             };
@@ -940,14 +939,7 @@ impl FileReader<'_, '_> {
                 }
             }
             if let Some(f) = bad {
-                self.out.stats.rows += 1;
-                self.reject(
-                    name,
-                    line,
-                    "",
-                    Reason::MalformedRow,
-                    format!("field {f} must be a string"),
-                )?;
+                self.malformed(name, line, format!("field {f} must be a string"));
                 continue;
             }
             let fields: [&str; 12] = std::array::from_fn(|i| texts[i].as_str());

@@ -404,10 +404,6 @@ impl Snapshot {
         let r = entries
             .get(off..off + ENTRY_LEN)
             .unwrap_or(&[0u8; ENTRY_LEN]);
-        let day = |o: usize| match u32_at(r, o) {
-            NONE_DAY => None,
-            v => Some(Day::from_u32(v)),
-        };
         let strings = self.sec(Section::Strings);
         let so = u64_at(r, 32) as usize;
         let (il, nl, bl) = (
@@ -424,15 +420,7 @@ impl Snapshot {
         EntryView {
             index,
             sid: u32_at(r, 0),
-            facts: Facts {
-                kind: Kind::from_u8(r[4]).unwrap_or(Kind::Watch),
-                status: Status::from_u8(r[5]).unwrap_or(Status::Active),
-                domain: u16_at(r, 6),
-                listed_on: Day::from_u32(u32_at(r, 8)),
-                valid_until: day(12),
-                exited_on: day(16),
-                watch_until: day(20),
-            },
+            facts: self.entry_facts(index),
             entry_id: text(so, so + il),
             name: text(so + il, so + il + nl),
             authority: self

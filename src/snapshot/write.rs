@@ -403,6 +403,23 @@ impl Sections {
     }
 }
 
+/// A temp file in the folder of `path` (so that a rename replaces `path`
+/// atomically), named `.<name>.XXXX.tmp`, mode 0600 until finished.
+pub fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("output");
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+}
+
 /// Writes `path` through a temp file in the same folder (fsync + rename).
 pub fn write_atomically<T>(
     path: &Path,
@@ -412,20 +429,7 @@ pub fn write_atomically<T>(
         path: path.display().to_string(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("snapshot")
-        ))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let mut tmp = temp_beside(path).map_err(io)?;
     let out = {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         let out = f(&mut w).map_err(io)?;
@@ -435,6 +439,10 @@ pub fn write_atomically<T>(
     tmp.as_file().sync_all().map_err(io)?;
     crate::build::set_readable(tmp.path());
     tmp.persist(path).map_err(|e| io(e.error))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
