@@ -15,6 +15,7 @@
 //! - [`check`]: result items and batch flags, shared by CLI and daemon;
 //! - [`sweep`], [`screen`], [`diff`], [`inspect`]: the operator commands;
 //! - [`gen`]: deterministic data generator;
+//! - [`loadgen`]: load generators against a running daemon (`credlist bench`);
 //! - [`server`]: the daemon (`credlist serve`) and its admin client.
 
 pub mod build;
@@ -27,6 +28,7 @@ pub mod entry;
 pub mod gen;
 pub mod ingest;
 pub mod inspect;
+pub mod loadgen;
 pub mod rules;
 pub mod screen;
 pub mod server;

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 mod admin;
+mod bench;
 mod build;
 mod gen;
 mod query;
@@ -50,6 +51,8 @@ pub enum Command {
     Release(admin::ReleaseArgs),
     /// List the objection holds of a running daemon.
     Holds(admin::HoldsArgs),
+    /// Load a running daemon (batch frames, JSON checks) or Redis, and report.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses `YYYY-MM-DD` for clap.
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Hold(a) => admin::hold(a),
         Command::Release(a) => admin::release(a),
         Command::Holds(a) => admin::holds(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(code) => code,
