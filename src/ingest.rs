@@ -115,11 +115,56 @@ pub struct Reject {
     pub message: String,
 }
 
-/// A string stored in the [`Arena`].
+/// A string stored in the [`Arena`]: a 48-bit offset and a 16-bit length
+/// in 8 bytes (field values are at most [`MAX_FIELD_BYTES`]), so that an
+/// entry record stays small when there are tens of millions of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Str {
-    pub off: u64,
-    pub len: u32,
+    off_lo: u32,
+    off_hi: u16,
+    len: u16,
+}
+
+impl Str {
+    fn new(off: u64, len: usize) -> Str {
+        Str {
+            off_lo: off as u32,
+            off_hi: (off >> 32) as u16,
+            len: len as u16,
+        }
+    }
+    #[inline]
+    pub fn off(self) -> u64 {
+        self.off_lo as u64 | (self.off_hi as u64) << 32
+    }
+    #[inline]
+    pub fn len(self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+    /// The same string in an arena appended after `base` bytes.
+    fn shifted(self, base: u64) -> Str {
+        Str::new(self.off() + base, self.len())
+    }
+}
+
+/// A packed [`Key`] in 12 bytes, 4-byte aligned (a `u128` would make every
+/// entry record 16-byte aligned). Ordered by its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyBytes(pub [u8; 12]);
+
+impl KeyBytes {
+    pub fn key(self) -> Key {
+        Key::from_le_bytes(&self.0)
+    }
+}
+
+impl From<Key> for KeyBytes {
+    fn from(k: Key) -> KeyBytes {
+        KeyBytes(k.to_le_bytes())
+    }
 }
 
 /// All strings of the accepted entries, back to back.
@@ -132,19 +177,15 @@ impl Arena {
     pub fn push(&mut self, s: &str) -> Str {
         let off = self.bytes.len() as u64;
         self.bytes.extend_from_slice(s.as_bytes());
-        Str {
-            off,
-            len: s.len() as u32,
-        }
+        Str::new(off, s.len())
     }
     /// The bytes of a string (UTF-8 by construction); for comparisons.
     #[inline]
     pub fn bytes_of(&self, s: Str) -> &[u8] {
-        &self.bytes[s.off as usize..s.off as usize + s.len as usize]
+        &self.bytes[s.off() as usize..s.off() as usize + s.len()]
     }
     pub fn get(&self, s: Str) -> &str {
-        std::str::from_utf8(&self.bytes[s.off as usize..s.off as usize + s.len as usize])
-            .unwrap_or("")
+        std::str::from_utf8(self.bytes_of(s)).unwrap_or("")
     }
 }
 
@@ -171,7 +212,7 @@ impl Interner {
 /// An accepted entry, compact.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRec {
-    pub key: Key,
+    pub key: KeyBytes,
     pub person: bool,
     pub facts: Facts,
     pub entry_id: Str,
@@ -685,10 +726,10 @@ impl<'a> Ingest<'a> {
             st.org_code_warnings += (warnings[i] & WARN_ORG != 0) as u64;
             st.legacy_codes += (warnings[i] & WARN_LEGACY != 0) as u64;
             st.upgraded_ids += (warnings[i] & WARN_UPGRADED != 0) as u64;
-            e.entry_id.off += base;
-            e.name.off += base;
+            e.entry_id = e.entry_id.shifted(base);
+            e.name = e.name.shifted(base);
             e.authority = auth[e.authority as usize];
-            e.basis.off += base;
+            e.basis = e.basis.shifted(base);
             self.acc.entries.push(e);
         }
         if dups {
@@ -718,7 +759,11 @@ impl FileReader<'_, '_> {
             Ok(v) => {
                 let acc = &mut self.out.acc;
                 let rec = EntryRec {
-                    key: v.code.key().expect("validated codes are in the alphabet"),
+                    key: v
+                        .code
+                        .key()
+                        .expect("validated codes are in the alphabet")
+                        .into(),
                     person: v.kind_of_code == CodeKind::Person,
                     facts: v.facts,
                     entry_id: acc.arena.push(entry_id),
@@ -1079,6 +1124,16 @@ mod tests {
             assert!(!m.is_empty());
             r
         })
+    }
+
+    #[test]
+    fn entry_records_stay_small() {
+        // Tens of millions of these are held during a build.
+        assert!(
+            std::mem::size_of::<EntryRec>() <= 76,
+            "{}",
+            std::mem::size_of::<EntryRec>()
+        );
     }
 
     #[test]

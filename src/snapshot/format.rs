@@ -41,8 +41,9 @@
 //!    A lookup on a day outside `[from, to)`, or of a subject with a hold,
 //!    evaluates the rules on the subject's entries instead.
 //! 3. `SUBJECTS` — `n + 1` records of 16 bytes, by subject id (subjects are
-//!    numbered in key order): `key` (12 bytes), `first entry` (u32); the
-//!    last record holds only the entry count. Entries of subject `s` are
+//!    numbered in the byte order of their packed keys): `key` (12 bytes),
+//!    `first entry` (u32); the last record holds only the entry count.
+//!    Entries of subject `s` are
 //!    `first(s) .. first(s+1)`.
 //! 4. `ENTRIES` — fixed 48-byte records sorted by (subject, entry_id):
 //!    ```text

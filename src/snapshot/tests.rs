@@ -49,7 +49,7 @@ fn accepted(rows: &[Row]) -> Accepted {
     for &(s, id, kind, status, listed, until) in rows {
         let c = code(s);
         let rec = EntryRec {
-            key: c.key().unwrap(),
+            key: c.key().unwrap().into(),
             person: codes::parse(c.as_str(), d("2026-11-21")).unwrap().kind
                 == codes::CodeKind::Person,
             facts: Facts {

@@ -158,7 +158,7 @@ pub fn assemble(
     let mut table = vec![0u8; 16 + capacity as usize * SLOT_LEN];
     table[..8].copy_from_slice(&capacity.to_le_bytes());
     for s in 0..nsub {
-        let key = entries[first[s] as usize].key;
+        let key = entries[first[s] as usize].key.key();
         let mut i = slot_of(key, capacity);
         loop {
             let off = 16 + i as usize * SLOT_LEN;
@@ -181,7 +181,7 @@ pub fn assemble(
     let mut subjects = Vec::with_capacity((nsub + 1) * SUBJECT_LEN);
     for (s, &f) in first.iter().enumerate() {
         let key = if s < nsub {
-            entries[f as usize].key.to_le_bytes()
+            entries[f as usize].key.0
         } else {
             [0; 12]
         };
@@ -201,8 +201,8 @@ pub fn assemble(
                 let e = &entries[i];
                 // The subject of entry i: the last subject starting at or before it.
                 let s = first.partition_point(|&f| f as usize <= i) - 1;
-                debug_assert_eq!(e.name.off, e.entry_id.off + e.entry_id.len as u64);
-                debug_assert_eq!(e.basis.off, e.name.off + e.name.len as u64);
+                debug_assert_eq!(e.name.off(), e.entry_id.off() + e.entry_id.len() as u64);
+                debug_assert_eq!(e.basis.off(), e.name.off() + e.name.len() as u64);
                 let f = &e.facts;
                 r[0..4].copy_from_slice(&(s as u32).to_le_bytes());
                 r[4] = f.kind as u8;
@@ -213,10 +213,10 @@ pub fn assemble(
                 r[16..20].copy_from_slice(&opt(f.exited_on).to_le_bytes());
                 r[20..24].copy_from_slice(&opt(f.watch_until).to_le_bytes());
                 r[24..28].copy_from_slice(&e.authority.to_le_bytes());
-                r[32..40].copy_from_slice(&e.entry_id.off.to_le_bytes());
-                r[40..42].copy_from_slice(&(e.entry_id.len as u16).to_le_bytes());
-                r[42..44].copy_from_slice(&(e.name.len as u16).to_le_bytes());
-                r[44..46].copy_from_slice(&(e.basis.len as u16).to_le_bytes());
+                r[32..40].copy_from_slice(&e.entry_id.off().to_le_bytes());
+                r[40..42].copy_from_slice(&(e.entry_id.len() as u16).to_le_bytes());
+                r[42..44].copy_from_slice(&(e.name.len() as u16).to_le_bytes());
+                r[44..46].copy_from_slice(&(e.basis.len() as u16).to_le_bytes());
             }
         });
 
