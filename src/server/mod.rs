@@ -140,6 +140,11 @@ async fn serve(
         source,
     };
     std::fs::create_dir_all(&config.state.dir).map_err(dir_err)?;
+    // SIGIO announces a lease break on a served snapshot file: handled
+    // before the first snapshot is opened (its default action kills).
+    let sigio = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::io())
+        .map_err(ServerError::Runtime)?;
+    tokio::spawn(lease_breaks(sigio));
     let snap = state::open_snapshot(config.snapshot.path.clone())
         .await
         .map_err(ServerError::Snapshot)?;
@@ -196,6 +201,7 @@ async fn serve(
         data_date = %st.served().snap.data_date,
         entries = st.served().snap.entries(),
         holds = st.served().holds.len(),
+        protection = st.served().snap.protection().map_or("none", |p| p.label()),
         clients = st.config.clients.len(),
         check = %st.config.check.socket.display(),
         batch = %st.config.batch.socket.display(),
@@ -250,6 +256,31 @@ async fn serve(
     .await;
     tracing::info!(receipts = st.receipts.issued(), "stopped");
     Ok(())
+}
+
+/// Detaches served snapshots from their files when a process opens one
+/// for writing or truncates it (see [`crate::snapshot::guard`]).
+async fn lease_breaks(mut sigio: tokio::signal::unix::Signal) {
+    while sigio.recv().await.is_some() {
+        let detached = tokio::task::spawn_blocking(crate::snapshot::guard::on_lease_break)
+            .await
+            .unwrap_or_default();
+        for d in detached {
+            match d.result {
+                Ok(()) => tracing::warn!(
+                    path = %d.path.display(),
+                    "the served snapshot file is being written or truncated in place; \
+                     now serving the verified snapshot from memory (install snapshots by \
+                     renaming a complete file over the path)"
+                ),
+                Err(e) => tracing::error!(
+                    path = %d.path.display(),
+                    error = %e,
+                    "cannot detach the served snapshot from its file being written in place"
+                ),
+            }
+        }
+    }
 }
 
 /// Connections to the admin socket at a time (apart from the others, so a

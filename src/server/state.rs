@@ -64,10 +64,11 @@ pub struct State {
     pub uid: u32,
 }
 
-/// Opens and verifies a snapshot off the async threads.
+/// Opens and verifies a snapshot off the async threads, guarded against
+/// in-place changes of its file (see [`crate::snapshot::guard`]).
 pub async fn open_snapshot(path: PathBuf) -> Result<Snapshot, String> {
     let shown = path.display().to_string();
-    match tokio::task::spawn_blocking(move || Snapshot::open(&path)).await {
+    match tokio::task::spawn_blocking(move || Snapshot::open_guarded(&path)).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("refused snapshot {shown}: {e}")),
         Err(e) => Err(format!("refused snapshot {shown}: {e}")),
@@ -149,6 +150,7 @@ impl State {
             path = %served.path.display(),
             holds = served.holds.len(),
             dormant_holds = dormant,
+            protection = served.snap.protection().map_or("none", |p| p.label()),
             "snapshot loaded"
         );
         notify::ready(&self.status_line());

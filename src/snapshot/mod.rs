@@ -3,9 +3,12 @@
 //! - [`format`]: the byte layout (documented there) and shared constants;
 //! - [`write`]: building the sections from accepted entries and writing the
 //!   file atomically;
-//! - [`read`]: opening, verifying and reading a snapshot.
+//! - [`read`]: opening, verifying and reading a snapshot;
+//! - [`guard`]: how the daemon keeps a served snapshot safe from its file
+//!   being written or truncated in place.
 
 pub mod format;
+pub mod guard;
 pub mod read;
 pub mod write;
 

@@ -19,6 +19,8 @@ use std::path::Path;
 
 enum Backing {
     Mapped(memmap2::Mmap),
+    /// The daemon's mapping, guarded against changes to the file.
+    Guarded(std::sync::Arc<super::guard::Mapping>),
     Owned(Vec<u8>),
 }
 
@@ -27,6 +29,7 @@ impl std::ops::Deref for Backing {
     fn deref(&self) -> &[u8] {
         match self {
             Backing::Mapped(m) => m,
+            Backing::Guarded(m) => m,
             Backing::Owned(v) => v,
         }
     }
@@ -113,6 +116,38 @@ impl Snapshot {
         let mut snap = Snapshot::from_backing(Backing::Mapped(map))?;
         snap.copy_table_to_huge_pages();
         Ok(snap)
+    }
+
+    /// Maps and verifies a snapshot file for the daemon, guarded against
+    /// the file being written or truncated in place while it is served
+    /// (see [`super::guard`]). The caller must handle `SIGIO` (with
+    /// [`super::guard::on_lease_break`]) before calling this.
+    pub fn open_guarded(path: &Path) -> Result<Snapshot, SnapshotError> {
+        let io = |source| SnapshotError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len < (HEADER_LEN + FOOTER_LEN) as u64 {
+            return Err(SnapshotError::Truncated {
+                len,
+                expected: None,
+            });
+        }
+        let map = super::guard::Mapping::new(path, file).map_err(io)?;
+        let mut snap = Snapshot::from_backing(Backing::Guarded(map))?;
+        snap.copy_table_to_huge_pages();
+        Ok(snap)
+    }
+
+    /// How the snapshot is protected from its file: `None` unless opened
+    /// with [`Snapshot::open_guarded`].
+    pub fn protection(&self) -> Option<super::guard::Protection> {
+        match &self.bytes {
+            Backing::Guarded(m) => Some(m.protection()),
+            _ => None,
+        }
     }
 
     /// Verifies a snapshot held in memory.
