@@ -385,6 +385,21 @@ impl Writer {
                 }
             }
         }
+        if err.is_some() {
+            // Keep whole records only: a record cut short by the failure
+            // (a full disk) is taken back out of the file and stays
+            // pending, so no later record is ever appended to a torn one.
+            let whole = self.pending[..done]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            if whole < done && file.set_len(self.size + whole as u64).is_ok() {
+                done = whole;
+            }
+            let written = self.pending[..done].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.pending_records -= written.min(self.pending_records);
+            self.stats.records.fetch_add(written, Ordering::Relaxed);
+        }
         self.size += done as u64;
         self.stats.bytes.fetch_add(done as u64, Ordering::Relaxed);
         self.pending.drain(..done);
