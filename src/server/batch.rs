@@ -302,6 +302,7 @@ pub async fn serve<S>(
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut in_flight = InFlight { st: &st, on: false };
     let mut draining = false;
+    let mut evict = st.evict_idle.subscribe();
     loop {
         // Answer the complete frames already read, in order.
         let mut answered = 0;
@@ -389,6 +390,9 @@ pub async fn serve<S>(
                 Ok(Ok(_)) => in_flight.set(true),
             },
             _ = shutdown.changed(), if !partial => return,
+            // A listener at its connection limit: between frames, this
+            // connection makes room.
+            r = evict.changed(), if !partial => if r.is_ok() { return },
         }
     }
 }

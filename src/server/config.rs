@@ -221,8 +221,10 @@ impl Default for AdminSection {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Open connections on the check, batch and TCP listeners together;
-    /// further connections wait in the kernel backlog. Default 1024.
+    /// Open connections on the check, batch and TCP listeners together.
+    /// At the limit, connections with no request in progress are closed
+    /// to make room for a new one; when every connection is busy for
+    /// 200 ms, the new one is closed (refused). Default 1024.
     pub max_connections: usize,
     /// Subjects per `/v1/check` request (more: 400 `too_many_subjects`).
     /// Default 1000.

@@ -162,6 +162,10 @@ impl Activity {
             self.head_ms.store(self.now_ms(), Ordering::SeqCst);
         }
     }
+    /// No request in progress and no head started.
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0 && self.head_ms.load(Ordering::SeqCst) == UNSET
+    }
     /// When the connection expires, if nothing happens.
     fn deadline(&self, idle: Duration, head: Duration) -> Instant {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
@@ -272,6 +276,7 @@ pub async fn serve<IO>(
     let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), svc);
     tokio::pin!(conn);
     let (idle, head) = (limits.idle_timeout(), limits.read_timeout());
+    let mut evict = st.evict_idle.subscribe();
     let mut draining = *shutdown.borrow();
     if draining {
         conn.as_mut().graceful_shutdown();
@@ -288,6 +293,13 @@ pub async fn serve<IO>(
             _ = shutdown.changed(), if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
+            }
+            // A listener at its connection limit: an idle connection makes
+            // room (nothing is in progress on it).
+            r = evict.changed(), if !draining => {
+                if r.is_ok() && activity.idle() {
+                    return;
+                }
             }
             _ = tokio::time::sleep_until(deadline) => {
                 // Idle, or a head that never completed: no request is in

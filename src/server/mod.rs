@@ -19,7 +19,9 @@
 //! Life cycle ([`run`]): open and verify the snapshot, replay the holds,
 //! start a receipt boot and the audit writer, bind the sockets (or take
 //! them from systemd), send `READY=1`, then accept connections (at most
-//! `max_connections` at a time; accept errors back off). `SIGHUP` reloads
+//! `max_connections` at a time: at the limit, connections with no request
+//! in progress are closed to make room, and a connection that still finds
+//! no place is refused; accept errors back off). `SIGHUP` reloads
 //! the snapshot and reopens the audit file. `SIGTERM`/`SIGINT` stop
 //! accepting, let in-flight requests finish (HTTP connections shut down
 //! gracefully, batch connections finish the frame they are reading), flush
@@ -283,6 +285,9 @@ async fn lease_breaks(mut sigio: tokio::signal::unix::Signal) {
     }
 }
 
+/// How long a connection over the limit waits for a place to free up.
+const EVICT_WAIT: Duration = Duration::from_millis(200);
+
 /// Connections to the admin socket at a time (apart from the others, so a
 /// flood of callers never locks operators out).
 const ADMIN_CONNECTIONS: usize = 64;
@@ -296,10 +301,8 @@ async fn accept_loop(
 ) {
     let mut backoff = Duration::from_millis(5);
     loop {
-        let permit = tokio::select! {
-            p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
+        // Accept first, then find room: a connection never waits in the
+        // kernel's backlog behind idle ones; it is served or refused.
         let accepted = tokio::select! {
             r = accept(&b.sock) => r,
             _ = shutdown.wait_for(|s| *s) => return,
@@ -314,6 +317,27 @@ async fn accept_loop(
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
+            }
+        };
+        let permit = match sem.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // At the limit: connections with no request in progress
+                // close (idle clients reconnect), then the new one gets the
+                // first free place; when every connection is busy for
+                // EVICT_WAIT, the new one is refused (closed).
+                st.evict_idle.send_modify(|g| *g += 1);
+                match tokio::time::timeout(EVICT_WAIT, sem.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        tracing::debug!(
+                            listener = b.kind.label(),
+                            "connection limit reached; connection refused"
+                        );
+                        drop(conn);
+                        continue;
+                    }
+                }
             }
         };
         let (st, rx, done, kind) = (st.clone(), shutdown.clone(), done.clone(), b.kind);

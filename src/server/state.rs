@@ -62,6 +62,9 @@ pub struct State {
     pub started_at: SystemTime,
     /// The daemon's uid: with root, the only peers the admin socket serves.
     pub uid: u32,
+    /// Bumped when a listener is at its connection limit: connections with
+    /// no request in progress close, making room (see `server::accept_loop`).
+    pub evict_idle: tokio::sync::watch::Sender<u64>,
 }
 
 /// Opens and verifies a snapshot off the async threads, guarded against
@@ -105,6 +108,7 @@ impl State {
             started_at: SystemTime::now(),
             // SAFETY: geteuid has no preconditions and cannot fail.
             uid: unsafe { libc::geteuid() },
+            evict_idle: tokio::sync::watch::Sender::new(0),
         }
     }
 
