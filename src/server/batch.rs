@@ -303,6 +303,9 @@ pub async fn serve<S>(
     let mut in_flight = InFlight { st: &st, on: false };
     let mut draining = false;
     let mut evict = st.evict_idle.subscribe();
+    // When the first byte of the frame being received was seen: the whole
+    // frame must arrive within read_timeout of it, however it trickles in.
+    let mut frame_started: Option<tokio::time::Instant> = None;
     loop {
         // Answer the complete frames already read, in order.
         let mut answered = 0;
@@ -331,6 +334,10 @@ pub async fn serve<S>(
                     break;
                 }
             }
+        }
+        if answered > 0 {
+            // A frame completed: what is pending now is the next one.
+            frame_started = None;
         }
         if !out.is_empty() {
             let written = tokio::time::timeout(limits.idle_timeout(), stream.write_all(&out)).await;
@@ -379,13 +386,15 @@ pub async fn serve<S>(
             0
         };
         rbuf.reserve(want.max(READ_CHUNK));
-        let wait = if partial {
-            limits.read_timeout()
+        let now = tokio::time::Instant::now();
+        let deadline = if partial {
+            *frame_started.get_or_insert(now) + limits.read_timeout()
         } else {
-            limits.idle_timeout()
+            frame_started = None;
+            now + limits.idle_timeout()
         };
         tokio::select! {
-            r = tokio::time::timeout(wait, stream.read_buf(&mut rbuf)) => match r {
+            r = tokio::time::timeout_at(deadline, stream.read_buf(&mut rbuf)) => match r {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
                 Ok(Ok(_)) => in_flight.set(true),
             },
