@@ -206,6 +206,11 @@ impl Daemon {
 
     pub fn spawn(&mut self) {
         self.write_config();
+        self.spawn_as_is();
+    }
+
+    /// Starts the daemon on the config file as it is now.
+    pub fn spawn_as_is(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
