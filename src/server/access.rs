@@ -159,13 +159,15 @@ impl Access {
     }
 }
 
-/// Equality whose time depends only on the lengths, not on where the bytes
-/// differ.
+/// Equality of a secret `a` (a configured token) and a presented `b` whose
+/// time depends only on the length of `b`: not on where the bytes differ,
+/// nor on whether the lengths match (the secret's length is not revealed).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+    let mut diff = (a.len() != b.len()) as u8;
+    for (i, &y) in b.iter().enumerate() {
+        let x = a.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(x ^ y);
     }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(diff) == 0
 }
 
@@ -237,6 +239,9 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(!constant_time_eq(b"ab", b"ab\0"));
+        assert!(!constant_time_eq(b"", b"a"));
         assert!(constant_time_eq(b"", b""));
     }
 }
