@@ -173,6 +173,45 @@ with_profile() {
     return $rc
 }
 
+# Reads the snapshot into the page cache, so that a run does not start by
+# waiting for the disk: the daemon maps the file, and pages it has not
+# touched for a while may have been reclaimed (some hosts reclaim idle
+# page cache proactively).
+warm_snapshot() {
+    local t0=$SECONDS
+    cat "$SNAP" >/dev/null
+    log "snapshot read into the page cache ($((SECONDS - t0)) s)"
+}
+
+major_faults() { awk '$1 == "pgmajfault" { print $2 }' /proc/vmstat; }
+# Busy and total clock ticks of all CPUs.
+cpu_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+# Clock ticks used by process $1.
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# Runs "$@" (the rest) and reports what the machine did meanwhile: CPU
+# busy in all, CPU of the server process $1, and major page faults (disk
+# reads of mapped pages). Busy CPU beyond the server's and the client's
+# (its report prints its own) is other work competing for the cores.
+observe() {
+    local pid=$1 rc=0 faults busy0 total0 busy1 total1 own0 own1 cores
+    shift
+    faults=$(major_faults)
+    read -r busy0 total0 < <(cpu_ticks)
+    own0=$(proc_ticks "$pid")
+    "$@" || rc=$?
+    read -r busy1 total1 < <(cpu_ticks)
+    own1=$(proc_ticks "$pid")
+    cores=$(nproc)
+    awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) -v o=$((own1 - own0)) \
+        -v n="$cores" -v f=$(($(major_faults) - faults)) 'BEGIN {
+            if (t <= 0) t = 1
+            printf "== during the run: CPU busy %.0f%% of %d cores in all, server process %.0f%%; major page faults %d\n",
+                100 * n * b / t, n, 100 * n * o / t, f
+        }' >&2
+    return $rc
+}
+
 # The value of `key=` on the RESULT line of file $1.
 result_field() {
     sed -n "s/^RESULT .*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" "$1" | tail -1
@@ -182,7 +221,8 @@ result_field() {
 run_batch() {
     local out=$WORK/$1.txt
     shift
-    with_profile "$(basename "$out" .txt)" bounded "$BIN" bench batch \
+    warm_snapshot
+    observe "$DAEMON_PID" with_profile "$(basename "$out" .txt)" bounded "$BIN" bench batch \
         --socket "$WORK/batch.sock" --snapshot "$SNAP" --as-of "$DATA_DATE" \
         --snapshot-seed "$SEED" --entries "$ENTRIES" --frame "$FRAME" \
         --hit-ratio "$HIT_RATIO" --connections "$CONNECTIONS" --in-flight "$IN_FLIGHT" \

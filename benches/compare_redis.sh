@@ -41,7 +41,8 @@ start_redis() {
     redis-server --port 0 --unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
         --save '' --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" \
         --daemonize no &
-    STARTED_PIDS+=("$!")
+    REDIS_PID=$!
+    STARTED_PIDS+=("$REDIS_PID")
     for _ in $(seq 1 300); do
         if [[ $(redis-cli -s "$REDIS_SOCK" ping 2>/dev/null) == PONG ]]; then
             log "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') serving on $REDIS_SOCK"
@@ -75,7 +76,7 @@ load_redis() {
 }
 
 run_redis() {
-    bounded "$BIN" bench redis --socket "$REDIS_SOCK" --key "$REDIS_KEY" \
+    observe "$REDIS_PID" bounded "$BIN" bench redis --socket "$REDIS_SOCK" --key "$REDIS_KEY" \
         --snapshot-seed "$SEED" --entries "$ENTRIES" --frame "$FRAME" \
         --hit-ratio "$HIT_RATIO" --connections "$CONNECTIONS" --in-flight "$IN_FLIGHT" \
         --duration "$DURATION" --warmup "$WARMUP" | tee "$WORK/redis.txt"

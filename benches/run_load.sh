@@ -31,7 +31,8 @@ start_daemon
 
 failed=0
 log "JSON checks: $RATE requests/s, $CODES_PER_REQUEST codes each"
-with_profile check bounded "$BIN" bench check --socket "$WORK/check.sock" \
+warm_snapshot
+observe "$DAEMON_PID" with_profile check bounded "$BIN" bench check --socket "$WORK/check.sock" \
     --snapshot-seed "$SEED" --entries "$ENTRIES" --as-of "$DATA_DATE" \
     --rate "$RATE" --codes-per-request "$CODES_PER_REQUEST" \
     --connections "$CHECK_CONNECTIONS" --matter "$MATTER" --hit-ratio "$HIT_RATIO" \

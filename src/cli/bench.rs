@@ -195,6 +195,43 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
+/// User and system CPU seconds this process has used.
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: an all-zero rusage is a valid value, and getrusage only
+    // writes into the struct it is given.
+    let (rc, u) = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        (libc::getrusage(libc::RUSAGE_SELF, &mut u), u)
+    };
+    if rc != 0 {
+        return (0.0, 0.0);
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(u.ru_utime), secs(u.ru_stime))
+}
+
+/// The client's own CPU over a run: (user s, system s, percent of one core).
+struct ClientCpu(f64, f64, f64);
+
+/// Runs `f` and measures this process's CPU meanwhile.
+fn measured_cpu<T>(f: impl FnOnce() -> T) -> (T, ClientCpu) {
+    let (u0, s0) = cpu_seconds();
+    let t0 = std::time::Instant::now();
+    let out = f();
+    let (u1, s1) = cpu_seconds();
+    let wall = t0.elapsed().as_secs_f64().max(1e-9);
+    let (u, s) = (u1 - u0, s1 - s0);
+    (out, ClientCpu(u, s, 100.0 * (u + s) / wall))
+}
+
+fn print_client_cpu(o: &mut impl Write, c: &ClientCpu) -> std::io::Result<()> {
+    writeln!(
+        o,
+        "  client cpu   {:.2} s user + {:.2} s system ({:.0}% of one core; the rest of the machine is the server's, or other work's)",
+        c.0, c.1, c.2
+    )
+}
+
 /// Time limit of a `--frames` run without `--duration`.
 const FRAMES_TIME_LIMIT: Duration = Duration::from_secs(60);
 
@@ -264,13 +301,16 @@ fn batch(a: BatchArgs) -> Outcome {
         as_of: as_of.map_or(0, |d| d.to_u32()),
     };
     let opts = a.f.options();
-    let out = runtime()?.block_on(pipeline::run(
-        Arc::new(proto),
-        Arc::new(pool),
-        exact.clone(),
-        a.f.frame as usize,
-        opts.clone(),
-    ));
+    let rt = runtime()?;
+    let (out, cpu) = measured_cpu(|| {
+        rt.block_on(pipeline::run(
+            Arc::new(proto),
+            Arc::new(pool),
+            exact.clone(),
+            a.f.frame as usize,
+            opts.clone(),
+        ))
+    });
     let what = format!(
         "credlist bench batch: {} ({} connections × {} frames in flight, frames of {} codes, {:.0}% listed, {}, {}{})",
         a.f.socket.display(),
@@ -282,7 +322,7 @@ fn batch(a: BatchArgs) -> Outcome {
         as_of.map_or("as of the daemon's today".to_string(), |d| format!("as of {d}")),
         if exact.is_some() { ", answers compared with the snapshot" } else { "" },
     );
-    report_frames("batch", &what, out, &opts, a.f.hit_ratio, true)
+    report_frames("batch", &what, out, cpu, &opts, a.f.hit_ratio, true)
 }
 
 fn redis(a: RedisArgs) -> Outcome {
@@ -290,13 +330,16 @@ fn redis(a: RedisArgs) -> Outcome {
     let pool = a.f.pool(&set);
     let proto = pipeline::RedisSmismember { key: a.key.clone() };
     let opts = a.f.options();
-    let out = runtime()?.block_on(pipeline::run(
-        Arc::new(proto),
-        Arc::new(pool),
-        None,
-        a.f.frame as usize,
-        opts.clone(),
-    ));
+    let rt = runtime()?;
+    let (out, cpu) = measured_cpu(|| {
+        rt.block_on(pipeline::run(
+            Arc::new(proto),
+            Arc::new(pool),
+            None,
+            a.f.frame as usize,
+            opts.clone(),
+        ))
+    });
     let what = format!(
         "credlist bench redis: {} (SMISMEMBER {}; {} connections × {} commands in flight, {} codes each, {:.0}% members)",
         a.f.socket.display(),
@@ -306,7 +349,7 @@ fn redis(a: RedisArgs) -> Outcome {
         out.codes_per_frame,
         a.f.hit_ratio * 100.0
     );
-    report_frames("redis", &what, out, &opts, a.f.hit_ratio, false)
+    report_frames("redis", &what, out, cpu, &opts, a.f.hit_ratio, false)
 }
 
 /// Prints the report of a pipelined run; exit 1 on any failure.
@@ -314,6 +357,7 @@ fn report_frames(
     mode: &str,
     what: &str,
     out: pipeline::Outcome,
+    cpu: ClientCpu,
     opts: &pipeline::Options,
     hit_ratio: f64,
     judge_listed_share: bool,
@@ -346,6 +390,7 @@ fn report_frames(
         grouped(st.answers)
     )?;
     writeln!(o, "  frame time   {}", p.human())?;
+    print_client_cpu(&mut o, &cpu)?;
     print_verified(&mut o, &st)?;
     print_failures(&mut o, &st)?;
     let mut fields = vec![
@@ -363,6 +408,7 @@ fn report_frames(
         ("frames", st.answers.to_string()),
         ("codes", st.codes.to_string()),
         ("listed_pct", format!("{:.1}", st.listed_pct())),
+        ("client_cpu_pct", format!("{:.0}", cpu.2)),
         ("duration_s", format!("{secs:.3}")),
     ]);
     writeln!(o, "{}", result_line(&fields))?;
@@ -421,7 +467,8 @@ fn check_mode(a: CheckArgs) -> Outcome {
         as_of: a.as_of,
         answer_timeout: a.timeout,
     };
-    let out = runtime()?.block_on(check::run(Arc::new(pool), opts));
+    let rt = runtime()?;
+    let (out, cpu) = measured_cpu(|| rt.block_on(check::run(Arc::new(pool), opts)));
     let mut st = out.stats;
     st.check_listed_share(MIN_LISTED_PCT);
     let secs = out.measured.as_secs_f64().max(1e-9);
@@ -457,6 +504,7 @@ fn check_mode(a: CheckArgs) -> Outcome {
         "  send lag     p50 {:.1}  p99 {:.1}  max {:.1} µs (client wake-up delay on idle connections, not in the latency)",
         lag.p50, lag.p99, lag.max
     )?;
+    print_client_cpu(&mut o, &cpu)?;
     print_verified(&mut o, &st)?;
     print_failures(&mut o, &st)?;
     let mut fields = vec![
@@ -473,6 +521,7 @@ fn check_mode(a: CheckArgs) -> Outcome {
         ("unsent", out.unsent.to_string()),
         ("send_lag_p99_us", format!("{:.1}", lag.p99)),
         ("listed_pct", format!("{:.1}", st.listed_pct())),
+        ("client_cpu_pct", format!("{:.0}", cpu.2)),
         ("duration_s", format!("{secs:.3}")),
     ]);
     writeln!(o, "{}", result_line(&fields))?;
