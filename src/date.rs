@@ -119,7 +119,9 @@ fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
 }
 
 fn civil_from_days(z: i32) -> (i32, u32, u32) {
-    let z = z + 719_468;
+    // In i64: the shift by 719 468 days overflows i32 near its ends (a
+    // batch frame's `as_of` can be any u32).
+    let z = z as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -128,12 +130,23 @@ fn civil_from_days(z: i32) -> (i32, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    // |y| < 5.9 million for any i32 day: fits.
+    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing the batch connection: `as_of` near u32::MAX
+    /// overflowed the day-to-date conversion.
+    #[test]
+    fn days_at_the_ends_of_the_range_convert_without_overflow() {
+        assert_eq!(Day(i32::MAX).ymd(), (5_881_580, 7, 11));
+        assert_eq!(Day(i32::MIN).ymd(), (-5_877_641, 6, 23));
+        assert_eq!(Day::from_u32(u32::MAX).to_string(), "5881580-07-11");
+        assert_eq!(Day(i32::MAX - 719_468).ymd(), (5_879_610, 9, 9));
+    }
 
     #[test]
     fn known_days() {
