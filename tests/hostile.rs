@@ -418,3 +418,34 @@ fn pipelined_garbage_on_the_http_socket_is_refused_and_others_are_answered() {
     correct_answer(&d);
     correct_batch(&d);
 }
+
+/// Found by fuzzing the batch connection (`batch_conn`): an `as_of` near
+/// u32::MAX overflowed the date conversion of the audit record.
+#[test]
+fn a_batch_as_of_at_u32_max_is_answered_and_audited_with_its_real_date() {
+    let d = Daemon::new().start();
+    let mut b = Batch::connect(&d.batch_sock());
+    for (rid, as_of) in [(1u64, u32::MAX), (2, i32::MAX as u32 - 719_468), (3, 1)] {
+        b.send(&encode_request(
+            rid,
+            as_of,
+            MATTER,
+            &codes18(&[BLACK_CODE, UNLISTED_PERSON]),
+        ));
+        let f = flags_of(b.recv(), rid);
+        assert_eq!(f.len(), 2);
+        // An unlisted ID number born after the evaluation day is invalid.
+        if rid == 3 {
+            assert_eq!(f[1], 1, "{f:?}");
+        }
+    }
+    correct_batch(&d);
+    let text = poll(500, || {
+        let t = d.audit_text();
+        (t.contains("\"request_id\":3") && t.contains("\"request_id\":1,")).then_some(t)
+    })
+    .expect("audit records");
+    assert!(text.contains("\"as_of\":\"5881580-07-11\""), "{text}");
+    assert!(text.contains("\"as_of\":\"5879610-09-09\""), "{text}");
+    assert!(text.contains("\"as_of\":\"1970-01-02\""), "{text}");
+}

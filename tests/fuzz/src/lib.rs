@@ -7,9 +7,11 @@ use credlist::catalog::Catalog;
 use credlist::check::{self, Ctx, Holds};
 use credlist::date::Day;
 use credlist::entry::Kind;
+use credlist::server::config::{ClientConfig, Config};
+use credlist::server::state::State;
 use credlist::snapshot::Snapshot;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The repository's `fixtures/` folder.
 pub fn fixtures() -> PathBuf {
@@ -139,4 +141,66 @@ pub fn reseal(b: &mut [u8]) {
     let n = b.len() - footer;
     let h = xxhash_rust::xxh3::xxh3_128(&b[..n]);
     b[n..].copy_from_slice(&h.to_le_bytes());
+}
+
+/// An in-memory daemon: the real `State` serving the fixture snapshot from
+/// a scratch folder `name`, with short timeouts and a client "limited"
+/// (uid 4242: gov_procurement only, no natural persons). The audit
+/// register goes to `/dev/null` through a link in the scratch folder (a
+/// rotation renames the link, never the device).
+pub fn daemon_state(
+    name: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> (tokio::runtime::Runtime, Arc<State>) {
+    use credlist::server::{audit::Audit, holds::HoldRegistry, receipts::Receipts};
+    let dir = scratch().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let snap_path = dir.join("current.snap");
+    build_fixture_snapshot(&snap_path);
+    let mut c = Config::demo(&dir);
+    c.snapshot.path = snap_path.clone();
+    let audit = dir.join("audit.log");
+    let _ = std::os::unix::fs::symlink("/dev/null", &audit);
+    c.audit.path = audit;
+    c.audit.max_bytes = u64::MAX;
+    c.limits.read_timeout_ms = 50;
+    c.limits.idle_timeout_ms = 50;
+    c.clients = vec![ClientConfig {
+        name: "limited".into(),
+        uid: Some(4242),
+        gid: None,
+        token: None,
+        matters: vec!["gov_procurement".into()],
+        persons: false,
+    }];
+    tweak(&mut c);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let st = rt.block_on(async {
+        let snap = Snapshot::open(&snap_path).unwrap();
+        let registry = HoldRegistry::open(&dir).unwrap();
+        let receipts = Receipts::start(&dir).unwrap();
+        let audit = Audit::start(&c.audit).unwrap();
+        Arc::new(State::new(c, snap, registry, audit, receipts))
+    });
+    (rt, st)
+}
+
+/// The caller of a fuzzed connection: root with full rights (the open
+/// configuration), or the restricted client.
+pub fn caller(st: &State, restricted: bool) -> credlist::server::access::Caller {
+    use credlist::server::access::{Access, Peer};
+    let peer = Peer {
+        uid: Some(if restricted { 4242 } else { 0 }),
+        gid: Some(0),
+        pid: Some(1),
+    };
+    if restricted {
+        st.access.unix(peer)
+    } else {
+        Access::new(&[]).unix(peer)
+    }
 }
