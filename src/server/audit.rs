@@ -63,6 +63,8 @@ pub const QUEUE_BYTES: usize = 64 << 20;
 const WRITE_CHUNK: usize = 1 << 20;
 /// Longest time a record waits in the writer before `write`.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// How long the writer lets records gather after the first one arrives.
+const LINGER: Duration = Duration::from_millis(2);
 /// Longest time between fsyncs while records arrive.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// File mode of the register.
@@ -288,6 +290,10 @@ impl Writer {
             match rx.recv_timeout(FLUSH_EVERY) {
                 Ok(Msg::Record(line, permit)) => {
                     self.take(line, permit);
+                    // Let records gather for a moment: senders do not wake
+                    // a sleeping (unparked) writer, so under load the writer
+                    // wakes a few hundred times a second, not once a record.
+                    std::thread::sleep(LINGER);
                     while self.pending.len() < WRITE_CHUNK {
                         match rx.try_recv() {
                             Ok(Msg::Record(line, permit)) => self.take(line, permit),

@@ -274,13 +274,12 @@ fn begin_ok(out: &mut Vec<u8>, request_id: u64, n: usize) -> std::ops::Range<usi
     at..at + n
 }
 
-/// Frames at least this long are answered with `block_in_place`, so the
-/// other tasks of the worker thread move elsewhere instead of waiting for
-/// the lookups (about a millisecond for 4096 codes on a large snapshot).
-/// [`batch_flags`] itself spreads frames of
-/// [`PARALLEL_MIN_CODES`](crate::check::PARALLEL_MIN_CODES) or more
-/// over the cores.
-const BLOCK_IN_PLACE_MIN_CODES: usize = 1024;
+/// Frames at least this long are answered with `block_in_place`: those are
+/// the frames [`batch_flags`] spreads over the cores with rayon, which may
+/// take milliseconds. Shorter frames (a 4096-code frame is a few hundred
+/// microseconds of lookups) run inline: `block_in_place` would start and
+/// retire replacement worker threads at every frame.
+const BLOCK_IN_PLACE_MIN_CODES: usize = crate::check::PARALLEL_MIN_CODES;
 
 /// Read buffer space asked for at a time.
 const READ_CHUNK: usize = 64 * 1024;
