@@ -88,6 +88,26 @@ pub struct EntryView<'a> {
     pub basis: &'a str,
 }
 
+/// Opens a snapshot file, refusing one too short to hold a header and a
+/// footer; also returns the mapper of I/O errors to errors naming the path.
+fn open_file(
+    path: &Path,
+) -> Result<(std::fs::File, impl Fn(std::io::Error) -> SnapshotError + '_), SnapshotError> {
+    let io = move |source| SnapshotError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len < (HEADER_LEN + FOOTER_LEN) as u64 {
+        return Err(SnapshotError::Truncated {
+            len,
+            expected: None,
+        });
+    }
+    Ok((file, io))
+}
+
 fn corrupt(what: impl Into<String>) -> SnapshotError {
     SnapshotError::Corrupt(what.into())
 }
@@ -95,18 +115,7 @@ fn corrupt(what: impl Into<String>) -> SnapshotError {
 impl Snapshot {
     /// Maps and verifies a snapshot file.
     pub fn open(path: &Path) -> Result<Snapshot, SnapshotError> {
-        let io = |source| SnapshotError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len < (HEADER_LEN + FOOTER_LEN) as u64 {
-            return Err(SnapshotError::Truncated {
-                len,
-                expected: None,
-            });
-        }
+        let (file, io) = open_file(path)?;
         // SAFETY: the mapping is read-only and private to this process. The
         // file must not be modified or truncated while mapped (SIGBUS or a
         // changed view otherwise); credlist only ever replaces snapshots by
@@ -123,18 +132,7 @@ impl Snapshot {
     /// (see [`super::guard`]). The caller must handle `SIGIO` (with
     /// [`super::guard::on_lease_break`]) before calling this.
     pub fn open_guarded(path: &Path) -> Result<Snapshot, SnapshotError> {
-        let io = |source| SnapshotError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len < (HEADER_LEN + FOOTER_LEN) as u64 {
-            return Err(SnapshotError::Truncated {
-                len,
-                expected: None,
-            });
-        }
+        let (file, io) = open_file(path)?;
         let map = super::guard::Mapping::new(path, file).map_err(io)?;
         let mut snap = Snapshot::from_backing(Backing::Guarded(map))?;
         snap.copy_table_to_huge_pages();
