@@ -6,427 +6,20 @@
 //! bounded polling, every loop is bounded, and only processes started here
 //! are signalled.
 
-use credlist::server::batch::{encode_request, parse_response, Response};
+use credlist::server::batch::encode_request;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const DATA_DATE: &str = "2026-11-20";
-/// 2026-11-20 in days since 1970-01-01.
-const DATA_DAY: u32 = 20_777;
-const MATTER: &str = "gov_procurement";
-/// Black (court, FY-2025-0312, active, open-ended), watch, suppressed red.
-const BLACK_CODE: &str = "91350100MA2Y3K8L5G";
-const BLACK_ENTRY: &str = "FY-2025-0312";
-/// A natural person on the black list.
-const PERSON_CODE: &str = "350102198507162135";
-/// An IO bound: no request may hang a test forever.
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
-
-// ---------------------------------------------------------------------------
-// Running the binary
-// ---------------------------------------------------------------------------
-
-fn credlist() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_credlist"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
-
-/// Builds a snapshot of `inputs` (fixture paths) as of the data date.
-fn build_snapshot(out: &Path, inputs: &[&str]) {
-    let o = credlist()
-        .args([
-            "build",
-            "--catalog",
-            "fixtures/catalog.toml",
-            "--legacy-codes",
-            "fixtures/legacy-codes.txt",
-        ])
-        .args(["--as-of", DATA_DATE, "--out", s(out)])
-        .args(inputs)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn our_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
-}
-
-/// A temporary folder with a snapshot and a config, and maybe a daemon.
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    limits: String,
-    clients: String,
-    /// Lines of `[audit]` (the path included).
-    audit: Option<String>,
-    /// More lines of `[check]`.
-    check_extra: String,
-    env: Vec<(String, String)>,
-}
-
-impl Daemon {
-    fn new() -> Daemon {
-        let dir = tempfile::Builder::new()
-            .prefix("cld")
-            .tempdir_in("/tmp")
-            .unwrap();
-        build_snapshot(&dir.path().join("current.snap"), &["fixtures/lists"]);
-        Daemon {
-            dir,
-            child: None,
-            limits: String::new(),
-            clients: String::new(),
-            audit: None,
-            check_extra: String::new(),
-            env: Vec::new(),
-        }
-    }
-
-    fn audit(mut self, lines: &str) -> Daemon {
-        self.audit = Some(lines.to_string());
-        self
-    }
-
-    fn check_extra(mut self, lines: &str) -> Daemon {
-        self.check_extra = lines.to_string();
-        self
-    }
-
-    fn env(mut self, k: &str, v: &str) -> Daemon {
-        self.env.push((k.to_string(), v.to_string()));
-        self
-    }
-
-    fn limits(mut self, l: &str) -> Daemon {
-        self.limits = l.to_string();
-        self
-    }
-
-    fn clients(mut self, c: &str) -> Daemon {
-        self.clients = c.to_string();
-        self
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn check_sock(&self) -> PathBuf {
-        self.path("check.sock")
-    }
-    fn batch_sock(&self) -> PathBuf {
-        self.path("batch.sock")
-    }
-    fn admin_sock(&self) -> PathBuf {
-        self.path("admin.sock")
-    }
-    fn config_path(&self) -> PathBuf {
-        self.path("credlist.toml")
-    }
-
-    fn write_config(&self) {
-        let d = self.dir.path();
-        let text = format!(
-            "[snapshot]\npath = \"{snap}\"\n[state]\ndir = \"{state}\"\n[audit]\n{audit}\n\
-             [check]\nsocket = \"{check}\"\nmode = \"0660\"\n{check_extra}\n[batch]\nsocket = \"{batch}\"\n\
-             [admin]\nsocket = \"{admin}\"\n[limits]\n{limits}\n{clients}\n",
-            snap = s(&d.join("current.snap")),
-            state = s(&d.join("state")),
-            audit = self
-                .audit
-                .clone()
-                .unwrap_or_else(|| format!("path = \"{}\"", s(&d.join("log/audit.log")))),
-            check_extra = self.check_extra,
-            check = s(&self.check_sock()),
-            batch = s(&self.batch_sock()),
-            admin = s(&self.admin_sock()),
-            limits = self.limits,
-            clients = self.clients,
-        );
-        std::fs::write(self.config_path(), text).unwrap();
-    }
-
-    /// Starts the daemon and waits until `/v1/health` answers.
-    fn start(mut self) -> Daemon {
-        self.spawn();
-        self
-    }
-
-    fn spawn(&mut self) {
-        self.write_config();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("daemon.log"))
-            .unwrap();
-        let child = credlist()
-            .args(["serve", "--config", s(&self.config_path())])
-            .env("CREDLIST_LOG", "info")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("LISTEN_FDS")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        self.wait_ready();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self) {
-        for _ in 0..1000 {
-            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "the daemon exited with {st} before serving:\n{}",
-                    self.log()
-                );
-            }
-            if let Ok(r) = try_http(&self.check_sock(), "GET", "/v1/health", None) {
-                if r.status == 200 {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the daemon did not become ready:\n{}", self.log());
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill sends a signal to the daemon this test started.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
-    }
-
-    /// Waits for the daemon to exit (bounded by the daemon's own shutdown
-    /// timeout; a hang fails the test).
-    fn wait_exit(&mut self) -> ExitStatus {
-        let child = self.child.as_mut().unwrap();
-        for _ in 0..3000 {
-            if let Some(st) = child.try_wait().unwrap() {
-                self.child = None;
-                return st;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the daemon did not exit:\n{}", self.log());
-    }
-
-    fn kill9(&mut self) {
-        let mut child = self.child.take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    fn check(&self, body: &Value) -> Reply {
-        http(
-            &self.check_sock(),
-            "POST",
-            "/v1/check",
-            Some(&body.to_string()),
-        )
-    }
-
-    fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
-        http(
-            &self.admin_sock(),
-            method,
-            path,
-            body.map(|b| b.to_string()).as_deref(),
-        )
-    }
-
-    fn audit_text(&self) -> String {
-        std::fs::read_to_string(self.path("log/audit.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// A small HTTP/1.1 client over Unix sockets
-// ---------------------------------------------------------------------------
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-    fn error_kind(&self) -> String {
-        self.json()["error"]["kind"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn request_bytes(method: &str, path: &str, body: Option<&str>) -> Vec<u8> {
-    let body = body.unwrap_or("");
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-fn parse_reply(raw: &[u8]) -> Result<Reply, String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("no end of headers in {} bytes", raw.len()))?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|e| e.to_string())?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let body = &raw[end + 4..];
-    let len = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok());
-    if let Some(n) = len {
-        if body.len() != n {
-            return Err(format!(
-                "body has {} bytes, content-length says {n}",
-                body.len()
-            ));
-        }
-    }
-    Ok(Reply {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).map_err(|e| e.to_string())?,
-    })
-}
-
-fn try_http(sock: &Path, method: &str, path: &str, body: Option<&str>) -> Result<Reply, String> {
-    let mut s = UnixStream::connect(sock).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.write_all(&request_bytes(method, path, body))
-        .map_err(|e| format!("write: {e}"))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| format!("read: {e}"))?;
-    parse_reply(&raw)
-}
-
-fn http(sock: &Path, method: &str, path: &str, body: Option<&str>) -> Reply {
-    try_http(sock, method, path, body)
-        .unwrap_or_else(|e| panic!("{method} {path} on {}: {e}", sock.display()))
-}
-
-// ---------------------------------------------------------------------------
-// A batch client
-// ---------------------------------------------------------------------------
-
-struct Batch(UnixStream);
-
-impl Batch {
-    fn connect(sock: &Path) -> Batch {
-        let s = UnixStream::connect(sock).unwrap();
-        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        Batch(s)
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.0.write_all(bytes).unwrap();
-    }
-
-    fn recv(&mut self) -> Response {
-        let mut len = [0u8; 4];
-        self.0.read_exact(&mut len).expect("a response frame");
-        let n = u32::from_le_bytes(len) as usize;
-        let mut frame = len.to_vec();
-        frame.resize(4 + n, 0);
-        self.0.read_exact(&mut frame[4..]).unwrap();
-        let (r, used) = parse_response(&frame).unwrap().unwrap();
-        assert_eq!(used, frame.len());
-        r
-    }
-
-    /// True when the daemon has closed the connection (EOF).
-    fn closed(&mut self) -> bool {
-        let mut b = [0u8; 1];
-        matches!(self.0.read(&mut b), Ok(0))
-    }
-}
-
-fn codes18(codes: &[&str]) -> Vec<[u8; 18]> {
-    codes
-        .iter()
-        .map(|c| c.as_bytes().try_into().expect("18-byte code"))
-        .collect()
-}
-
-fn flags_of(r: Response) -> (u64, Vec<u8>) {
-    match r {
-        Response::Flags { request_id, flags } => (request_id, flags),
-        other => panic!("expected flags, got {other:?}"),
-    }
-}
-
-fn error_of(r: Response) -> (u8, u64, String) {
-    match r {
-        Response::Error {
-            status,
-            request_id,
-            message,
-        } => (status, request_id, message),
-        other => panic!("expected an error frame, got {other:?}"),
-    }
-}
+mod support;
+use support::*;
 
 // ---------------------------------------------------------------------------
 // Expected results from the command line
@@ -709,7 +302,7 @@ fn client_permissions_on_matters_and_persons() {
         MATTER,
         &codes18(&[BLACK_CODE, PERSON_CODE]),
     ));
-    let (_, flags) = flags_of(b.recv());
+    let (_, flags) = id_and_flags(b.recv());
     assert_eq!(
         flags[1], 1,
         "a person the caller may not query is UNANSWERED"
@@ -729,7 +322,7 @@ fn client_permissions_on_matters_and_persons() {
         MATTER,
         &codes18(&[BLACK_CODE]),
     ));
-    assert_eq!(flags_of(b.recv()).0, 3);
+    assert_eq!(id_and_flags(b.recv()).0, 3);
     // The audit register names the client.
     wait_for_audit(&d, |t| t.contains("\"client\":\"procurement-system\""));
 }
@@ -838,7 +431,7 @@ fn metrics_are_prometheus_text() {
         MATTER,
         &codes18(&[BLACK_CODE, "91350100MA2Y3K8L5H"]),
     ));
-    flags_of(b.recv());
+    id_and_flags(b.recv());
     let m = metrics(&d);
     assert_eq!(
         m["credlist_requests_total{endpoint=\"check\",outcome=\"ok\"}"],
@@ -918,9 +511,9 @@ fn batch_flags_agree_with_the_command_line() {
     frames.extend(encode_request(13, DATA_DAY, "", &c18));
     b.send(&frames);
     for rid in [10u64, 11, 12] {
-        assert_eq!(flags_of(b.recv()), (rid, expected.clone()));
+        assert_eq!(id_and_flags(b.recv()), (rid, expected.clone()));
     }
-    assert_eq!(flags_of(b.recv()), (13, lists_only.clone()));
+    assert_eq!(id_and_flags(b.recv()), (13, lists_only.clone()));
     assert!(expected.iter().any(|f| f & 32 != 0) && expected.contains(&1));
     assert!(lists_only.iter().all(|f| f & 0xe0 == 0));
 
@@ -930,12 +523,12 @@ fn batch_flags_agree_with_the_command_line() {
     assert_eq!((st, rid), (4, 14), "{msg}");
     // as_of 0 = today.
     b.send(&encode_request(15, 0, MATTER, &c18));
-    assert_eq!(flags_of(b.recv()).0, 15);
+    assert_eq!(id_and_flags(b.recv()).0, 15);
     // A frame split across writes.
     let f = encode_request(16, DATA_DAY, MATTER, &c18);
     b.send(&f[..7]);
     b.send(&f[7..]);
-    assert_eq!(flags_of(b.recv()), (16, expected.clone()));
+    assert_eq!(id_and_flags(b.recv()), (16, expected.clone()));
 
     // Another connection sends garbage: status 1, request_id 0, closed...
     let mut bad = Batch::connect(&d.batch_sock());
@@ -965,7 +558,7 @@ fn batch_flags_agree_with_the_command_line() {
     assert!(huge.closed());
     // ...while the first connection keeps working.
     b.send(&encode_request(17, DATA_DAY, MATTER, &c18));
-    assert_eq!(flags_of(b.recv()), (17, expected));
+    assert_eq!(id_and_flags(b.recv()), (17, expected));
 }
 
 #[test]
@@ -1221,7 +814,7 @@ fn holds_survive_kill_restart_and_reload_until_released() {
         MATTER,
         &codes18(&[BLACK_CODE]),
     ));
-    assert_ne!(flags_of(b.recv()).1[0] & 16, 0, "SUSPENDED flag");
+    assert_ne!(id_and_flags(b.recv()).1[0] & 16, 0, "SUSPENDED flag");
     drop(b);
 
     // kill -9 and restart: the hold is still there.
@@ -1377,7 +970,7 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["results"][0]["status"], "black");
     slow_batch.send(&frame[30..]);
-    assert_eq!(flags_of(slow_batch.recv()).0, 5);
+    assert_eq!(id_and_flags(slow_batch.recv()).0, 5);
     let bad: Vec<String> = workers
         .into_iter()
         .flat_map(|w| w.join().unwrap())
@@ -1428,7 +1021,7 @@ fn every_check_is_in_the_audit_register_and_files_are_private() {
     let codes = [BLACK_CODE, "91350111MA2Y7W3Q9J", "91350100MA2Y3K8L5H"];
     let mut b = Batch::connect(&d.batch_sock());
     b.send(&encode_request(9, DATA_DAY, MATTER, &codes18(&codes)));
-    flags_of(b.recv());
+    id_and_flags(b.recv());
 
     let text = wait_for_audit(&d, |t| {
         t.contains("\"endpoint\":\"batch\"")
@@ -1786,7 +1379,7 @@ fn sockets_can_come_from_systemd() {
         MATTER,
         &codes18(&[BLACK_CODE]),
     ));
-    assert_eq!(flags_of(b.recv()).0, 1);
+    assert_eq!(id_and_flags(b.recv()).0, 1);
     drop(b);
     assert_eq!(
         http(&d.path("act-admin.sock"), "GET", "/v1/admin/holds", None).status,

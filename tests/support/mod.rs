@@ -125,6 +125,10 @@ impl Daemon {
         }
     }
 
+    pub fn env(mut self, k: &str, v: &str) -> Daemon {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
     pub fn limits(mut self, l: &str) -> Daemon {
         self.limits = l.to_string();
         self
@@ -351,6 +355,12 @@ pub struct Reply {
 }
 
 impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
@@ -509,6 +519,14 @@ pub fn codes18(codes: &[&str]) -> Vec<[u8; 18]> {
         .iter()
         .map(|c| c.as_bytes().try_into().expect("18-byte code"))
         .collect()
+}
+
+/// The request id and flags of a flags frame.
+pub fn id_and_flags(r: Response) -> (u64, Vec<u8>) {
+    match r {
+        Response::Flags { request_id, flags } => (request_id, flags),
+        other => panic!("expected flags, got {other:?}"),
+    }
 }
 
 pub fn flags_of(r: Response, rid: u64) -> Vec<u8> {
