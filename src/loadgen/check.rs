@@ -118,27 +118,14 @@ pub async fn run(pool: Arc<Pool>, opts: Options) -> Outcome {
     let mut send_lag = latency_histogram();
     let mut unsent = 0;
     let hard = tokio::time::Instant::from_std(stop_at + opts.answer_timeout * 2 + GRACE);
-    loop {
-        match tokio::time::timeout_at(hard, tasks.join_next()).await {
-            Ok(Some(Ok((st, lag, u)))) => {
-                stats.merge(&st);
-                let _ = send_lag.add(&lag);
-                unsent += u;
-            }
-            Ok(Some(Err(e))) => stats
-                .failures
-                .add("connection task failed", || e.to_string()),
-            Ok(None) => break,
-            Err(_) => {
-                let left = tasks.len();
-                stats.failures.add("run did not end", || {
-                    format!("{left} connections still busy at the hard time limit")
-                });
-                tasks.abort_all();
-                break;
-            }
-        }
-    }
+    let mut failures = super::stats::Failures::default();
+    super::join_connections(&mut tasks, hard, &mut failures, |(st, lag, u)| {
+        stats.merge(&st);
+        let _ = send_lag.add(&lag);
+        unsent += u;
+    })
+    .await;
+    stats.failures.merge(&failures);
     Outcome {
         stats,
         send_lag,

@@ -161,6 +161,32 @@ impl Pool {
     }
 }
 
+/// Waits for every connection task and hands each result to `each`. Tasks
+/// still running at `hard` are aborted and counted as a failure: every
+/// connection ends by itself, so this bound only guards against a bug.
+pub(crate) async fn join_connections<T: 'static>(
+    tasks: &mut tokio::task::JoinSet<T>,
+    hard: tokio::time::Instant,
+    failures: &mut stats::Failures,
+    mut each: impl FnMut(T),
+) {
+    loop {
+        match tokio::time::timeout_at(hard, tasks.join_next()).await {
+            Ok(Some(Ok(v))) => each(v),
+            Ok(Some(Err(e))) => failures.add("connection task failed", || e.to_string()),
+            Ok(None) => break,
+            Err(_) => {
+                let left = tasks.len();
+                failures.add("run did not end", || {
+                    format!("{left} connections still busy at the hard time limit")
+                });
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

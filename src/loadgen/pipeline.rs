@@ -444,23 +444,9 @@ pub async fn run(
     // Every connection ends by itself (time limit, then answers awaited
     // at most `answer_timeout`); this bound only guards against a bug.
     let hard = tokio::time::Instant::from_std(stop_at + sh.opts.answer_timeout * 2);
-    loop {
-        match tokio::time::timeout_at(hard, tasks.join_next()).await {
-            Ok(Some(Ok(st))) => stats.merge(&st),
-            Ok(Some(Err(e))) => stats
-                .failures
-                .add("connection task failed", || e.to_string()),
-            Ok(None) => break,
-            Err(_) => {
-                let left = tasks.len();
-                stats.failures.add("run did not end", || {
-                    format!("{left} connections still busy at the hard time limit")
-                });
-                tasks.abort_all();
-                break;
-            }
-        }
-    }
+    let mut failures = super::stats::Failures::default();
+    super::join_connections(&mut tasks, hard, &mut failures, |st| stats.merge(&st)).await;
+    stats.failures.merge(&failures);
     if let Some(k) = sh.opts.frames {
         if stats.answers < k {
             let (got, limit) = (stats.answers, sh.opts.duration);
