@@ -125,19 +125,14 @@ pub fn diff(a: DiffArgs) -> Outcome {
         counts(&mut out, "added", &d.counts.added)?;
         counts(&mut out, "removed", &d.counts.removed)?;
         counts(&mut out, "changed", &d.counts.changed)?;
-        for e in &d.added {
-            writeln!(
-                out,
-                "+ {} {} {} {} {} listed {}",
-                e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on
-            )?;
-        }
-        for e in &d.removed {
-            writeln!(
-                out,
-                "- {} {} {} {} {} listed {}",
-                e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on
-            )?;
+        for (sign, list) in [("+", &d.added), ("-", &d.removed)] {
+            for e in list {
+                writeln!(
+                    out,
+                    "{sign} {} {} {} {} {} listed {}",
+                    e.entry_id, e.kind, e.domain, e.authority, e.code, e.listed_on
+                )?;
+            }
         }
         for c in &d.changed {
             writeln!(out, "~ {} {}", c.entry_id, c.fields.join(", "))?;
