@@ -296,9 +296,14 @@ fn flags_of_slot(ctx: &Ctx, slot: &Slot) -> u8 {
             .map_or(0, |m| ctx.snap.profile_flags(m, slot.profile));
         return (slot.info & flags::LISTS) | measures;
     }
-    let (ev, _) = ctx
-        .snap
-        .evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
+    // Outside the precomputed range, or held: the rules on the entries'
+    // facts only (no strings are read for a flag byte).
+    let ev = ctx.snap.evaluate_facts(
+        slot.sid,
+        ctx.day,
+        &|e| ctx.holds.is_held(e),
+        &mut Vec::new(),
+    );
     let measures = ctx.matter.map_or(0, |m| {
         ctx.snap.measures.profile_flags(m, &rules::profile(&ev))
     });

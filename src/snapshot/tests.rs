@@ -214,3 +214,31 @@ proptest! {
         prop_assert!(Snapshot::from_bytes(b).is_err());
     }
 }
+
+/// The batch flags (precomputed range or the rules on facts) agree with a
+/// full evaluation of the subject on every day around each boundary.
+#[test]
+fn batch_flags_agree_with_full_evaluation_on_every_day() {
+    use crate::check::{flags_of, Ctx, Holds};
+    let snap = Snapshot::from_bytes(sample()).unwrap();
+    let none = Holds::default();
+    let held = Holds::new(&snap, snap.find_entry("E1"));
+    for holds in [&none, &held] {
+        for day in d("2024-12-25").0..d("2027-08-01").0 {
+            let ctx = Ctx {
+                snap: &snap,
+                holds,
+                day: Day(day),
+                matter: Some(0),
+                persons: true,
+            };
+            for s in 1..=5 {
+                let c = code(s);
+                let slot = snap.lookup(c.key().unwrap()).unwrap();
+                let (ev, _) = snap.evaluate(slot.sid, Day(day), &|e| holds.is_held(e));
+                let want = ev.flags() | snap.measures.profile_flags(0, &crate::rules::profile(&ev));
+                assert_eq!(flags_of(&ctx, &c.0), want, "subject {s} on {}", Day(day));
+            }
+        }
+    }
+}
