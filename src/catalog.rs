@@ -54,6 +54,17 @@ pub struct Measure {
     pub mandatory: bool,
     #[serde(default)]
     pub basis: String,
+    /// Who the measure reaches (SPEC §8): `"subject"` (the listed subject
+    /// itself) and/or role names of related parties (`"legal_rep"`, …).
+    #[serde(default = "default_applies_to")]
+    pub applies_to: Vec<String>,
+}
+
+/// The value of `applies_to` that names the listed subject itself.
+pub const APPLIES_TO_SUBJECT: &str = "subject";
+
+fn default_applies_to() -> Vec<String> {
+    vec![APPLIES_TO_SUBJECT.to_string()]
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +204,27 @@ impl Catalog {
                     return Err(unknown("matter", mt));
                 }
             }
+            if m.applies_to.is_empty() {
+                return Err(CatalogError::Invalid {
+                    path: path(),
+                    what: "measure",
+                    id: m.id.clone(),
+                    message: "applies_to is empty".into(),
+                });
+            }
+            for a in &m.applies_to {
+                if a != APPLIES_TO_SUBJECT && crate::related::Role::parse(a).is_none() {
+                    return Err(CatalogError::Invalid {
+                        path: path(),
+                        what: "measure",
+                        id: m.id.clone(),
+                        message: format!(
+                            "applies_to {a:?} is neither \"subject\" nor a role ({})",
+                            crate::related::Role::names()
+                        ),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -250,6 +282,7 @@ basis = "发改财金〔2016〕141号"
     #[test]
     fn loads_and_defaults() {
         let c = Catalog::from_toml(GOOD, "t.toml").unwrap();
+        assert_eq!(c.measures[0].applies_to, ["subject"]);
         assert_eq!(c.domains[0].watch_after_exit_days, 365);
         assert_eq!(c.domains[1].watch_after_exit_days, 180);
         assert_eq!(c.domain_index("tax"), Some(1));
@@ -278,6 +311,14 @@ basis = "发改财金〔2016〕141号"
             (
                 GOOD.replace("lists = [\"black\"]", "lists = [\"grey\"]"),
                 "refers to unknown list kind \"grey\"",
+            ),
+            (
+                GOOD.replace("mandatory = true", "mandatory = true\napplies_to = [\"subject\", \"cousin\"]"),
+                "measure \"P-PROC-01\": applies_to \"cousin\" is neither",
+            ),
+            (
+                GOOD.replace("mandatory = true", "mandatory = true\napplies_to = []"),
+                "measure \"P-PROC-01\": applies_to is empty",
             ),
             (
                 GOOD.replace("effect = \"punish\"", "effect = \"fine\""),

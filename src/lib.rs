@@ -10,6 +10,7 @@
 //! - [`entry`]: list kinds, entry statuses, entries;
 //! - [`ingest`]: reading list files, the reject report's reasons;
 //! - [`rules`]: the §3 rules and §4 measures, pure;
+//! - [`related`]: related parties (§8): roles, binding, measures through relations, pure;
 //! - [`snapshot`]: the snapshot file (format, write, read);
 //! - [`build`]: the `build` pipeline;
 //! - [`check`]: result items and batch flags, shared by CLI and daemon;
@@ -30,6 +31,7 @@ pub mod ingest;
 pub mod inspect;
 pub mod loadgen;
 pub mod rules;
+pub mod related;
 pub mod screen;
 pub mod server;
 pub mod snapshot;

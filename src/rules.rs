@@ -10,6 +10,7 @@
 use crate::catalog::{Catalog, Effect};
 use crate::date::Day;
 use crate::entry::{Facts, Kind, Status};
+use crate::related;
 
 /// Flag bits of the batch protocol (SPEC §6), also used in-process.
 pub mod flags {
@@ -239,6 +240,8 @@ struct CompiledMeasure {
     domains: Option<Vec<bool>>,
     matters: Vec<bool>,
     bit: u8,
+    /// Who it reaches: [`crate::related::applies_mask`].
+    applies: u8,
 }
 
 impl MeasureTable {
@@ -268,6 +271,7 @@ impl MeasureTable {
                     (Effect::Punish, false) => flags::MAY_APPLY,
                     (Effect::Reward, _) => flags::REWARD,
                 },
+                applies: related::applies_mask(&m.applies_to),
             })
             .collect();
         MeasureTable {
@@ -276,7 +280,9 @@ impl MeasureTable {
         }
     }
 
-    fn matches(&self, m: usize, matter: usize, kind: Kind, domain: u16) -> bool {
+    /// Whether measure `m` is of matter `matter` and triggered by an active
+    /// hit of `kind` in `domain` (whoever it applies to).
+    pub fn matches(&self, m: usize, matter: usize, kind: Kind, domain: u16) -> bool {
         let c = &self.measures[m];
         c.matters.get(matter).copied().unwrap_or(false)
             && c.kinds & (1 << kind as u8) != 0
@@ -285,16 +291,15 @@ impl MeasureTable {
                 .is_none_or(|d| d.get(domain as usize).copied().unwrap_or(false))
     }
 
-    /// §4: the measures of matter `matter` triggered by the active hits.
+    /// §4: the measures of matter `matter` that apply to the subject itself,
+    /// triggered by its active hits.
     pub fn measures(&self, matter: usize, hits: &[Hit]) -> Measures {
         let mut out = Measures::default();
         for m in 0..self.measures.len() {
-            let triggered: Vec<usize> = hits
-                .iter()
-                .enumerate()
-                .filter(|(_, h)| h.is_active() && self.matches(m, matter, h.kind, h.domain))
-                .map(|(i, _)| i)
-                .collect();
+            if self.measures[m].applies & related::APPLIES_SUBJECT == 0 {
+                continue;
+            }
+            let triggered = self.triggering(m, matter, hits);
             if triggered.is_empty() {
                 continue;
             }
@@ -311,20 +316,99 @@ impl MeasureTable {
         out
     }
 
+    /// Indices of the active hits that trigger measure `m` for `matter`.
+    pub fn triggering(&self, m: usize, matter: usize, hits: &[Hit]) -> Vec<usize> {
+        hits.iter()
+            .enumerate()
+            .filter(|(_, h)| h.is_active() && self.matches(m, matter, h.kind, h.domain))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// The measure bits for matter `matter` of a set of active
-    /// `(kind, domain)` pairs (a subject's "profile").
+    /// `(kind, domain)` pairs of the subject itself (its "profile").
     pub fn profile_flags(&self, matter: usize, profile: &[(Kind, u16)]) -> u8 {
         let mut f = 0;
         for (m, c) in self.measures.iter().enumerate() {
-            if f & c.bit == 0 && profile.iter().any(|&(k, d)| self.matches(m, matter, k, d)) {
+            if f & c.bit == 0
+                && c.applies & related::APPLIES_SUBJECT != 0
+                && profile.iter().any(|&(k, d)| self.matches(m, matter, k, d))
+            {
                 f |= c.bit;
             }
         }
         f
     }
 
+    /// The measure bits for matter `matter` of a profile with relations,
+    /// split by how they reach the subject (see [`ProfileFlags::bits`]).
+    pub fn item_flags(&self, matter: usize, items: &[related::ProfileItem]) -> ProfileFlags {
+        let mut f = ProfileFlags::default();
+        for (m, c) in self.measures.iter().enumerate() {
+            for it in items {
+                let reaches = match it.role() {
+                    None => c.applies & related::APPLIES_SUBJECT != 0,
+                    Some(r) => c.applies & related::role_bit(r) != 0,
+                };
+                if !reaches || !self.matches(m, matter, it.kind, it.domain) {
+                    continue;
+                }
+                match (it.role(), it.through_person()) {
+                    (None, _) => f.own |= c.bit,
+                    (Some(_), false) => f.via_org |= c.bit,
+                    (Some(_), true) => f.via_person |= c.bit,
+                }
+            }
+        }
+        f
+    }
+
+    /// Number of measures (catalog order).
+    pub fn len(&self) -> usize {
+        self.measures.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.measures.is_empty()
+    }
+
+    /// Who measure `m` reaches ([`crate::related::applies_mask`]).
+    pub fn applies_to(&self, m: usize) -> u8 {
+        self.measures[m].applies
+    }
+
+    pub fn is_reward(&self, m: usize) -> bool {
+        self.measures[m].bit == flags::REWARD
+    }
+
+    pub fn is_mandatory(&self, m: usize) -> bool {
+        self.measures[m].bit == flags::MUST_APPLY
+    }
+
     pub fn ndomains(&self) -> usize {
         self.ndomains
+    }
+}
+
+/// Measure bits of a profile with relations: from the subject's own hits,
+/// through organisations, and through organisations whose code counts as a
+/// natural person (hidden from callers without person permission).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProfileFlags {
+    pub own: u8,
+    pub via_org: u8,
+    pub via_person: u8,
+}
+
+impl ProfileFlags {
+    /// The measure bits a caller sees: rewards never reach through a
+    /// relation a subject whose own status is black or watch (§8 rule 4).
+    pub fn bits(self, persons: bool, own_black_or_watch: bool) -> u8 {
+        let mut via = self.via_org | if persons { self.via_person } else { 0 };
+        if own_black_or_watch {
+            via &= !flags::REWARD;
+        }
+        self.own | via
     }
 }
 
