@@ -16,7 +16,9 @@
 //! - [`sweep`], [`screen`], [`diff`], [`inspect`]: the operator commands;
 //! - [`gen`]: deterministic data generator;
 //! - [`loadgen`]: load generators against a running daemon (`credlist bench`);
-//! - [`server`]: the daemon (`credlist serve`) and its admin client.
+//! - [`server`]: the daemon (`credlist serve`) and its admin client;
+//! - [`wire`]: the batch protocol's frames, shared by the daemon, the load
+//!   generator and the tests.
 
 pub mod build;
 pub mod catalog;
@@ -34,3 +36,4 @@ pub mod screen;
 pub mod server;
 pub mod snapshot;
 pub mod sweep;
+pub mod wire;

@@ -549,7 +549,7 @@ async fn check(st: &State, caller: &Caller, req: Request<Incoming>) -> Result<Re
     }
     let m = &snap.catalog.matters[mi];
     let record = CheckRecord {
-        time: super::timestamp(SystemTime::now()),
+        time: crate::date::timestamp(SystemTime::now()),
         caller: CallerRecord::of(caller),
         endpoint: "check",
         matter: &matter,
@@ -679,7 +679,7 @@ async fn feedback(st: &State, caller: &Caller, req: Request<Incoming>) -> Result
         .admit()
         .map_err(|e| Failure::unavailable(e.to_string()))?;
     let record = FeedbackRecord {
-        time: super::timestamp(SystemTime::now()),
+        time: crate::date::timestamp(SystemTime::now()),
         caller: CallerRecord::of(caller),
         endpoint: "feedback",
         receipt: &receipt,
@@ -922,10 +922,10 @@ async fn stats(st: &State) -> Resp {
                 "entries": s.snap.entries(),
                 "subjects": s.snap.subjects(),
                 "generation": s.generation,
-                "loaded_at": super::timestamp(s.loaded_at),
+                "loaded_at": crate::date::timestamp(s.loaded_at),
                 "age_seconds": age_seconds(s.snap.data_date),
             },
-            "started_at": super::timestamp(st.started_at),
+            "started_at": crate::date::timestamp(st.started_at),
             "uptime_seconds": st.started.elapsed().as_secs_f64(),
             "requests": st.metrics.request_counts(),
             "reloads": st.metrics.reloads.load(Ordering::Relaxed),

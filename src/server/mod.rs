@@ -52,7 +52,7 @@ use state::State;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 /// Why the daemon could not start.
@@ -79,21 +79,6 @@ pub enum ServerError {
     },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-pub fn timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let day = crate::date::Day(secs.div_euclid(86_400) as i32);
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{day}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        d.subsec_millis()
-    )
 }
 
 /// Options of [`run`] besides the configuration.
@@ -551,12 +536,6 @@ fn bind_unix(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_253_652_123);
-        assert_eq!(timestamp(t), "2026-11-21T09:34:12.123Z");
-    }
 
     #[test]
     fn binding_refuses_a_non_socket_and_replaces_a_stale_socket() {
