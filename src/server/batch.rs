@@ -13,7 +13,9 @@ use super::state::State;
 use crate::check::{batch_flags, Ctx};
 use crate::date::Day;
 use crate::rules::flags;
-use crate::wire::batch::{begin_ok, bytes_wanted, encode_error, parse_frame, status, Frame, FrameError};
+use crate::wire::batch::{
+    begin_ok, bytes_wanted, encode_error, parse_frame, status, Frame, FrameError,
+};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

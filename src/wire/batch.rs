@@ -162,7 +162,11 @@ pub fn parse_frame(buf: &[u8], max_codes: u32) -> Result<Option<(Frame<'_>, usiz
     }
     let malformed = |request_id, reason| Err(FrameError::Malformed { request_id, reason });
     // `len == 0`: not even the version byte is part of the frame.
-    let version = if len == 0 { None } else { Version::from_byte(buf[4]) };
+    let version = if len == 0 {
+        None
+    } else {
+        Version::from_byte(buf[4])
+    };
     let Some(version) = version else {
         return malformed(0, "unknown protocol version (expected 1)");
     };

@@ -161,8 +161,7 @@ pub(crate) fn batch_line(
     v.extend_from_slice(b"{\"time\":");
     push_json_str(&mut v, &timestamp(SystemTime::now()));
     v.extend_from_slice(b",\"caller\":");
-    serde_json::to_writer(&mut v, &CallerRecord::of(caller))
-        .expect("writing to a Vec cannot fail");
+    serde_json::to_writer(&mut v, &CallerRecord::of(caller)).expect("writing to a Vec cannot fail");
     v.extend_from_slice(b",\"endpoint\":\"batch\",\"matter\":");
     push_json_str(&mut v, frame.matter);
     v.extend_from_slice(format!(",\"request_id\":{},\"as_of\":\"{day}\",\"snapshot\":\"{snapshot}\",\"count\":{},\"hits\":[", frame.request_id, flags_out.len()).as_bytes());
