@@ -117,11 +117,23 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), ServerError> {
     result
 }
 
-async fn serve(
+async fn serve(config: Config, activated: Activated, opts: RunOptions) -> Result<(), ServerError> {
+    let (st, bound) = start(config, activated).await?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (done_tx, done_rx) = mpsc::channel::<()>(1);
+    let paths = listen(&st, bound, shutdown_rx.clone(), done_tx);
+    announce(&st, &opts);
+    wait_for_stop(&st).await?;
+    stop(&st, shutdown_tx, done_rx, &paths).await;
+    Ok(())
+}
+
+/// Opens the snapshot, replays the holds, starts the receipts and the
+/// audit writer, and binds the sockets (or takes them from systemd).
+async fn start(
     config: Config,
     mut activated: Activated,
-    opts: RunOptions,
-) -> Result<(), ServerError> {
+) -> Result<(Arc<State>, Vec<Bound>), ServerError> {
     let dir_err = |source| ServerError::StateDir {
         path: config.state.dir.display().to_string(),
         source,
@@ -152,6 +164,12 @@ async fn serve(
         );
     }
     let st = Arc::new(State::new(config, snap, registry, audit, receipts));
+    warn_unknown_matters(&st);
+    Ok((st, bound))
+}
+
+/// Warns of client matters the served catalog does not have.
+fn warn_unknown_matters(st: &State) {
     for c in &st.config.clients {
         let snap = &st.served().snap;
         for m in c.matters.iter().filter(|m| *m != "*") {
@@ -160,9 +178,16 @@ async fn serve(
             }
         }
     }
+}
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+/// Starts an accept loop per socket; returns the socket paths to remove at
+/// exit.
+fn listen(
+    st: &Arc<State>,
+    bound: Vec<Bound>,
+    shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) -> Vec<PathBuf> {
     let conns = Arc::new(Semaphore::new(st.config.limits.max_connections));
     let admin_conns = Arc::new(Semaphore::new(ADMIN_CONNECTIONS));
     let mut paths = Vec::new();
@@ -177,11 +202,15 @@ async fn serve(
             st.clone(),
             b,
             sem,
-            shutdown_rx.clone(),
-            done_tx.clone(),
+            shutdown.clone(),
+            done.clone(),
         ));
     }
+    paths
+}
 
+/// Logs what is served, sends `READY=1`, prints the banner.
+fn announce(st: &State, opts: &RunOptions) {
     let status = st.status_line();
     tracing::info!(
         snapshot = %st.served().snap.id,
@@ -199,7 +228,10 @@ async fn serve(
     if let Some(b) = &opts.banner {
         println!("{b}");
     }
+}
 
+/// Reloads on `SIGHUP`; returns on `SIGTERM` or `SIGINT`.
+async fn wait_for_stop(st: &State) -> Result<(), ServerError> {
     use tokio::signal::unix::{signal, SignalKind};
     let sig = |k| signal(k).map_err(ServerError::Runtime);
     let (mut hup, mut term, mut int) = (
@@ -214,23 +246,31 @@ async fn serve(
                 st.audit.reopen();
                 let _ = st.reload(None).await;
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
         }
     }
+}
 
+/// Drains the connections (at most the shutdown timeout), removes the
+/// sockets, records the final receipt count and flushes the audit register.
+async fn stop(
+    st: &Arc<State>,
+    shutdown: watch::Sender<bool>,
+    mut done: mpsc::Receiver<()>,
+    paths: &[PathBuf],
+) {
     tracing::info!("stopping: draining in-flight requests");
     notify::stopping();
-    let _ = shutdown_tx.send(true);
-    drop(done_tx);
+    let _ = shutdown.send(true);
     let limit = st.config.limits.shutdown_timeout();
-    if tokio::time::timeout(limit, done_rx.recv()).await.is_err() {
+    if tokio::time::timeout(limit, done.recv()).await.is_err() {
         tracing::warn!(
             timeout_ms = limit.as_millis() as u64,
             "connections still open after the shutdown timeout; closing them"
         );
     }
-    for p in &paths {
+    for p in paths {
         remove_socket(p);
     }
     let st2 = st.clone();
@@ -242,7 +282,6 @@ async fn serve(
     })
     .await;
     tracing::info!(receipts = st.receipts.issued(), "stopped");
-    Ok(())
 }
 
 /// Detaches served snapshots from their files when a process opens one
