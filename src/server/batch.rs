@@ -53,34 +53,7 @@ pub async fn serve<S>(
     // frame must arrive within read_timeout of it, however it trickles in.
     let mut frame_started: Option<tokio::time::Instant> = None;
     loop {
-        // Answer the complete frames already read, in order.
-        let mut answered = 0;
-        let mut close = false;
-        while answered < limits.max_frames_in_flight {
-            match parse_frame(&rbuf[start..], max_codes) {
-                Ok(Some((frame, used))) => {
-                    close = !handle(&st, &caller, &frame, &mut out).await;
-                    start += used;
-                    answered += 1;
-                    if close {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let outcome = match e {
-                        FrameError::Malformed { .. } => Outcome::BadRequest,
-                        FrameError::TooLarge { .. } => Outcome::TooLarge,
-                    };
-                    st.metrics
-                        .request(Endpoint::Batch, outcome, std::time::Duration::ZERO);
-                    tracing::debug!(client = caller.client_name(), error = %e.message(max_codes), "batch frame refused");
-                    encode_error(&mut out, e.status(), e.request_id(), &e.message(max_codes));
-                    close = true;
-                    break;
-                }
-            }
-        }
+        let (answered, close) = answer_frames(&st, &caller, &rbuf, &mut start, &mut out).await;
         if answered > 0 {
             // A frame completed: what is pending now is the next one.
             frame_started = None;
@@ -99,16 +72,7 @@ pub async fn serve<S>(
             let _ = stream.shutdown().await;
             return;
         }
-        if start == rbuf.len() {
-            rbuf.clear();
-            start = 0;
-            if rbuf.capacity() > 4 * READ_CHUNK {
-                rbuf.shrink_to(READ_CHUNK);
-            }
-        } else if start > 0 && start >= rbuf.len() / 2 {
-            rbuf.drain(..start);
-            start = 0;
-        }
+        compact(&mut rbuf, &mut start);
         if answered == limits.max_frames_in_flight {
             continue;
         }
@@ -143,6 +107,62 @@ pub async fn serve<S>(
             // connection makes room.
             r = evict.changed(), if !partial => if r.is_ok() { return },
         }
+    }
+}
+
+/// Answers the complete frames of `rbuf[*start..]` in order, at most
+/// `max_frames_in_flight` of them, and moves `start` past them: how many
+/// were answered, and whether the connection is to be closed.
+async fn answer_frames(
+    st: &State,
+    caller: &Caller,
+    rbuf: &[u8],
+    start: &mut usize,
+    out: &mut Vec<u8>,
+) -> (usize, bool) {
+    let limits = &st.config.limits;
+    let max_codes = limits.max_batch_codes;
+    let mut answered = 0;
+    while answered < limits.max_frames_in_flight {
+        match parse_frame(&rbuf[*start..], max_codes) {
+            Ok(Some((frame, used))) => {
+                let close = !handle(st, caller, &frame, out).await;
+                *start += used;
+                answered += 1;
+                if close {
+                    return (answered, true);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let outcome = match e {
+                    FrameError::Malformed { .. } => Outcome::BadRequest,
+                    FrameError::TooLarge { .. } => Outcome::TooLarge,
+                };
+                st.metrics
+                    .request(Endpoint::Batch, outcome, std::time::Duration::ZERO);
+                tracing::debug!(client = caller.client_name(), error = %e.message(max_codes), "batch frame refused");
+                encode_error(out, e.status(), e.request_id(), &e.message(max_codes));
+                return (answered, true);
+            }
+        }
+    }
+    (answered, false)
+}
+
+/// Drops the answered bytes at the front of the read buffer: all of them
+/// (and the room a big frame took) when nothing else is pending, else once
+/// they are half the buffer.
+fn compact(rbuf: &mut Vec<u8>, start: &mut usize) {
+    if *start == rbuf.len() {
+        rbuf.clear();
+        *start = 0;
+        if rbuf.capacity() > 4 * READ_CHUNK {
+            rbuf.shrink_to(READ_CHUNK);
+        }
+    } else if *start > 0 && *start >= rbuf.len() / 2 {
+        rbuf.drain(..*start);
+        *start = 0;
     }
 }
 

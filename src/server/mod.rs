@@ -4,13 +4,15 @@
 //! - [`config`]: the TOML configuration, defaults and validation;
 //! - [`state`]: the served snapshot (swapped atomically on reload) and the
 //!   shared state of all handlers;
-//! - [`http`]: the check and admin sockets (HTTP/1.1 + JSON);
-//! - [`batch`]: the binary batch protocol (pure frame parser + connection
-//!   loop);
+//! - [`http`]: the check and admin sockets (HTTP/1.1 + JSON): the
+//!   transport, the check API and the admin API;
+//! - [`batch`]: the batch socket's connection loop (its frames are
+//!   [`crate::wire::batch`]);
 //! - [`access`]: callers, clients and permissions;
 //! - [`holds`], [`receipts`], [`journal`]: durable state (objection holds,
 //!   receipt numbering) in checksummed append-only journals;
-//! - [`audit`]: the audit register and its writer thread;
+//! - [`audit`]: the audit register: its records (`audit::record`) and
+//!   its writer thread;
 //! - [`metrics`]: Prometheus counters and histograms;
 //! - [`notify`]: systemd readiness and socket activation;
 //! - [`demo`]: demo mode (fixtures embedded in the binary);

@@ -10,7 +10,7 @@
 //! error   : u32 len | u8 version=1 | u8 status | u64 request_id | u32 msg_len | msg
 //! ```
 //! `len` counts the bytes after itself, so a request has
-//! `len = 20 + matter_len + 18 n`. Statuses ([`status`]): 1 malformed (and
+//! `len = 20 + matter_len + 18 n`. Statuses (`status`): 1 malformed (and
 //! unknown version or op), 2 too large, 3 forbidden, 4 unknown matter,
 //! 5 unavailable.
 //!
@@ -38,19 +38,19 @@ pub enum Version {
 
 impl Version {
     /// The version a frame's byte names, `None` when unknown.
-    pub fn from_byte(b: u8) -> Option<Version> {
+    pub(crate) fn from_byte(b: u8) -> Option<Version> {
         match b {
             1 => Some(Version::V1),
             _ => None,
         }
     }
 
-    pub const fn byte(self) -> u8 {
+    pub(crate) const fn byte(self) -> u8 {
         self as u8
     }
 
     /// Bytes of flags per code in a success response.
-    pub const fn flag_width(self) -> usize {
+    pub(crate) const fn flag_width(self) -> usize {
         match self {
             Version::V1 => 1,
         }
@@ -61,7 +61,7 @@ impl Version {
 pub(crate) const OP_CHECK: u8 = 1;
 
 /// Response statuses.
-pub mod status {
+pub(crate) mod status {
     pub const OK: u8 = 0;
     pub const MALFORMED: u8 = 1;
     pub const TOO_LARGE: u8 = 2;
@@ -229,7 +229,7 @@ pub(crate) fn bytes_wanted(pending: &[u8], max_codes: u32) -> usize {
 
 /// The fields of a request frame besides its codes.
 #[derive(Clone, Copy, Debug)]
-pub struct RequestHead<'a> {
+pub(crate) struct RequestHead<'a> {
     pub version: Version,
     pub request_id: u64,
     /// Days since 1970-01-01, 0 = the daemon's today.
@@ -240,7 +240,7 @@ pub struct RequestHead<'a> {
 
 impl RequestHead<'_> {
     /// Appends the request frame for `codes` (`n × 18` bytes).
-    pub fn encode(&self, codes: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, codes: &[u8], out: &mut Vec<u8>) {
         let n = codes.len() / CODE_LEN;
         let len = FIXED as usize + self.matter.len() + codes.len();
         out.reserve(4 + len);
@@ -294,7 +294,7 @@ pub(crate) fn begin_ok(
 }
 
 /// Appends an error frame (version 1); a message over 4096 bytes is cut.
-pub fn encode_error(out: &mut Vec<u8>, st: u8, request_id: u64, msg: &str) {
+pub(crate) fn encode_error(out: &mut Vec<u8>, st: u8, request_id: u64, msg: &str) {
     let msg = &msg.as_bytes()[..msg.len().min(MAX_ERROR_MESSAGE)];
     out.extend_from_slice(&((RESPONSE_FIXED + msg.len()) as u32).to_le_bytes());
     out.push(Version::V1.byte());
@@ -306,7 +306,7 @@ pub fn encode_error(out: &mut Vec<u8>, st: u8, request_id: u64, msg: &str) {
 
 /// A response frame, borrowed from the read buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ResponseView<'a> {
+pub(crate) enum ResponseView<'a> {
     Flags {
         request_id: u64,
         flags: &'a [u8],
@@ -366,7 +366,9 @@ pub enum ResponseError {
 
 /// Decodes the response at the start of `buf` without copying: `None`
 /// when incomplete.
-pub fn parse_response_view(buf: &[u8]) -> Result<Option<(ResponseView<'_>, usize)>, ResponseError> {
+pub(crate) fn parse_response_view(
+    buf: &[u8],
+) -> Result<Option<(ResponseView<'_>, usize)>, ResponseError> {
     if buf.len() < 4 {
         return Ok(None);
     }

@@ -2,11 +2,11 @@
 //! is recorded, append-only, as one JSON line in a file created with mode
 //! 0640 (the daemon writes, the operators' group reads, nobody else).
 //!
-//! The shape of the records is in [`record`]; this module writes them.
+//! The shape of the records is in `record`; this module writes them.
 //!
 //! # Keeping pace with millions of lookups per second
 //!
-//! A batch frame is one record, not one per code (see [`record`]), so a
+//! A batch frame is one record, not one per code (see `record`), so a
 //! frame of 4096 codes costs a few kilobytes instead of a hundred.
 //!
 //! Records are formatted on the connection's task (so formatting runs on
@@ -30,7 +30,7 @@
 //! `<path>.<n>` (n one more than any existing) and a new file is started.
 //! `SIGHUP` reopens the path (for an external log rotator).
 
-pub mod record;
+pub(crate) mod record;
 
 use crate::server::config::{AuditSection, OnAuditError};
 use std::fs::{File, OpenOptions};

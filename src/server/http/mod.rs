@@ -16,6 +16,11 @@
 //! that can reach the socket; the other check endpoints need a configured
 //! client (or none configured). The admin socket serves only peers with
 //! uid 0 or the daemon's own uid, on top of its 0600 mode.
+//!
+//! - `transport`: one connection served by hyper, its timeouts, bodies
+//!   within their limits, failures answered as error JSON;
+//! - `check_api`: the check socket's endpoints;
+//! - `admin_api`: the admin socket's endpoints.
 
 mod admin_api;
 mod check_api;
