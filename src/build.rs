@@ -162,7 +162,7 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
         ..Meta::default()
     };
     let t = Instant::now();
-    let sections = ing.acc.assemble(&catalog, opts.as_of, meta)?;
+    let sections = ing.acc.finish(&catalog, opts.as_of, meta)?;
     out.phases[1] = t.elapsed();
     progress.phase("writing");
     let t = Instant::now();

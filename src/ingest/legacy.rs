@@ -13,7 +13,7 @@ pub struct LegacyCodes(HashSet<[u8; 18]>);
 impl LegacyCodes {
     /// Reads one code per line; text after `#` and blank lines are ignored.
     /// Each code must be structurally valid (length, alphabet, division).
-    pub fn load(path: &Path) -> Result<LegacyCodes, IngestError> {
+    pub(crate) fn load(path: &Path) -> Result<LegacyCodes, IngestError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| IngestError::Io {
             path: p.clone(),
@@ -50,16 +50,8 @@ impl LegacyCodes {
         Ok(LegacyCodes(set))
     }
 
-    pub fn contains(&self, code: &[u8]) -> bool {
+    pub(crate) fn contains(&self, code: &[u8]) -> bool {
         <&[u8; 18]>::try_from(code).is_ok_and(|c| self.0.contains(c))
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

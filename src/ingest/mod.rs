@@ -113,7 +113,7 @@ impl<'a> Ingest<'a> {
 
     /// Reserves room for about `rows` entries (from the input size), so
     /// that the big vectors do not grow by copying.
-    pub fn reserve(&mut self, rows: usize, string_bytes: usize) {
+    pub(crate) fn reserve(&mut self, rows: usize, string_bytes: usize) {
         self.acc.reserve(rows, string_bytes);
         self.seen_ids.reserve(rows);
     }

@@ -1,8 +1,9 @@
 //! Building a snapshot: accepted entries are pushed as they are read, then
-//! [`Builder::finish`] indexes them and writes the file.
+//! `Builder::finish` indexes them into the file's sections, which
+//! [`Sections::write_file`] writes durably.
 //!
 //! A build that reads files in parallel gives each file a builder of its
-//! own and [`Builder::append`]s them, in input order, into one.
+//! own and `Builder::append`s them, in input order, into one.
 
 use super::format::Meta;
 use super::rows::{Arena, EntryRec, Interner};
@@ -12,18 +13,17 @@ use crate::catalog::Catalog;
 use crate::codes::Key;
 use crate::date::Day;
 use crate::entry::Facts;
-use std::path::Path;
 
 /// One accepted entry, as pushed; its strings are copied into the builder.
-pub struct Row<'a> {
-    pub key: Key,
+pub(crate) struct Row<'a> {
+    pub(crate) key: Key,
     /// The code counts as a natural person (§1).
-    pub person: bool,
-    pub facts: Facts,
-    pub entry_id: &'a str,
-    pub name: &'a str,
-    pub authority: &'a str,
-    pub basis: &'a str,
+    pub(crate) person: bool,
+    pub(crate) facts: Facts,
+    pub(crate) entry_id: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) authority: &'a str,
+    pub(crate) basis: &'a str,
 }
 
 /// The accepted entries of a build and their strings, in push order.
@@ -37,19 +37,19 @@ pub struct Builder {
 
 impl Builder {
     /// Room for about `rows` entries and `string_bytes` of their strings.
-    pub fn with_capacity(rows: usize, string_bytes: usize) -> Builder {
+    pub(crate) fn with_capacity(rows: usize, string_bytes: usize) -> Builder {
         let mut b = Builder::default();
         b.reserve(rows, string_bytes);
         b
     }
 
     /// Reserves room so that the big vectors do not grow by copying.
-    pub fn reserve(&mut self, rows: usize, string_bytes: usize) {
+    pub(crate) fn reserve(&mut self, rows: usize, string_bytes: usize) {
         self.entries.reserve(rows);
         self.arena.bytes.reserve(string_bytes);
     }
 
-    pub fn push(&mut self, row: &Row) {
+    pub(crate) fn push(&mut self, row: &Row) {
         let rec = EntryRec {
             key: row.key.into(),
             person: row.person,
@@ -65,7 +65,7 @@ impl Builder {
 
     /// Moves the entries of `part` after this builder's, in order, keeping
     /// those for which `keep(index in part, entry_id bytes)` is true.
-    pub fn append(&mut self, part: Builder, mut keep: impl FnMut(usize, &[u8]) -> bool) {
+    pub(crate) fn append(&mut self, part: Builder, mut keep: impl FnMut(usize, &[u8]) -> bool) {
         let base = self.arena.bytes.len() as u64;
         self.arena.bytes.extend_from_slice(&part.arena.bytes);
         let auth: Vec<u32> = part
@@ -87,9 +87,9 @@ impl Builder {
     }
 
     /// Indexes the entries into the sections of a snapshot as of
-    /// `data_date`. `meta` carries the input digests and row counts; entry
-    /// and subject counts are filled in here.
-    pub fn assemble(
+    /// `data_date`, ready to be written. `meta` carries the input digests
+    /// and row counts; entry and subject counts are filled in here.
+    pub(crate) fn finish(
         self,
         catalog: &Catalog,
         data_date: Day,
@@ -101,17 +101,5 @@ impl Builder {
             authorities,
         } = self;
         assemble(entries, arena, authorities.values, catalog, data_date, meta)
-    }
-
-    /// Indexes the entries and writes the snapshot to `path` durably;
-    /// returns the snapshot id.
-    pub fn finish(
-        self,
-        catalog: &Catalog,
-        data_date: Day,
-        meta: Meta,
-        path: &Path,
-    ) -> Result<String, SnapshotError> {
-        self.assemble(catalog, data_date, meta)?.write_file(path)
     }
 }

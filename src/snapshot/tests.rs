@@ -82,7 +82,7 @@ fn sample() -> Vec<u8> {
         (5, "E6", Black, Revoked, "2026-02-01", None),
     ]);
     let cat = Catalog::from_toml(CATALOG, "t").unwrap();
-    acc.assemble(&cat, d("2026-11-20"), Meta::default())
+    acc.finish(&cat, d("2026-11-20"), Meta::default())
         .unwrap()
         .to_bytes()
 }
@@ -125,7 +125,7 @@ fn round_trip() {
 fn empty_snapshot_round_trips() {
     let cat = Catalog::from_toml(CATALOG, "t").unwrap();
     let bytes = Builder::default()
-        .assemble(&cat, d("2026-11-20"), Meta::default())
+        .finish(&cat, d("2026-11-20"), Meta::default())
         .unwrap()
         .to_bytes();
     let snap = Snapshot::from_bytes(bytes).unwrap();
