@@ -7,11 +7,13 @@
 //! - [`codes`]: subject codes (GB 32100 USCC, GB 11643 ID numbers) and keys;
 //! - [`date`]: calendar days;
 //! - [`catalog`]: domains, matters and measures (联合奖惩措施清单);
-//! - [`entry`]: list kinds, entry statuses, entries;
-//! - [`ingest`]: reading list files, the reject report's reasons;
+//! - [`entry`]: list kinds, entry statuses, entry facts;
+//! - `durable`: writing output files durably (temp file, fsync, rename);
+//! - [`ingest`]: reading list files (file order, decoding, row validation,
+//!   the reject report's reasons, legacy codes);
 //! - [`rules`]: the §3 rules and §4 measures, pure;
-//! - [`snapshot`]: the snapshot file (format, write, read);
-//! - [`build`]: the `build` pipeline;
+//! - [`snapshot`]: the snapshot file (format, builder, write, read);
+//! - [`build`]: the `build` pipeline: ingest feeds the snapshot builder;
 //! - [`check`]: result items and batch flags, shared by CLI and daemon;
 //! - [`sweep`], [`screen`], [`diff`], [`inspect`]: the operator commands;
 //! - [`gen`]: deterministic data generator;
@@ -26,6 +28,7 @@ pub mod check;
 pub mod codes;
 pub mod date;
 pub mod diff;
+pub(crate) mod durable;
 pub mod entry;
 pub mod gen;
 pub mod ingest;
