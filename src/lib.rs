@@ -7,17 +7,21 @@
 //! - [`codes`]: subject codes (GB 32100 USCC, GB 11643 ID numbers) and keys;
 //! - [`date`]: calendar days;
 //! - [`catalog`]: domains, matters and measures (联合奖惩措施清单);
-//! - [`entry`]: list kinds, entry statuses, entries;
-//! - [`ingest`]: reading list files, the reject report's reasons;
+//! - [`entry`]: list kinds, entry statuses, entry facts;
+//! - `durable`: writing output files durably (temp file, fsync, rename);
+//! - [`ingest`]: reading list files (file order, decoding, row validation,
+//!   the reject report's reasons, legacy codes);
 //! - [`rules`]: the §3 rules and §4 measures, pure;
 //! - [`related`]: related parties (§8): roles, binding, measures through relations, pure;
-//! - [`snapshot`]: the snapshot file (format, write, read);
-//! - [`build`]: the `build` pipeline;
+//! - [`snapshot`]: the snapshot file (format, builder, write, read);
+//! - [`build`]: the `build` pipeline: ingest feeds the snapshot builder;
 //! - [`check`]: result items and batch flags, shared by CLI and daemon;
 //! - [`sweep`], [`screen`], [`diff`], [`inspect`]: the operator commands;
 //! - [`gen`]: deterministic data generator;
 //! - [`loadgen`]: load generators against a running daemon (`credlist bench`);
-//! - [`server`]: the daemon (`credlist serve`) and its admin client.
+//! - [`server`]: the daemon (`credlist serve`) and its admin client;
+//! - [`wire`]: the batch protocol's frames, shared by the daemon, the load
+//!   generator and the tests.
 
 pub mod build;
 pub mod catalog;
@@ -25,6 +29,7 @@ pub mod check;
 pub mod codes;
 pub mod date;
 pub mod diff;
+pub(crate) mod durable;
 pub mod entry;
 pub mod gen;
 pub mod ingest;
@@ -36,3 +41,4 @@ pub mod screen;
 pub mod server;
 pub mod snapshot;
 pub mod sweep;
+pub mod wire;
