@@ -313,7 +313,10 @@ basis = "发改财金〔2016〕141号"
                 "refers to unknown list kind \"grey\"",
             ),
             (
-                GOOD.replace("mandatory = true", "mandatory = true\napplies_to = [\"subject\", \"cousin\"]"),
+                GOOD.replace(
+                    "mandatory = true",
+                    "mandatory = true\napplies_to = [\"subject\", \"cousin\"]",
+                ),
                 "measure \"P-PROC-01\": applies_to \"cousin\" is neither",
             ),
             (

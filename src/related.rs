@@ -112,7 +112,12 @@ pub fn binds(r: &RelationFacts, d: Day, entry_listed_on: Day) -> bool {
 /// Rule 1: indices of the hits of an organisation's evaluation that the
 /// relation binds on `d`. `org_entries` are the facts `org` was evaluated
 /// from.
-pub fn bound_hits(r: &RelationFacts, d: Day, org: &Evaluation, org_entries: &[Facts]) -> Vec<usize> {
+pub fn bound_hits(
+    r: &RelationFacts,
+    d: Day,
+    org: &Evaluation,
+    org_entries: &[Facts],
+) -> Vec<usize> {
     org.hits
         .iter()
         .enumerate()
@@ -200,7 +205,10 @@ pub fn measures(
         let mut through = Vec::new();
         let via_allowed = !(table.is_reward(m) && own_black_or_watch);
         for (li, link) in links.iter().enumerate() {
-            if !via_allowed || !link.visible || table.applies_to(m) & role_bit(link.relation.role) == 0 {
+            if !via_allowed
+                || !link.visible
+                || table.applies_to(m) & role_bit(link.relation.role) == 0
+            {
                 continue;
             }
             let bound = bound_hits(&link.relation, d, link.org, link.org_entries);

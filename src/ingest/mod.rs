@@ -181,29 +181,35 @@ impl<'a> Ingest<'a> {
         st.ignored_columns.extend(stats.ignored_columns);
         let seen_ids = &mut self.seen_ids;
         let mut dups = false;
-        self.acc.append(acc, |i, entry_id| {
-            if !seen_ids.insert(id_hashes[i]) {
-                let entry_id = String::from_utf8_lossy(entry_id).into_owned();
-                let message = format!("entry_id {entry_id:?} was already used by an accepted row");
-                *st.rejected
-                    .entry(Reason::DuplicateEntryId.as_str())
-                    .or_default() += 1;
-                rejects.push(Reject {
-                    file: digest.path.clone(),
-                    line: lines[i],
-                    entry_id,
-                    reason: Reason::DuplicateEntryId,
-                    message,
-                });
-                dups = true;
-                return false;
-            }
-            st.accepted += 1;
-            st.org_code_warnings += (warnings[i] & WARN_ORG != 0) as u64;
-            st.legacy_codes += (warnings[i] & WARN_LEGACY != 0) as u64;
-            st.upgraded_ids += (warnings[i] & WARN_UPGRADED != 0) as u64;
-            true
-        });
+        self.acc.append(
+            acc,
+            |i, entry_id| {
+                if !seen_ids.insert(id_hashes[i]) {
+                    let entry_id = String::from_utf8_lossy(entry_id).into_owned();
+                    let message =
+                        format!("entry_id {entry_id:?} was already used by an accepted row");
+                    *st.rejected
+                        .entry(Reason::DuplicateEntryId.as_str())
+                        .or_default() += 1;
+                    rejects.push(Reject {
+                        file: digest.path.clone(),
+                        line: lines[i],
+                        entry_id,
+                        reason: Reason::DuplicateEntryId,
+                        message,
+                    });
+                    dups = true;
+                    return false;
+                }
+                st.accepted += 1;
+                st.org_code_warnings += (warnings[i] & WARN_ORG != 0) as u64;
+                st.legacy_codes += (warnings[i] & WARN_LEGACY != 0) as u64;
+                st.upgraded_ids += (warnings[i] & WARN_UPGRADED != 0) as u64;
+                true
+            },
+            // Entry files carry no relations.
+            |_, _| true,
+        );
         if dups {
             rejects.sort_by_key(|r| r.line);
         }

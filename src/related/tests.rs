@@ -103,7 +103,10 @@ fn roles_round_trip_and_masks() {
     assert_eq!(Role::parse("chairman"), None);
     let m = applies_mask(&["subject".into(), "legal_rep".into()]);
     assert_eq!(m, APPLIES_SUBJECT | role_bit(Role::LegalRep));
-    assert_eq!(applies_mask(&["professional".into()]), role_bit(Role::Professional));
+    assert_eq!(
+        applies_mask(&["professional".into()]),
+        role_bit(Role::Professional)
+    );
 }
 
 #[test]
@@ -147,7 +150,12 @@ fn binds_on_the_day_or_on_the_listing_day() {
 #[test]
 fn derived_watch_binds_through_the_black_listing_day() {
     // Black 2025-01-10 … 2025-12-31 → derived watch from 2026-01-01.
-    let org = [entry(Kind::Black, Status::Active, "2025-01-10", Some("2025-12-31"))];
+    let org = [entry(
+        Kind::Black,
+        Status::Active,
+        "2025-01-10",
+        Some("2025-12-31"),
+    )];
     let ev = eval(&org, "2026-03-01", &|_| false);
     assert_eq!(ev.hits.len(), 1);
     assert!(ev.hits[0].derived);
@@ -194,10 +202,22 @@ fn measures_through_roles_merge_with_direct_ones() {
     assert_eq!(names(&m.must_apply), [BAN, ENTRY]);
     // BAN only through the relation.
     assert!(m.must_apply[0].own.is_empty());
-    assert_eq!(m.must_apply[0].through, [Through { link: 0, hits: vec![0] }]);
+    assert_eq!(
+        m.must_apply[0].through,
+        [Through {
+            link: 0,
+            hits: vec![0]
+        }]
+    );
     // ENTRY both ways, once.
     assert_eq!(m.must_apply[1].own, [0]);
-    assert_eq!(m.must_apply[1].through, [Through { link: 0, hits: vec![0] }]);
+    assert_eq!(
+        m.must_apply[1].through,
+        [Through {
+            link: 0,
+            hits: vec![0]
+        }]
+    );
     assert!(m.may_apply.is_empty() && m.rewards.is_empty());
 }
 
@@ -291,7 +311,9 @@ fn suppressed_red_and_rewards_through_relations() {
         org: &both_org,
         org_entries: &both,
     }];
-    assert!(measures(&t, HONOURS, &clear, &links, d(day)).rewards.is_empty());
+    assert!(measures(&t, HONOURS, &clear, &links, d(day))
+        .rewards
+        .is_empty());
 }
 
 #[test]
@@ -340,23 +362,40 @@ fn profile_items_and_flags_agree_with_measures() {
             let visible = persons || !org_is_person;
             let links = [OrgLink { visible, ..link }];
             let m = measures(&t, MARKET, &own, &links, d(day));
-            let want = if m.must_apply.is_empty() { 0 } else { f8::MUST_APPLY }
-                | if m.may_apply.is_empty() { 0 } else { f8::MAY_APPLY }
-                | if m.rewards.is_empty() { 0 } else { f8::REWARD };
-            assert_eq!(pf.bits(persons, false), want, "person org {org_is_person}, persons {persons}");
+            let want = if m.must_apply.is_empty() {
+                0
+            } else {
+                f8::MUST_APPLY
+            } | if m.may_apply.is_empty() {
+                0
+            } else {
+                f8::MAY_APPLY
+            } | if m.rewards.is_empty() { 0 } else { f8::REWARD };
+            assert_eq!(
+                pf.bits(persons, false),
+                want,
+                "person org {org_is_person}, persons {persons}"
+            );
         }
     }
 }
 
 #[test]
 fn related_bits() {
-    assert_eq!(related_bit(SubjectStatus::Black) as u16, flags::RELATED_BLACK >> 8);
+    assert_eq!(
+        related_bit(SubjectStatus::Black) as u16,
+        flags::RELATED_BLACK >> 8
+    );
     assert_eq!(related_bit(SubjectStatus::Clear), 0);
     assert_eq!(
-        [SubjectStatus::Black, SubjectStatus::Watch, SubjectStatus::Red]
-            .map(|s| (related_bit(s) as u16) << 8)
-            .iter()
-            .fold(0, |a, b| a | b),
+        [
+            SubjectStatus::Black,
+            SubjectStatus::Watch,
+            SubjectStatus::Red
+        ]
+        .map(|s| (related_bit(s) as u16) << 8)
+        .iter()
+        .fold(0, |a, b| a | b),
         flags::RELATED
     );
 }

@@ -6,13 +6,14 @@
 //! own and `Builder::append`s them, in input order, into one.
 
 use super::format::Meta;
-use super::rows::{Arena, EntryRec, Interner};
+use super::rows::{Arena, EntryRec, Interner, RelationRec};
 use super::write::{assemble, Sections};
 use super::SnapshotError;
 use crate::catalog::Catalog;
 use crate::codes::Key;
 use crate::date::Day;
 use crate::entry::Facts;
+use crate::related::RelationFacts;
 
 /// One accepted entry, as pushed; its strings are copied into the builder.
 pub(crate) struct Row<'a> {
@@ -26,10 +27,23 @@ pub(crate) struct Row<'a> {
     pub(crate) basis: &'a str,
 }
 
-/// The accepted entries of a build and their strings, in push order.
+/// One accepted relation (SPEC §8), as pushed.
+pub(crate) struct RelationRow<'a> {
+    pub(crate) org: Key,
+    /// The organisation's code counts as a natural person (§1).
+    pub(crate) org_person: bool,
+    pub(crate) party: Key,
+    pub(crate) party_person: bool,
+    pub(crate) relation_id: &'a str,
+    pub(crate) facts: RelationFacts,
+}
+
+/// The accepted entries and relations of a build and their strings, in
+/// push order.
 #[derive(Default, Debug)]
 pub struct Builder {
     pub entries: Vec<EntryRec>,
+    pub relations: Vec<RelationRec>,
     /// Each entry's entry_id, name and basis, back to back.
     pub arena: Arena,
     pub(crate) authorities: Interner,
@@ -63,9 +77,28 @@ impl Builder {
         self.entries.push(rec);
     }
 
+    pub(crate) fn push_relation(&mut self, row: &RelationRow) {
+        let rec = RelationRec {
+            org: row.org.into(),
+            party: row.party.into(),
+            org_person: row.org_person,
+            party_person: row.party_person,
+            facts: row.facts,
+            relation_id: self.arena.push(row.relation_id),
+        };
+        self.relations.push(rec);
+    }
+
     /// Moves the entries of `part` after this builder's, in order, keeping
     /// those for which `keep(index in part, entry_id bytes)` is true.
-    pub(crate) fn append(&mut self, part: Builder, mut keep: impl FnMut(usize, &[u8]) -> bool) {
+    /// Relations of `part` are moved too, keeping those for which
+    /// `keep_relation(index in part, relation_id bytes)` is true.
+    pub(crate) fn append(
+        &mut self,
+        part: Builder,
+        mut keep: impl FnMut(usize, &[u8]) -> bool,
+        mut keep_relation: impl FnMut(usize, &[u8]) -> bool,
+    ) {
         let base = self.arena.bytes.len() as u64;
         self.arena.bytes.extend_from_slice(&part.arena.bytes);
         let auth: Vec<u32> = part
@@ -84,6 +117,13 @@ impl Builder {
             e.basis = e.basis.shifted(base);
             self.entries.push(e);
         }
+        for (i, mut r) in part.relations.into_iter().enumerate() {
+            if !keep_relation(i, part.arena.bytes_of(r.relation_id)) {
+                continue;
+            }
+            r.relation_id = r.relation_id.shifted(base);
+            self.relations.push(r);
+        }
     }
 
     /// Indexes the entries into the sections of a snapshot as of
@@ -97,9 +137,18 @@ impl Builder {
     ) -> Result<Sections, SnapshotError> {
         let Builder {
             entries,
+            relations,
             arena,
             authorities,
         } = self;
-        assemble(entries, arena, authorities.values, catalog, data_date, meta)
+        assemble(
+            entries,
+            relations,
+            arena,
+            authorities.values,
+            catalog,
+            data_date,
+            meta,
+        )
     }
 }

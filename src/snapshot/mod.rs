@@ -18,7 +18,7 @@ mod rows;
 pub mod write;
 
 pub use builder::Builder;
-pub(crate) use builder::Row;
+pub(crate) use builder::{RelationRow, Row};
 pub use format::{InputDigest, Meta};
 pub use read::{EntryView, Slot, Snapshot};
 pub use rows::{Arena, EntryRec, Str};

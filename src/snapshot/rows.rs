@@ -3,6 +3,7 @@
 
 use crate::codes::Key;
 use crate::entry::Facts;
+use crate::related::RelationFacts;
 use rustc_hash::FxHashMap;
 
 /// A string stored in the [`Arena`]: a 48-bit offset and a 16-bit length
@@ -110,6 +111,20 @@ pub struct EntryRec {
     pub(crate) basis: Str,
 }
 
+/// An accepted relation (SPEC §8), compact. Its relation_id lives in the
+/// same arena as the entries' strings.
+#[derive(Clone, Copy, Debug)]
+pub struct RelationRec {
+    pub(crate) org: KeyBytes,
+    pub(crate) party: KeyBytes,
+    /// The organisation's code counts as a natural person (§1: an all-digit
+    /// code valid both ways).
+    pub(crate) org_person: bool,
+    pub(crate) party_person: bool,
+    pub(crate) facts: RelationFacts,
+    pub relation_id: Str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +136,11 @@ mod tests {
             std::mem::size_of::<EntryRec>() <= 76,
             "{}",
             std::mem::size_of::<EntryRec>()
+        );
+        assert!(
+            std::mem::size_of::<RelationRec>() <= 48,
+            "{}",
+            std::mem::size_of::<RelationRec>()
         );
     }
 }

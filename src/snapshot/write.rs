@@ -2,7 +2,7 @@
 //! writing it (layout in [`super::format`]).
 
 use super::format::*;
-use super::rows::{Arena, EntryRec};
+use super::rows::{Arena, EntryRec, RelationRec};
 use super::SnapshotError;
 use crate::catalog::Catalog;
 use crate::date::Day;
@@ -73,6 +73,7 @@ impl Profile {
 /// the order of [`super::format`].
 pub(crate) fn assemble(
     mut entries: Vec<EntryRec>,
+    relations: Vec<RelationRec>,
     arena: Arena,
     authorities: Vec<String>,
     catalog: &Catalog,
@@ -80,6 +81,7 @@ pub(crate) fn assemble(
     mut meta: Meta,
 ) -> Result<Sections, SnapshotError> {
     sort_entries(&mut entries, &arena);
+    let _ = relations;
     if entries.len() >= u32::MAX as usize {
         return Err(SnapshotError::TooLarge("more than 4 294 967 294 entries"));
     }
