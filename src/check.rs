@@ -8,6 +8,8 @@ use crate::entry::Kind;
 use crate::rules::{self, flags, SubjectStatus};
 use crate::snapshot::read::{lookup_in, prefetch_slot};
 use crate::snapshot::{EntryView, Slot, Snapshot};
+
+mod related;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use serde::Serialize;
@@ -27,7 +29,13 @@ impl Holds {
         for e in entry_numbers {
             if e < snap.entries() {
                 h.entries.insert(e);
-                h.subjects.insert(snap.entry(e).sid);
+                let sid = snap.entry(e).sid;
+                h.subjects.insert(sid);
+                // A hold suspends the organisation's measures for the
+                // people behind it too (§8 rule 4).
+                for r in snap.relations_as_org(sid) {
+                    h.subjects.insert(snap.relation(r).party);
+                }
             }
         }
         h
@@ -76,7 +84,12 @@ pub struct MeasureOut {
     pub id: String,
     pub name: String,
     pub entries: Vec<String>,
+    /// The relations it fired through (§8 rule 4), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<Vec<ViaOut>>,
 }
+
+pub use related::{RelatedOut, ViaOut};
 
 /// One result item (SPEC §6): a valid code with its status, hits and
 /// measures, or an invalid / forbidden code with an error.
@@ -102,6 +115,10 @@ pub struct Item {
     pub may_apply: Option<Vec<MeasureOut>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewards: Option<Vec<MeasureOut>>,
+    /// Related organisations and parties (§8): present on every valid,
+    /// answered item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related: Option<Vec<RelatedOut>>,
 }
 
 impl Item {
@@ -119,6 +136,7 @@ impl Item {
             must_apply: None,
             may_apply: None,
             rewards: None,
+            related: None,
         }
     }
 
@@ -203,13 +221,6 @@ pub fn resolve(ctx: &Ctx, input: &str) -> (String, Resolved) {
 pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
     let (code, resolved) = resolve(ctx, input);
     let mut item = Item::bare(code, input, role);
-    let with_measures = |item: &mut Item| {
-        if item.valid && item.error.is_none() {
-            item.must_apply = Some(Vec::new());
-            item.may_apply = Some(Vec::new());
-            item.rewards = Some(Vec::new());
-        }
-    };
     match resolved {
         Resolved::Invalid(e) => item.error = Some(e),
         Resolved::Forbidden => {
@@ -221,93 +232,103 @@ pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
             item.status = Some(SubjectStatus::Clear);
             item.warning = warning;
             item.hits = Some(Vec::new());
-            with_measures(&mut item);
+            item.must_apply = Some(Vec::new());
+            item.may_apply = Some(Vec::new());
+            item.rewards = Some(Vec::new());
+            item.related = Some(Vec::new());
         }
         Resolved::Listed { slot, warning } => {
             item.valid = true;
             item.warning = warning;
-            let (ev, views) = ctx
-                .snap
-                .evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
-            let hits: Vec<HitOut> = ev
-                .hits
-                .iter()
-                .map(|h| hit_out(ctx.snap, &views, h))
-                .collect();
-            with_measures(&mut item);
-            if let Some(m) = ctx.matter {
-                let ms = ctx.snap.measures.measures(m, &ev.hits);
-                let out = |list: Vec<rules::Applied>| -> Vec<MeasureOut> {
-                    list.into_iter()
-                        .map(|a| {
-                            let cm = &ctx.snap.catalog.measures[a.measure];
-                            let mut entries: Vec<String> =
-                                a.hits.iter().map(|&i| hits[i].entry_id.clone()).collect();
-                            entries.sort();
-                            entries.dedup();
-                            MeasureOut {
-                                id: cm.id.clone(),
-                                name: cm.name.clone(),
-                                entries,
-                            }
-                        })
-                        .collect()
-                };
-                let sorted = |list| {
-                    let mut v = out(list);
-                    v.sort_by(|a, b| a.id.cmp(&b.id));
-                    v
-                };
-                item.must_apply = Some(sorted(ms.must_apply));
-                item.may_apply = Some(sorted(ms.may_apply));
-                item.rewards = Some(sorted(ms.rewards));
-            }
-            item.status = Some(ev.status);
-            item.hits = Some(hits);
+            answer_listed(ctx, slot.sid, &mut item);
         }
     }
     item
 }
 
+/// Status, hits, related codes and measures of a subject in the snapshot.
+fn answer_listed(ctx: &Ctx, sid: u32, item: &mut Item) {
+    let (ev, views) = ctx
+        .snap
+        .evaluate(sid, ctx.day, &|e| ctx.holds.is_held(e));
+    let hits: Vec<HitOut> = ev
+        .hits
+        .iter()
+        .map(|h| hit_out(ctx.snap, &views, h))
+        .collect();
+    let rel = related::Related::of(ctx, sid);
+    item.related = Some(rel.items(ctx));
+    let (mut must, mut may, mut rewards) = (Vec::new(), Vec::new(), Vec::new());
+    if let Some(m) = ctx.matter {
+        let links = rel.links();
+        let fired = crate::related::measures(&ctx.snap.measures, m, &ev, &links, ctx.day);
+        let out = |list: Vec<crate::related::Fired>| -> Vec<MeasureOut> {
+            let mut v: Vec<MeasureOut> = list
+                .into_iter()
+                .map(|f| rel.measure_out(ctx, &f, &hits))
+                .collect();
+            v.sort_by(|a, b| a.id.cmp(&b.id));
+            v
+        };
+        must = out(fired.must_apply);
+        may = out(fired.may_apply);
+        rewards = out(fired.rewards);
+    }
+    item.must_apply = Some(must);
+    item.may_apply = Some(may);
+    item.rewards = Some(rewards);
+    item.status = Some(ev.status);
+    item.hits = Some(hits);
+}
+
 /// Length of one code in the batch protocol.
 pub const CODE_LEN: usize = 18;
 
-/// Flags of one already-normalised code (SPEC §6 batch protocol).
+/// Flags of one already-normalised code (SPEC §6 batch protocol,
+/// version 1).
 #[inline]
 pub fn flags_of(ctx: &Ctx, code: &[u8; CODE_LEN]) -> u8 {
+    flags_of_code::<false>(ctx, code) as u8
+}
+
+/// Flags of one already-normalised code in batch protocol version 2 (§8):
+/// the version-1 bits and the RELATED bits.
+#[inline]
+pub fn flags_v2_of(ctx: &Ctx, code: &[u8; CODE_LEN]) -> u16 {
+    flags_of_code::<true>(ctx, code)
+}
+
+#[inline]
+fn flags_of_code<const V2: bool>(ctx: &Ctx, code: &[u8; CODE_LEN]) -> u16 {
     let Some(key) = Key::from_bytes(code) else {
-        return flags::UNANSWERED;
+        return flags::UNANSWERED as u16;
     };
     match ctx.snap.lookup(key) {
-        Some(slot) => flags_of_slot(ctx, &slot),
-        None => flags_of_miss(ctx, code),
+        Some(slot) => flags_of_slot::<V2>(ctx, &slot),
+        None => flags_of_miss(ctx, code) as u16,
     }
 }
 
 #[inline]
-fn flags_of_slot(ctx: &Ctx, slot: &Slot) -> u8 {
+fn flags_of_slot<const V2: bool>(ctx: &Ctx, slot: &Slot) -> u16 {
     if slot.person() && !ctx.persons {
-        return flags::UNANSWERED;
+        return flags::UNANSWERED as u16;
     }
     let day = ctx.day.to_u32();
     if day >= slot.from && day < slot.to && !ctx.holds.subject_held(slot.sid) {
-        let measures = ctx
-            .matter
-            .map_or(0, |m| ctx.snap.profile_flags(m, slot.profile));
-        return (slot.info & flags::LISTS) | measures;
+        let measures = ctx.matter.map_or(0, |m| {
+            ctx.snap
+                .profile_flags(m, slot.profile)
+                .bits(ctx.persons, slot.black_or_watch())
+        });
+        let v1 = ((slot.info & flags::LISTS) | measures) as u16;
+        if !V2 {
+            return v1;
+        }
+        let related = slot.related | if ctx.persons { slot.related_person } else { 0 };
+        return v1 | (related as u16) << 8;
     }
-    // Outside the precomputed range, or held: the rules on the entries'
-    // facts only (no strings are read for a flag byte).
-    let ev = ctx.snap.evaluate_facts(
-        slot.sid,
-        ctx.day,
-        &|e| ctx.holds.is_held(e),
-        &mut Vec::new(),
-    );
-    let measures = ctx.matter.map_or(0, |m| {
-        ctx.snap.measures.profile_flags(m, &rules::profile(&ev))
-    });
-    ev.flags() | measures
+    related::flags_slow(ctx, slot.sid, V2)
 }
 
 #[inline]
@@ -323,8 +344,31 @@ fn flags_of_miss(ctx: &Ctx, code: &[u8; CODE_LEN]) -> u8 {
 pub const PARALLEL_MIN_CODES: usize = 16 * 1024;
 const CHUNK_CODES: usize = 4096;
 
-/// Flags for `codes` (n × 18 bytes) into `out` (n bytes).
-pub fn batch_flags(ctx: &Ctx, codes: &[u8], out: &mut [u8]) {
+/// A batch answer word: `u8` for protocol version 1, `u16` for version 2.
+pub trait FlagWord: Copy + Send + Sync {
+    const V2: bool;
+    fn from_flags(f: u16) -> Self;
+}
+
+impl FlagWord for u8 {
+    const V2: bool = false;
+    #[inline]
+    fn from_flags(f: u16) -> u8 {
+        f as u8
+    }
+}
+
+impl FlagWord for u16 {
+    const V2: bool = true;
+    #[inline]
+    fn from_flags(f: u16) -> u16 {
+        f
+    }
+}
+
+/// Flags for `codes` (n × 18 bytes) into `out` (n words: `u8` for
+/// protocol version 1, `u16` for version 2).
+pub fn batch_flags<W: FlagWord>(ctx: &Ctx, codes: &[u8], out: &mut [W]) {
     debug_assert_eq!(codes.len(), out.len() * CODE_LEN);
     let (table, capacity) = ctx.snap.table();
     // Software pipeline: the slot of code i + AHEAD is prefetched while
@@ -340,7 +384,7 @@ pub fn batch_flags(ctx: &Ctx, codes: &[u8], out: &mut [u8]) {
         }
         k
     };
-    let run = |codes: &[u8], out: &mut [u8]| {
+    let run = |codes: &[u8], out: &mut [W]| {
         let n = out.len();
         let mut ring = [None; AHEAD];
         for (i, r) in ring.iter_mut().enumerate().take(n) {
@@ -351,18 +395,24 @@ pub fn batch_flags(ctx: &Ctx, codes: &[u8], out: &mut [u8]) {
             if i + AHEAD < n {
                 ring[i % AHEAD] = key_at(codes, i + AHEAD);
             }
-            out[i] = match k {
-                None => flags::UNANSWERED,
+            out[i] = W::from_flags(match k {
+                None => flags::UNANSWERED as u16,
                 Some(key) => match lookup_in(table, capacity, key) {
-                    Some(slot) => flags_of_slot(ctx, &slot),
+                    Some(slot) => {
+                        if W::V2 {
+                            flags_of_slot::<true>(ctx, &slot)
+                        } else {
+                            flags_of_slot::<false>(ctx, &slot)
+                        }
+                    }
                     None => flags_of_miss(
                         ctx,
                         codes[i * CODE_LEN..(i + 1) * CODE_LEN]
                             .try_into()
                             .expect("18 bytes"),
-                    ),
+                    ) as u16,
                 },
-            };
+            });
         }
     };
     if out.len() >= PARALLEL_MIN_CODES {

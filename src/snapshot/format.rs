@@ -1,4 +1,4 @@
-//! The snapshot file format, version 1.
+//! The snapshot file format, version 2 (version 1 had no relations).
 //!
 //! One immutable file, little-endian throughout, every section 8-byte
 //! aligned. Written by [`super::write`], read by [`super::read`]; both
@@ -7,8 +7,8 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic "CREDLIST"
-//! 8       4     format version (u32) = 1
-//! 12      4     number of sections S (u32) = 9
+//! 8       4     format version (u32) = 2
+//! 12      4     number of sections S (u32) = 12
 //! 16      8     file length in bytes (u64), footer included
 //! 24      4     data date (u32 days since 1970-01-01)
 //! 28      4     reserved, 0
@@ -35,13 +35,20 @@
 //!    12 4   subject id (u32)
 //!    16 1   info: bit0 natural person; bits 1-4 the list flags
 //!           (BLACK, WATCH, RED, SUSPENDED) valid for days [from, to)
-//!    17 3   reserved, 0
-//!    20 4   profile id (u32): the subject's active (kind, domain) pairs
+//!    17 1   related: bits 0-2 RELATED_BLACK, _WATCH, _RED (§8) of the
+//!           related codes shown to every caller, valid for [from, to)
+//!    18 1   the same bits for related codes that count as natural persons
+//!           (shown only to callers with person permission)
+//!    19 1   reserved, 0
+//!    20 4   profile id (u32): the subject's measure profile
 //!    24 4   from (u32 day, inclusive)
 //!    28 4   to (u32 day, exclusive)
 //!    ```
-//!    A lookup on a day outside `[from, to)`, or of a subject with a hold,
-//!    evaluates the rules on the subject's entries instead.
+//!    A lookup on a day outside `[from, to)`, or of a subject with a hold
+//!    (or a party of an organisation with a hold), evaluates the rules on
+//!    the entries instead. `[from, to)` is cut by the boundaries of the
+//!    subject's entries, of its relations and of the related subjects'
+//!    entries, so that everything precomputed holds on every day of it.
 //! 3. `SUBJECTS` — `n + 1` records of 16 bytes, by subject id (subjects are
 //!    numbered in the byte order of their packed keys): `key` (12 bytes),
 //!    `first entry` (u32); the last record holds only the entry count.
@@ -60,16 +67,36 @@
 //!    40 2  entry_id length     42 2  name length
 //!    44 2  basis length        46 2  reserved, 0
 //!    ```
-//! 5. `STRINGS` — UTF-8 bytes of entry ids and names.
+//! 5. `STRINGS` — UTF-8 bytes of entry ids, names, bases and relation ids.
 //! 6. `ENTRY_INDEX` — u32 entry numbers sorted by entry_id bytes (holds and
 //!    diffs find entries by id with a binary search).
 //! 7. `PROFILES` — `u32 count`, `u32 reserved`, `count + 1` u32 offsets,
-//!    then 4-byte pairs `kind u8, reserved u8, domain u16`.
+//!    then 4-byte items `kind u8, via u8, domain u16`: an active hit that
+//!    can trigger measures, `via` 0 for the subject's own hit, else
+//!    `1 + role` of a relation through which an organisation's hit binds
+//!    the subject, plus 0x80 when that organisation's code counts as a
+//!    natural person (see [`crate::related::ProfileItem`]).
 //! 8. `BITMAPS` — `u32 count`, `u32 reserved`, then per bitmap: `kind u8`,
 //!    `reserved u8`, `domain u16` (0xFFFF = every domain), `u32 reserved`,
 //!    `u64 length`, the portable roaring serialization, padding to 8.
 //!    One bitmap per kind and per (kind, domain), over the subject ids of
 //!    all stored entries of that kind whatever their status.
+//! 9. `RELATIONS` — fixed 32-byte records sorted by (organisation, party,
+//!    relation_id bytes):
+//!    ```text
+//!    0  4  organisation subject id   4  4  party subject id
+//!    8  1  role (0 legal_rep, 1 principal, 2 manager, 3 director,
+//!          4 shareholder, 5 professional)
+//!    9  1  bit0 the organisation's code counts as a natural person,
+//!          bit1 the party's
+//!    10 2  relation_id length   12 4  from   16 4  until (MAX = none)
+//!    20 4  reserved, 0          24 8  offset in STRINGS of relation_id
+//!    ```
+//! 10. `ORG_RELATIONS` — `n + 1` u32: the relations of organisation `s` are
+//!     records `[s] .. [s + 1]`.
+//! 11. `PARTY_RELATIONS` — `n + 1` u32 offsets, then one u32 relation number
+//!     per relation sorted by (party, organisation, number): the relations
+//!     of party `s` are the numbers at `[s] .. [s + 1]`.
 //!
 //! A reader refuses a file whose magic, version, length, section table or
 //! footer does not match, then checks every structural invariant it relies
@@ -82,7 +109,7 @@ pub const MAGIC: &[u8; 8] = b"CREDLIST";
 /// Bumped on any change of layout. A reader refuses other versions with
 /// [`super::SnapshotError::Version`]: rebuild the snapshot with the matching
 /// `credlist build`.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 32;
 pub const SECTION_ENTRY_LEN: usize = 24;
 pub const FOOTER_LEN: usize = 16;
@@ -90,6 +117,7 @@ pub const FOOTER_LEN: usize = 16;
 pub const SLOT_LEN: usize = 32;
 pub const SUBJECT_LEN: usize = 16;
 pub const ENTRY_LEN: usize = 48;
+pub const RELATION_LEN: usize = 32;
 pub const NONE_DAY: u32 = u32::MAX;
 pub const ALL_DOMAINS: u16 = 0xFFFF;
 
@@ -120,10 +148,13 @@ pub enum Section {
     EntryIndex = 6,
     Profiles = 7,
     Bitmaps = 8,
+    Relations = 9,
+    OrgRelations = 10,
+    PartyRelations = 11,
 }
 
 impl Section {
-    pub const ALL: [Section; 9] = [
+    pub const ALL: [Section; 12] = [
         Section::Meta,
         Section::Catalog,
         Section::Table,
@@ -133,6 +164,9 @@ impl Section {
         Section::EntryIndex,
         Section::Profiles,
         Section::Bitmaps,
+        Section::Relations,
+        Section::OrgRelations,
+        Section::PartyRelations,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -145,6 +179,9 @@ impl Section {
             Section::EntryIndex => "ENTRY_INDEX",
             Section::Profiles => "PROFILES",
             Section::Bitmaps => "BITMAPS",
+            Section::Relations => "RELATIONS",
+            Section::OrgRelations => "ORG_RELATIONS",
+            Section::PartyRelations => "PARTY_RELATIONS",
         }
     }
 }
@@ -169,6 +206,7 @@ pub struct Meta {
     pub entries: u64,
     pub subjects: u64,
     pub authorities: Vec<String>,
+    pub relations: u64,
 }
 
 #[inline]

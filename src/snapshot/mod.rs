@@ -15,6 +15,7 @@ pub mod format;
 pub mod guard;
 pub mod read;
 mod rows;
+mod summary;
 pub mod write;
 
 pub use builder::Builder;

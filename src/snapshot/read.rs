@@ -10,7 +10,8 @@ use crate::catalog::Catalog;
 use crate::codes::Key;
 use crate::date::Day;
 use crate::entry::{Facts, Kind, Status};
-use crate::rules::{self, Evaluation, MeasureTable};
+use crate::related::{ProfileItem, RelationFacts, Role, VIA_PERSON};
+use crate::rules::{self, Evaluation, MeasureTable, ProfileFlags};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
@@ -42,7 +43,7 @@ pub struct Snapshot {
     /// (mapped snapshots only): random lookups then miss the TLB far less,
     /// which is most of their cost. About 37 bytes an entry.
     table_copy: Option<memmap2::Mmap>,
-    sections: [Range<usize>; 9],
+    sections: [Range<usize>; 12],
     pub meta: Meta,
     pub catalog: Catalog,
     pub measures: MeasureTable,
@@ -52,9 +53,10 @@ pub struct Snapshot {
     capacity: u64,
     nsub: u32,
     nent: u32,
-    profiles: Vec<Vec<(Kind, u16)>>,
+    nrel: u32,
+    profiles: Vec<Vec<ProfileItem>>,
     /// Measure bits by `matter * profiles + profile`.
-    profile_flags: Vec<u8>,
+    profile_flags: Vec<ProfileFlags>,
     bitmaps: HashMap<(Kind, u16), RoaringBitmap>,
     watch_days: Vec<u32>,
 }
@@ -64,6 +66,10 @@ pub struct Snapshot {
 pub struct Slot {
     pub sid: u32,
     pub info: u8,
+    /// RELATED bits (shifted down by 8) of related codes shown to every
+    /// caller, and of those that count as natural persons.
+    pub related: u8,
+    pub related_person: u8,
     pub profile: u32,
     pub from: u32,
     pub to: u32,
@@ -73,6 +79,26 @@ impl Slot {
     pub fn person(&self) -> bool {
         self.info & INFO_PERSON != 0
     }
+
+    /// Whether the subject's own status is black or watch (no reward then
+    /// reaches it through a relation).
+    pub fn black_or_watch(&self) -> bool {
+        self.info & (rules::flags::BLACK | rules::flags::WATCH) != 0
+    }
+}
+
+/// One stored relation, borrowed from the snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelationView<'a> {
+    /// Relation number in the snapshot.
+    pub index: u32,
+    /// Subject ids.
+    pub org: u32,
+    pub party: u32,
+    pub org_person: bool,
+    pub party_person: bool,
+    pub facts: RelationFacts,
+    pub relation_id: &'a str,
 }
 
 /// One stored entry, borrowed from the snapshot.
@@ -195,7 +221,7 @@ impl Snapshot {
                 got: format!("{digest:032x}"),
             });
         }
-        let mut sections: [Range<usize>; 9] = Default::default();
+        let mut sections: [Range<usize>; 12] = Default::default();
         let mut prev_end = HEADER_LEN + nsec * SECTION_ENTRY_LEN;
         for (i, s) in Section::ALL.iter().enumerate() {
             let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
@@ -220,11 +246,11 @@ impl Snapshot {
         if meta.data_date != data_date.to_u32() {
             return Err(corrupt("META: data date differs from the header"));
         }
-        let (nsub, nent) = (meta.subjects, meta.entries);
-        if nsub >= u32::MAX as u64 || nent >= u32::MAX as u64 {
+        let (nsub, nent, nrel) = (meta.subjects, meta.entries, meta.relations);
+        if nsub >= u32::MAX as u64 || nent >= u32::MAX as u64 || nrel >= u32::MAX as u64 {
             return Err(corrupt("META: counts out of range"));
         }
-        let (nsub, nent) = (nsub as u32, nent as u32);
+        let (nsub, nent, nrel) = (nsub as u32, nent as u32, nrel as u32);
 
         let table = sec(Section::Table);
         let capacity = u64_at(table, 0);
@@ -248,14 +274,28 @@ impl Snapshot {
                 "ENTRY_INDEX: length does not match the entry count",
             ));
         }
+        if sec(Section::Relations).len() as u64 != nrel as u64 * RELATION_LEN as u64 {
+            return Err(corrupt("RELATIONS: length does not match the relation count"));
+        }
+        if sec(Section::OrgRelations).len() as u64 != (nsub as u64 + 1) * 4 {
+            return Err(corrupt(
+                "ORG_RELATIONS: length does not match the subject count",
+            ));
+        }
+        if sec(Section::PartyRelations).len() as u64 != (nsub as u64 + 1 + nrel as u64) * 4 {
+            return Err(corrupt(
+                "PARTY_RELATIONS: length does not match the counts",
+            ));
+        }
         let profiles = parse_profiles(sec(Section::Profiles), catalog.domains.len())?;
         let bitmaps = parse_bitmaps(sec(Section::Bitmaps), catalog.domains.len(), nsub)?;
 
         let measures = MeasureTable::new(&catalog);
-        let mut profile_flags = vec![0u8; catalog.matters.len() * profiles.len()];
+        let mut profile_flags =
+            vec![ProfileFlags::default(); catalog.matters.len() * profiles.len()];
         for m in 0..catalog.matters.len() {
             for (p, prof) in profiles.iter().enumerate() {
-                profile_flags[m * profiles.len() + p] = measures.profile_flags(m, prof);
+                profile_flags[m * profiles.len() + p] = measures.item_flags(m, prof);
             }
         }
         let watch_days = catalog
@@ -273,6 +313,7 @@ impl Snapshot {
             capacity,
             nsub,
             nent,
+            nrel,
             profiles,
             profile_flags,
             bitmaps,
@@ -295,11 +336,7 @@ impl Snapshot {
         let mut prev = 0u32;
         for s in 0..=self.nsub as usize {
             let f = u32_at(subjects, s * SUBJECT_LEN + 12);
-            if f < prev
-                || (s == 0 && f != 0)
-                || f > self.nent
-                || (s < self.nsub as usize && f == self.nent)
-            {
+            if f < prev || (s == 0 && f != 0) || f > self.nent {
                 return Err(corrupt(format!("SUBJECTS: entry range of subject {s}")));
             }
             prev = f;
@@ -357,6 +394,60 @@ impl Snapshot {
         if used != Some(self.nsub as u64) {
             return Err(corrupt("TABLE: slots do not match the subjects"));
         }
+        self.check_relations()
+    }
+
+    /// The relation sections: records in range and in organisation order,
+    /// both indexes consistent with them.
+    fn check_relations(&self) -> Result<(), SnapshotError> {
+        let nstr = self.sec(Section::Strings).len() as u64;
+        let recs = self.sec(Section::Relations);
+        let org_first = self.sec(Section::OrgRelations);
+        let party = self.sec(Section::PartyRelations);
+        let n = self.nsub as usize;
+        let monotonic = |b: &[u8], what: &str| -> Result<(), SnapshotError> {
+            let mut prev = 0;
+            for s in 0..=n {
+                let f = u32_at(b, s * 4);
+                if f < prev || (s == 0 && f != 0) || f > self.nrel {
+                    return Err(corrupt(format!("{what}: range of subject {s}")));
+                }
+                prev = f;
+            }
+            if prev != self.nrel {
+                return Err(corrupt(format!("{what}: ranges do not cover the relations")));
+            }
+            Ok(())
+        };
+        monotonic(org_first, "ORG_RELATIONS")?;
+        monotonic(party, "PARTY_RELATIONS")?;
+        let mut org = 0usize;
+        for i in 0..self.nrel as usize {
+            let r = &recs[i * RELATION_LEN..(i + 1) * RELATION_LEN];
+            while org < n && u32_at(org_first, (org + 1) * 4) as usize <= i {
+                org += 1;
+            }
+            let ok = u32_at(r, 0) as usize == org
+                && u32_at(r, 4) < self.nsub
+                && Role::from_u8(r[8]).is_some()
+                && u64_at(r, 24)
+                    .checked_add(u16_at(r, 10) as u64)
+                    .is_some_and(|e| e <= nstr);
+            if !ok {
+                return Err(corrupt(format!("RELATIONS: record {i}")));
+            }
+        }
+        let numbers = &party[(n + 1) * 4..];
+        let mut p = 0usize;
+        for j in 0..self.nrel as usize {
+            while p < n && u32_at(party, (p + 1) * 4) as usize <= j {
+                p += 1;
+            }
+            let i = u32_at(numbers, j * 4);
+            if i >= self.nrel || u32_at(recs, i as usize * RELATION_LEN + 4) as usize != p {
+                return Err(corrupt(format!("PARTY_RELATIONS: number {j}")));
+            }
+        }
         Ok(())
     }
 
@@ -366,6 +457,59 @@ impl Snapshot {
 
     pub fn entries(&self) -> u32 {
         self.nent
+    }
+
+    pub fn relations(&self) -> u32 {
+        self.nrel
+    }
+
+    pub fn relation(&self, index: u32) -> RelationView<'_> {
+        let recs = self.sec(Section::Relations);
+        let off = index as usize * RELATION_LEN;
+        let r = recs
+            .get(off..off + RELATION_LEN)
+            .unwrap_or(&[0u8; RELATION_LEN]);
+        let so = u64_at(r, 24) as usize;
+        let id = self
+            .sec(Section::Strings)
+            .get(so..so + u16_at(r, 10) as usize)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or("");
+        RelationView {
+            index,
+            org: u32_at(r, 0),
+            party: u32_at(r, 4),
+            org_person: r[9] & 1 != 0,
+            party_person: r[9] & 2 != 0,
+            facts: RelationFacts {
+                role: Role::from_u8(r[8]).unwrap_or(Role::LegalRep),
+                from: Day::from_u32(u32_at(r, 12)),
+                until: match u32_at(r, 16) {
+                    NONE_DAY => None,
+                    v => Some(Day::from_u32(v)),
+                },
+            },
+            relation_id: id,
+        }
+    }
+
+    /// Numbers of the relations in which `sid` is the organisation (§8
+    /// rule 2: the parties that hold a role in it).
+    pub fn relations_as_org(&self, sid: u32) -> Range<u32> {
+        let b = self.sec(Section::OrgRelations);
+        let a = u32_at(b, sid as usize * 4);
+        let z = u32_at(b, (sid as usize + 1) * 4);
+        a..z.max(a)
+    }
+
+    /// Numbers of the relations in which `sid` is the party (§8 rule 1: the
+    /// organisations it holds a role in).
+    pub fn relations_as_party(&self, sid: u32) -> impl Iterator<Item = u32> + '_ {
+        let b = self.sec(Section::PartyRelations);
+        let n = self.nsub as usize + 1;
+        let a = u32_at(b, sid as usize * 4) as usize;
+        let z = (u32_at(b, (sid as usize + 1) * 4) as usize).max(a);
+        (a..z).map(move |j| u32_at(b, (n + j) * 4))
     }
 
     pub fn file_len(&self) -> usize {
@@ -404,14 +548,14 @@ impl Snapshot {
 
     /// Measure bits for a matter index and profile id.
     #[inline]
-    pub fn profile_flags(&self, matter: usize, profile: u32) -> u8 {
+    pub fn profile_flags(&self, matter: usize, profile: u32) -> ProfileFlags {
         self.profile_flags
             .get(matter * self.profiles.len() + profile as usize)
             .copied()
-            .unwrap_or(0)
+            .unwrap_or_default()
     }
 
-    pub fn profile(&self, id: u32) -> &[(Kind, u16)] {
+    pub fn profile(&self, id: u32) -> &[ProfileItem] {
         self.profiles.get(id as usize).map_or(&[], |p| p)
     }
 
@@ -601,6 +745,8 @@ pub fn lookup_in(table: &[u8], capacity: u64, key: Key) -> Option<Slot> {
             return Some(Slot {
                 sid: u32_at(s, 12),
                 info: s[16],
+                related: s[17],
+                related_person: s[18],
                 profile: u32_at(s, 20),
                 from: u32_at(s, 24),
                 to: u32_at(s, 28),
@@ -627,7 +773,7 @@ fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {
         .map_err(|e| e.to_string())
 }
 
-fn parse_profiles(b: &[u8], ndom: usize) -> Result<Vec<Vec<(Kind, u16)>>, SnapshotError> {
+fn parse_profiles(b: &[u8], ndom: usize) -> Result<Vec<Vec<ProfileItem>>, SnapshotError> {
     let count = u32_at(b, 0) as usize;
     let offs_end = 8usize.checked_add(
         count
@@ -653,11 +799,20 @@ fn parse_profiles(b: &[u8], ndom: usize) -> Result<Vec<Vec<(Kind, u16)>>, Snapsh
         for q in a..z {
             let kind = Kind::from_u8(pairs[q * 4])
                 .ok_or_else(|| corrupt(format!("PROFILES: kind in profile {p}")))?;
+            let via = pairs[q * 4 + 1];
+            let role = via & !VIA_PERSON;
+            if role != 0 && Role::from_u8(role - 1).is_none() {
+                return Err(corrupt(format!("PROFILES: via in profile {p}")));
+            }
             let dom = u16_at(pairs, q * 4 + 2);
             if dom as usize >= ndom {
                 return Err(corrupt(format!("PROFILES: domain in profile {p}")));
             }
-            v.push((kind, dom));
+            v.push(ProfileItem {
+                kind,
+                via,
+                domain: dom,
+            });
         }
         out.push(v);
     }

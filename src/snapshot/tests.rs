@@ -3,6 +3,7 @@
 
 use super::format::{Section, FOOTER_LEN, HEADER_LEN, SECTION_ENTRY_LEN};
 use super::rows::EntryRec;
+use super::builder::RelationRow;
 use super::*;
 use crate::catalog::Catalog;
 use crate::codes::{self, Key};
@@ -238,6 +239,320 @@ fn batch_flags_agree_with_full_evaluation_on_every_day() {
                 let (ev, _) = snap.evaluate(slot.sid, Day(day), &|e| holds.is_held(e));
                 let want = ev.flags() | snap.measures.profile_flags(0, &crate::rules::profile(&ev));
                 assert_eq!(flags_of(&ctx, &c.0), want, "subject {s} on {}", Day(day));
+            }
+        }
+    }
+}
+
+const REL_CATALOG: &str = r#"
+[[domain]]
+id = "court"
+name = "失信被执行人"
+[[domain]]
+id = "tax"
+name = "重大税收违法"
+watch_after_exit_days = 180
+[[matter]]
+id = "proc"
+name = "政府采购"
+must_query = true
+[[measure]]
+id = "P1"
+name = "限制参与政府采购活动"
+effect = "punish"
+lists = ["black"]
+domains = ["*"]
+matters = ["proc"]
+mandatory = true
+applies_to = ["subject", "legal_rep"]
+[[measure]]
+id = "P2"
+name = "限制担任法定代表人"
+effect = "punish"
+lists = ["black", "watch"]
+domains = ["court"]
+matters = ["proc"]
+applies_to = ["principal", "director"]
+[[measure]]
+id = "R1"
+name = "优先办理"
+effect = "reward"
+lists = ["red"]
+domains = ["*"]
+matters = ["proc"]
+applies_to = ["subject", "shareholder"]
+"#;
+
+fn person(c: &crate::codes::Code) -> bool {
+    codes::parse(c.as_str(), d("2026-11-21")).unwrap().kind == codes::CodeKind::Person
+}
+
+/// `(relation_id, org subject, party subject, role, from, until)`.
+type Rel<'a> = (&'a str, u32, u32, crate::related::Role, &'a str, Option<&'a str>);
+
+fn with_relations(mut acc: Builder, rels: &[Rel]) -> Builder {
+    for &(id, org, party, role, from, until) in rels {
+        let (o, p) = (code(org), code(party));
+        acc.push_relation(&RelationRow {
+            org: o.key().unwrap(),
+            org_person: person(&o),
+            party: p.key().unwrap(),
+            party_person: person(&p),
+            relation_id: id,
+            facts: crate::related::RelationFacts {
+                role,
+                from: d(from),
+                until: until.map(d),
+            },
+        });
+    }
+    acc
+}
+
+fn relation_rows() -> Vec<Rel<'static>> {
+    use crate::related::Role::*;
+    vec![
+        // Subject 20 (new, relation-only) is legal rep of black subject 1,
+        // and was legal rep of subject 3 (black ran out: derived watch).
+        ("R1", 1, 20, LegalRep, "2025-06-01", None),
+        ("R2", 3, 20, LegalRep, "2024-01-01", Some("2025-03-01")),
+        // Subject 21 principal of subject 4 (watch, objection).
+        ("R3", 4, 21, Principal, "2026-01-01", Some("2026-12-31")),
+        // Subject 2 (red) is a shareholder of red subject 1's… and of 22.
+        ("R4", 22, 2, Shareholder, "2025-01-01", None),
+        ("R5", 1, 2, Shareholder, "2025-01-01", None),
+        // Party 1 (black) holds a role in subject 23; 23's party is listed.
+        ("R6", 23, 1, Director, "2026-03-01", Some("2027-03-01")),
+        ("R7", 2, 24, Director, "2026-11-21", None),
+    ]
+}
+
+fn sample_with_relations() -> Vec<u8> {
+    use Kind::*;
+    use Status::*;
+    let acc = accepted(&[
+        (1, "E1", Black, Active, "2026-01-01", None),
+        (1, "E2", Red, Active, "2025-01-01", None),
+        (2, "E3", Red, Active, "2025-01-01", Some("2026-12-31")),
+        (3, "E4", Black, Active, "2025-01-01", Some("2026-06-30")),
+        (4, "E5", Watch, Objection, "2026-02-01", None),
+        (5, "E6", Black, Revoked, "2026-02-01", None),
+        (22, "E7", Red, Active, "2026-05-01", None),
+        (24, "E8", Watch, Active, "2026-10-01", Some("2027-01-31")),
+    ]);
+    let acc = with_relations(acc, &relation_rows());
+    let cat = Catalog::from_toml(REL_CATALOG, "t").unwrap();
+    acc.finish(&cat, d("2026-11-20"), Meta::default())
+        .unwrap()
+        .to_bytes()
+}
+
+#[test]
+fn relations_round_trip_both_ways() {
+    let bytes = sample_with_relations();
+    let snap = Snapshot::from_bytes(bytes.clone()).unwrap();
+    // Subjects 1–5, 22, 24 with entries; 20, 21, 23 from relations only.
+    assert_eq!(snap.subjects(), 10);
+    assert_eq!(snap.relations(), 7);
+    let sid = |s: u32| snap.lookup(code(s).key().unwrap()).unwrap().sid;
+    assert!(snap.subject_entries(sid(20)).is_empty());
+    let orgs_of = |s: u32| -> Vec<&str> {
+        let mut v: Vec<&str> = snap
+            .relations_as_party(sid(s))
+            .map(|r| snap.relation(r).relation_id)
+            .collect();
+        v.sort();
+        v
+    };
+    let parties_of = |s: u32| -> Vec<&str> {
+        let mut v: Vec<&str> = snap
+            .relations_as_org(sid(s))
+            .map(|r| snap.relation(r).relation_id)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(orgs_of(20), ["R1", "R2"]);
+    assert_eq!(orgs_of(2), ["R4", "R5"]);
+    assert_eq!(parties_of(1), ["R1", "R5"]);
+    assert_eq!(parties_of(2), ["R7"]);
+    assert!(orgs_of(24).is_empty());
+    let r = snap.relation(snap.relations_as_org(sid(3)).start);
+    assert_eq!(r.relation_id, "R2");
+    assert_eq!(r.org, sid(3));
+    assert_eq!(r.party, sid(20));
+    assert_eq!(r.facts.role, crate::related::Role::LegalRep);
+    assert_eq!(r.facts.until, Some(d("2025-03-01")));
+    assert_eq!(r.party_person, person(&code(20)));
+    assert_eq!(sample_with_relations(), bytes, "deterministic");
+}
+
+#[test]
+fn relation_sections_refuse_truncations_and_flips() {
+    let bytes = sample_with_relations();
+    for len in (0..bytes.len()).step_by(7) {
+        assert!(Snapshot::from_bytes(bytes[..len].to_vec()).is_err(), "{len}");
+    }
+    for s in [Section::Relations, Section::OrgRelations, Section::PartyRelations] {
+        let e = HEADER_LEN + s as usize * SECTION_ENTRY_LEN;
+        let off = u64::from_le_bytes(bytes[e + 8..e + 16].try_into().unwrap()) as usize;
+        let len = u64::from_le_bytes(bytes[e + 16..e + 24].try_into().unwrap()) as usize;
+        assert!(len > 0, "{}", s.name());
+        for o in off..off + len {
+            let mut b = bytes.clone();
+            b[o] ^= 0x40;
+            assert!(Snapshot::from_bytes(b).is_err(), "{} byte {o}", s.name());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Resealed garbage in a snapshot with relations is refused or read
+    /// without panicking, relations included.
+    #[test]
+    fn resealed_garbage_with_relations_never_panics(pos in 0usize..8192, val in any::<u8>()) {
+        let mut b = sample_with_relations();
+        let p = pos % (b.len() - FOOTER_LEN);
+        b[p] = val;
+        if let Ok(snap) = Snapshot::from_bytes(reseal(b)) {
+            let holds = crate::check::Holds::new(&snap, snap.find_entry("E1"));
+            for persons in [false, true] {
+                let ctx = crate::check::Ctx { snap: &snap, holds: &holds, day: d("2026-11-20"), matter: Some(0), persons };
+                for s in 0..30u32 {
+                    let _ = crate::check::check_one(&ctx, code(s).as_str(), None);
+                    let _ = crate::check::flags_v2_of(&ctx, &code(s).0);
+                }
+            }
+        }
+    }
+}
+
+/// The batch flags of version 2 (precomputed, or the rules on facts) agree
+/// with the full result item on every day around each boundary, with and
+/// without holds and person permission.
+#[test]
+fn batch_flags_with_relations_agree_with_result_items_on_every_day() {
+    use crate::check::{check_one, flags_of, flags_v2_of, Ctx, Holds};
+    use crate::related::flags as rf;
+    use crate::rules::{flags as f, SubjectStatus};
+    let snap = Snapshot::from_bytes(sample_with_relations()).unwrap();
+    let none = Holds::default();
+    let held = Holds::new(&snap, snap.find_entry("E1"));
+    for holds in [&none, &held] {
+        for persons in [true, false] {
+            for day in (d("2023-12-25").0..d("2027-08-01").0).step_by(3) {
+                let ctx = Ctx {
+                    snap: &snap,
+                    holds,
+                    day: Day(day),
+                    matter: Some(0),
+                    persons,
+                };
+                for s in [1, 2, 3, 4, 5, 20, 21, 22, 23, 24] {
+                    let c = code(s);
+                    let item = check_one(&ctx, c.as_str(), None);
+                    let want = if item.error.is_some() {
+                        f::UNANSWERED as u16
+                    } else {
+                        let mut w = 0u16;
+                        for h in item.hits.as_ref().unwrap() {
+                            w |= match h.kind {
+                                Kind::Black => f::BLACK,
+                                Kind::Watch => f::WATCH,
+                                Kind::Red if !h.suppressed => f::RED,
+                                Kind::Red => 0,
+                            } as u16;
+                            if h.suspended {
+                                w |= f::SUSPENDED as u16;
+                            }
+                        }
+                        for (list, bit) in [
+                            (&item.must_apply, f::MUST_APPLY),
+                            (&item.may_apply, f::MAY_APPLY),
+                            (&item.rewards, f::REWARD),
+                        ] {
+                            if !list.as_ref().unwrap().is_empty() {
+                                w |= bit as u16;
+                            }
+                        }
+                        for r in item.related.as_ref().unwrap() {
+                            w |= match r.status {
+                                SubjectStatus::Black => rf::RELATED_BLACK,
+                                SubjectStatus::Watch => rf::RELATED_WATCH,
+                                SubjectStatus::Red => rf::RELATED_RED,
+                                SubjectStatus::Clear => 0,
+                            };
+                        }
+                        w
+                    };
+                    let at = format!("subject {s} on {}, persons {persons}", Day(day));
+                    assert_eq!(flags_v2_of(&ctx, &c.0), want, "{at}");
+                    assert_eq!(flags_of(&ctx, &c.0) as u16, want & 0xFF, "{at}");
+                }
+            }
+        }
+    }
+}
+
+fn arb_rows() -> impl Strategy<Value = Vec<(u32, u8, u8, i32, Option<i32>)>> {
+    proptest::collection::vec(
+        (0u32..8, 0u8..3, 0u8..5, 0i32..700, proptest::option::of(0i32..300)),
+        0..12,
+    )
+}
+
+fn arb_rels() -> impl Strategy<Value = Vec<(u32, u32, u8, i32, Option<i32>)>> {
+    proptest::collection::vec(
+        (0u32..10, 0u32..10, 0u8..6, 0i32..700, proptest::option::of(0i32..300)),
+        0..12,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// §8 rule 5: adding relations never changes any subject's status or
+    /// hits.
+    #[test]
+    fn relations_never_change_status_or_hits(rows in arb_rows(), rels in arb_rels(), probe in 0i32..1000) {
+        let base = d("2025-01-01");
+        let ids: Vec<String> = (0..rows.len()).map(|i| format!("E{i}")).collect();
+        let entry_rows: Vec<Row> = rows
+            .iter()
+            .zip(&ids)
+            .map(|(&(s, k, st, listed, len), id)| {
+                let listed_on = base.plus(listed);
+                let until = len.map(|l| listed_on.plus(l));
+                (s, id.as_str(), Kind::from_u8(k).unwrap(), Status::from_u8(st).unwrap(), listed_on, until)
+            })
+            .map(|(s, id, k, st, l, u)| {
+                let st = if st == Status::Repaired || st == Status::Expired && u.is_none() { Status::Active } else { st };
+                (s, id, k, st, Box::leak(l.to_string().into_boxed_str()) as &str, u.map(|u| Box::leak(u.to_string().into_boxed_str()) as &str))
+            })
+            .collect();
+        let rel_ids: Vec<String> = (0..rels.len()).map(|i| format!("R{i}")).collect();
+        let rel_rows: Vec<Rel> = rels
+            .iter()
+            .zip(&rel_ids)
+            .map(|(&(o, p, role, from, len), id)| {
+                let f = base.plus(from);
+                (id.as_str(), o + 100, p, crate::related::Role::from_u8(role).unwrap(),
+                 Box::leak(f.to_string().into_boxed_str()) as &str,
+                 len.map(|l| Box::leak(f.plus(l).to_string().into_boxed_str()) as &str))
+            })
+            .collect();
+        let cat = Catalog::from_toml(REL_CATALOG, "t").unwrap();
+        let plain = Snapshot::from_bytes(accepted(&entry_rows).finish(&cat, d("2026-01-01"), Meta::default()).unwrap().to_bytes()).unwrap();
+        let related = Snapshot::from_bytes(with_relations(accepted(&entry_rows), &rel_rows).finish(&cat, d("2026-01-01"), Meta::default()).unwrap().to_bytes()).unwrap();
+        let holds = crate::check::Holds::default();
+        for persons in [true, false] {
+            let ctx = |snap| crate::check::Ctx { snap, holds: &holds, day: base.plus(probe), matter: Some(0), persons };
+            for s in (0..10).chain(100..110) {
+                let a = crate::check::check_one(&ctx(&plain), code(s).as_str(), None);
+                let b = crate::check::check_one(&ctx(&related), code(s).as_str(), None);
+                prop_assert_eq!(&a.status, &b.status);
+                prop_assert_eq!(&a.hits, &b.hits);
+                prop_assert_eq!(&a.error, &b.error);
             }
         }
     }

@@ -3,11 +3,11 @@
 
 use super::format::*;
 use super::rows::{Arena, EntryRec, RelationRec};
+use super::summary::{summarize, Profile, Relations, Subjects, Summary};
+use crate::related::ProfileItem;
 use super::SnapshotError;
 use crate::catalog::Catalog;
 use crate::date::Day;
-use crate::entry::Kind;
-use crate::rules;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::io::Write;
@@ -17,56 +17,6 @@ use std::path::Path;
 pub struct Sections {
     pub data_date: Day,
     pub parts: Vec<Vec<u8>>,
-}
-
-/// Per-subject summary precomputed at the data date.
-struct Summary {
-    info: u8,
-    from: u32,
-    to: u32,
-    profile: Profile,
-}
-
-/// A subject's active (kind, domain) pairs: packed into a `u64` (16 bits a
-/// pair) when there are at most four and domains fit in 14 bits, which is
-/// nearly always, so that millions of subjects need no allocation.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Profile {
-    Packed(u64),
-    Long(Vec<(Kind, u16)>),
-}
-
-impl Profile {
-    fn new(pairs: Vec<(Kind, u16)>) -> Profile {
-        if pairs.len() <= 4 && pairs.iter().all(|&(_, d)| d < 1 << 14) {
-            let packed = pairs.iter().fold(0u64, |acc, &(k, d)| {
-                acc << 16 | (k as u64 + 1) << 14 | d as u64
-            });
-            Profile::Packed(packed)
-        } else {
-            Profile::Long(pairs)
-        }
-    }
-
-    fn pairs(&self) -> Vec<(Kind, u16)> {
-        match self {
-            Profile::Long(v) => v.clone(),
-            Profile::Packed(p) => {
-                let mut v = Vec::new();
-                let mut p = *p;
-                while p != 0 {
-                    let pair = (p & 0xFFFF) as u16;
-                    v.push((
-                        Kind::from_u8((pair >> 14) as u8 - 1).unwrap_or(Kind::Watch),
-                        pair & 0x3FFF,
-                    ));
-                    p >>= 16;
-                }
-                v.reverse();
-                v
-            }
-        }
-    }
 }
 
 /// Builds every section from the accepted entries, one step per section in
@@ -81,30 +31,39 @@ pub(crate) fn assemble(
     mut meta: Meta,
 ) -> Result<Sections, SnapshotError> {
     sort_entries(&mut entries, &arena);
-    let _ = relations;
-    if entries.len() >= u32::MAX as usize {
-        return Err(SnapshotError::TooLarge("more than 4 294 967 294 entries"));
+    if entries.len() >= u32::MAX as usize || relations.len() >= u32::MAX as usize {
+        return Err(SnapshotError::TooLarge(
+            "more than 4 294 967 294 entries or relations",
+        ));
     }
-    let first = subject_starts(&entries);
-    let summaries = summarize(&entries, &first, catalog, data_date);
+    let subjects = Subjects::new(&entries, &relations);
+    if subjects.len() >= u32::MAX as usize {
+        return Err(SnapshotError::TooLarge("more than 4 294 967 294 subjects"));
+    }
+    let relations = Relations::new(relations, &subjects, &arena);
+    let summaries = summarize(&entries, &subjects, &relations, catalog, data_date);
     let (subject_profile, profiles) = intern_profiles(&summaries);
 
-    let table = table_section(&entries, &first, &summaries, &subject_profile);
-    let subjects = subjects_section(&entries, &first);
-    let recs = entries_section(&entries, &first);
+    let table = table_section(&subjects, &summaries, &subject_profile);
+    let subjects_sec = subjects_section(&subjects);
+    let recs = entries_section(&entries, &subjects.first);
     let entry_index = entry_index_section(&entries, &arena);
     let prof = profiles_section(&profiles);
-    let bitmaps = bitmaps_section(&entries, &first, catalog.domains.len());
+    let bitmaps = bitmaps_section(&entries, &subjects.first, catalog.domains.len());
+    let relation_recs = relations_section(&relations);
+    let org_relations = u32s_section(&relations.org_first);
+    let party_relations = party_relations_section(&relations);
 
     meta.data_date = data_date.to_u32();
     meta.entries = entries.len() as u64;
-    meta.subjects = (first.len() - 1) as u64;
+    meta.subjects = subjects.len() as u64;
+    meta.relations = relations.recs.len() as u64;
     meta.authorities = authorities;
     let meta_bytes = bincode::serialize(&meta).map_err(|e| SnapshotError::Encode(e.to_string()))?;
     let catalog_bytes =
         bincode::serialize(catalog).map_err(|e| SnapshotError::Encode(e.to_string()))?;
     // STRINGS is the arena as ingest filled it: each entry's name and basis
-    // directly follow its entry_id there.
+    // directly follow its entry_id there; relation ids lie in between.
     let strings = arena.bytes;
     Ok(Sections {
         data_date,
@@ -112,86 +71,17 @@ pub(crate) fn assemble(
             meta_bytes,
             catalog_bytes,
             table,
-            subjects,
+            subjects_sec,
             recs,
             strings,
             entry_index,
             prof,
             bitmaps,
+            relation_recs,
+            org_relations,
+            party_relations,
         ],
     })
-}
-
-/// Entries sorted by (subject key, entry_id): subjects get ids in key order.
-fn sort_entries(entries: &mut [EntryRec], arena: &Arena) {
-    entries.par_sort_unstable_by(|a, b| {
-        a.key
-            .cmp(&b.key)
-            .then_with(|| arena.bytes_of(a.entry_id).cmp(arena.bytes_of(b.entry_id)))
-    });
-}
-
-/// The first entry of every subject, then the entry count: subject `s` owns
-/// entries `first[s] .. first[s + 1]`.
-fn subject_starts(entries: &[EntryRec]) -> Vec<u32> {
-    let mut first: Vec<u32> = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        if i == 0 || entries[i - 1].key != e.key {
-            first.push(i as u32);
-        }
-    }
-    first.push(entries.len() as u32);
-    first
-}
-
-/// Every subject's flags and profile at the data date, and the days
-/// `[from, to)` they hold for.
-fn summarize(
-    entries: &[EntryRec],
-    first: &[u32],
-    catalog: &Catalog,
-    data_date: Day,
-) -> Vec<Summary> {
-    let watch_days: Vec<u32> = catalog
-        .domains
-        .iter()
-        .map(|d| d.watch_after_exit_days)
-        .collect();
-    let wd = |dom: u16| {
-        watch_days
-            .get(dom as usize)
-            .copied()
-            .unwrap_or(crate::catalog::DEFAULT_WATCH_AFTER_EXIT_DAYS)
-    };
-    (0..first.len() - 1)
-        .into_par_iter()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(bounds, facts), s| {
-                let range = first[s] as usize..first[s + 1] as usize;
-                facts.clear();
-                facts.extend(entries[range.clone()].iter().map(|e| e.facts));
-                let ev = rules::evaluate(facts, data_date, &|_| false, &wd);
-                rules::boundaries(facts, &wd, bounds);
-                let from = bounds
-                    .iter()
-                    .rev()
-                    .find(|&&b| b <= data_date)
-                    .map_or(0, |b| b.to_u32());
-                let to = bounds
-                    .iter()
-                    .find(|&&b| b > data_date)
-                    .map_or(NONE_DAY, |b| b.to_u32());
-                let person = entries[range.start].person;
-                Summary {
-                    info: ev.flags() | if person { INFO_PERSON } else { 0 },
-                    from,
-                    to,
-                    profile: Profile::new(rules::profile(&ev)),
-                }
-            },
-        )
-        .collect()
 }
 
 /// Profiles, interned in subject order (deterministic): each subject's
@@ -211,19 +101,23 @@ fn intern_profiles(summaries: &[Summary]) -> (Vec<u32>, Vec<&Profile>) {
     (subject_profile, profiles)
 }
 
+/// Entries sorted by (subject key, entry_id): subjects get ids in key order.
+fn sort_entries(entries: &mut [EntryRec], arena: &Arena) {
+    entries.par_sort_unstable_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then_with(|| arena.bytes_of(a.entry_id).cmp(arena.bytes_of(b.entry_id)))
+    });
+}
+
 /// TABLE: the key dictionary.
-fn table_section(
-    entries: &[EntryRec],
-    first: &[u32],
-    summaries: &[Summary],
-    subject_profile: &[u32],
-) -> Vec<u8> {
-    let nsub = first.len() - 1;
+fn table_section(subjects: &Subjects, summaries: &[Summary], subject_profile: &[u32]) -> Vec<u8> {
+    let nsub = subjects.len();
     let capacity = ((nsub as u64 * LOAD_DEN).div_ceil(LOAD_NUM)).max(16);
     let mut table = vec![0u8; 16 + capacity as usize * SLOT_LEN];
     table[..8].copy_from_slice(&capacity.to_le_bytes());
     for s in 0..nsub {
-        let key = entries[first[s] as usize].key.key();
+        let key = subjects.keys[s].key();
         let mut i = slot_of(key, capacity);
         loop {
             let off = 16 + i as usize * SLOT_LEN;
@@ -233,6 +127,8 @@ fn table_section(
                 slot[..12].copy_from_slice(&key.to_le_bytes());
                 slot[12..16].copy_from_slice(&(s as u32).to_le_bytes());
                 slot[16] = sum.info;
+                slot[17] = sum.related;
+                slot[18] = sum.related_person;
                 slot[20..24].copy_from_slice(&subject_profile[s].to_le_bytes());
                 slot[24..28].copy_from_slice(&sum.from.to_le_bytes());
                 slot[28..32].copy_from_slice(&sum.to.to_le_bytes());
@@ -245,19 +141,15 @@ fn table_section(
 }
 
 /// SUBJECTS: each subject's key and first entry, then the entry count.
-fn subjects_section(entries: &[EntryRec], first: &[u32]) -> Vec<u8> {
-    let nsub = first.len() - 1;
-    let mut subjects = Vec::with_capacity((nsub + 1) * SUBJECT_LEN);
-    for (s, &f) in first.iter().enumerate() {
-        let key = if s < nsub {
-            entries[f as usize].key.0
-        } else {
-            [0; 12]
-        };
-        subjects.extend_from_slice(&key);
-        subjects.extend_from_slice(&f.to_le_bytes());
+fn subjects_section(subjects: &Subjects) -> Vec<u8> {
+    let nsub = subjects.len();
+    let mut out = Vec::with_capacity((nsub + 1) * SUBJECT_LEN);
+    for (s, &f) in subjects.first.iter().enumerate() {
+        let key = subjects.keys.get(s).map_or([0; 12], |k| k.0);
+        out.extend_from_slice(&key);
+        out.extend_from_slice(&f.to_le_bytes());
     }
-    subjects
+    out
 }
 
 /// ENTRIES: one fixed record per entry.
@@ -270,7 +162,8 @@ fn entries_section(entries: &[EntryRec], first: &[u32]) -> Vec<u8> {
             for (j, r) in chunk.chunks_exact_mut(ENTRY_LEN).enumerate() {
                 let i = c * 4096 + j;
                 let e = &entries[i];
-                // The subject of entry i: the last subject starting at or before it.
+                // The subject of entry i: the last subject starting at or
+                // before it (subjects without entries share its start).
                 let s = first.partition_point(|&f| f as usize <= i) - 1;
                 debug_assert_eq!(e.name.off(), e.entry_id.off() + e.entry_id.len() as u64);
                 debug_assert_eq!(e.basis.off(), e.name.off() + e.name.len() as u64);
@@ -322,12 +215,12 @@ fn entry_index_section(entries: &[EntryRec], arena: &Arena) -> Vec<u8> {
     entry_index
 }
 
-/// PROFILES: offsets, then the (kind, domain) pairs of every profile.
+/// PROFILES: offsets, then the items of every profile.
 fn profiles_section(profiles: &[&Profile]) -> Vec<u8> {
     let mut prof = Vec::new();
     prof.extend_from_slice(&(profiles.len() as u32).to_le_bytes());
     prof.extend_from_slice(&0u32.to_le_bytes());
-    let profiles: Vec<Vec<(Kind, u16)>> = profiles.iter().map(|p| p.pairs()).collect();
+    let profiles: Vec<Vec<ProfileItem>> = profiles.iter().map(|p| p.items()).collect();
     let mut off = 0u32;
     prof.extend_from_slice(&off.to_le_bytes());
     for p in &profiles {
@@ -335,9 +228,9 @@ fn profiles_section(profiles: &[&Profile]) -> Vec<u8> {
         prof.extend_from_slice(&off.to_le_bytes());
     }
     for p in &profiles {
-        for &(k, d) in p.iter() {
-            prof.extend_from_slice(&[k as u8, 0]);
-            prof.extend_from_slice(&d.to_le_bytes());
+        for it in p.iter() {
+            prof.extend_from_slice(&[it.kind as u8, it.via]);
+            prof.extend_from_slice(&it.domain.to_le_bytes());
         }
     }
     prof
@@ -382,6 +275,40 @@ fn bitmaps_section(entries: &[EntryRec], first: &[u32], ndom: usize) -> Vec<u8> 
         }
     }
     bitmaps
+}
+
+/// RELATIONS: one fixed record per relation, by (organisation, party,
+/// relation_id).
+fn relations_section(rels: &Relations) -> Vec<u8> {
+    let opt = |d: Option<Day>| d.map_or(NONE_DAY, Day::to_u32);
+    let mut out = vec![0u8; rels.recs.len() * RELATION_LEN];
+    out.par_chunks_mut(RELATION_LEN)
+        .zip(rels.recs.par_iter())
+        .for_each(|(r, x)| {
+            let f = &x.rec.facts;
+            r[0..4].copy_from_slice(&x.org.to_le_bytes());
+            r[4..8].copy_from_slice(&x.party.to_le_bytes());
+            r[8] = f.role as u8;
+            r[9] = x.rec.org_person as u8 | (x.rec.party_person as u8) << 1;
+            r[10..12].copy_from_slice(&(x.rec.relation_id.len() as u16).to_le_bytes());
+            r[12..16].copy_from_slice(&f.from.to_u32().to_le_bytes());
+            r[16..20].copy_from_slice(&opt(f.until).to_le_bytes());
+            r[24..32].copy_from_slice(&x.rec.relation_id.off().to_le_bytes());
+        });
+    out
+}
+
+fn u32s_section(v: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() * 4);
+    v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+    out
+}
+
+/// PARTY_RELATIONS: each party's range, then relation numbers by party.
+fn party_relations_section(rels: &Relations) -> Vec<u8> {
+    let mut out = u32s_section(&rels.party_first);
+    out.extend_from_slice(&u32s_section(&rels.by_party));
+    out
 }
 
 fn pad8(n: usize) -> usize {
