@@ -455,7 +455,7 @@ pub fn write_text(n: &Notices, old_name: &str, new_name: &str, w: &mut dyn std::
         "listed {}, exited {}, warnings {}, escalations {}",
         n.totals.listed, n.totals.exited, n.totals.warnings, n.totals.escalations
     )?;
-    let until = |d: Option<Day>| d.map_or("open-ended".to_string(), |d| d.to_string());
+    let until = |d: Option<Day>| d.map_or("open-ended".to_string(), |d| format!("to {d}"));
     let kind = |k: Kind, derived: bool| {
         if derived {
             format!("{} (derived)", k.as_str())
@@ -469,7 +469,7 @@ pub fn write_text(n: &Notices, old_name: &str, new_name: &str, w: &mut dyn std::
         for h in &a.listed {
             writeln!(
                 w,
-                "  listed     {} {} {} {} {} from {} until {}",
+                "  listed     {} {} {} {} {} from {}, {}",
                 h.entry_id,
                 kind(h.kind, h.derived),
                 h.domain,
@@ -495,7 +495,7 @@ pub fn write_text(n: &Notices, old_name: &str, new_name: &str, w: &mut dyn std::
         for h in &a.warnings {
             writeln!(
                 w,
-                "  warning    {} {} {} {} {} watched until {}",
+                "  warning    {} {} {} {} {} watched {}",
                 h.entry_id,
                 kind(Kind::Watch, h.derived),
                 h.domain,
