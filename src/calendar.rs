@@ -291,6 +291,26 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_calendar_loads_and_knows_2026() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/calendar-2026-2027.toml");
+        let cal = Calendar::load(Path::new(path)).unwrap();
+        assert_eq!(cal.years(), Some((2026, 2027)));
+        // 国庆节: Thursday 1 … Wednesday 7 October off, Saturday 10 worked.
+        assert!(!cal.is_working_day(d("2026-10-01")));
+        assert!(!cal.is_working_day(d("2026-10-07")));
+        assert!(cal.is_working_day(d("2026-10-08")));
+        assert!(cal.is_working_day(d("2026-10-10")));
+        assert!(cal.is_working_day(d("2026-09-20")));
+        // 春节: Monday 16 … Monday 23 February off, Saturday 14 and 28 worked.
+        assert!(cal.is_working_day(d("2026-02-14")));
+        assert!(!cal.is_working_day(d("2026-02-23")));
+        assert!(cal.is_working_day(d("2026-02-28")));
+        // 2026: 261 weekdays − 19 weekday holidays (元旦 2, 春节 6, 清明 1,
+        // 劳动节 3, 端午 1, 中秋 1, 国庆 5) + 6 make-up days = 248.
+        assert_eq!(cal.working_days(d("2026-01-01"), d("2026-12-31")), 248);
+    }
+
+    #[test]
     fn bad_files_name_the_file_and_the_place() {
         let err = |text: &str| Calendar::from_toml(text, "fixtures/x.toml").unwrap_err().to_string();
         // TOML itself refuses an impossible TOML date; the error has its line.
