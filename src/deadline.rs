@@ -135,6 +135,26 @@ pub fn deadline<'a>(
     }
 }
 
+/// Judges every entry of a snapshot.
+pub fn of_snapshot(
+    snap: &crate::snapshot::Snapshot,
+    cal: &Calendar,
+    calendar_name: Option<String>,
+    days: u32,
+) -> Deadline {
+    let entries = (0..snap.entries()).map(|i| {
+        let v = snap.entry(i);
+        Reported {
+            entry_id: v.entry_id,
+            kind: v.facts.kind,
+            authority: v.authority,
+            listed_on: v.facts.listed_on,
+            reported_on: v.reported_on,
+        }
+    });
+    deadline(entries, cal, calendar_name, days)
+}
+
 /// The text form, appended to inspect's.
 pub fn write_text(d: &Deadline, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let cal = match (&d.calendar, d.calendar_years) {

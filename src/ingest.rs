@@ -76,7 +76,7 @@ impl std::str::FromStr for Encoding {
 }
 
 /// The §2 fields, in the order raw rows carry them.
-pub const FIELDS: [&str; 12] = [
+pub const FIELDS: [&str; NFIELDS] = [
     "entry_id",
     "code",
     "name",
@@ -89,7 +89,10 @@ pub const FIELDS: [&str; 12] = [
     "status",
     "exited_on",
     "watch_until",
+    "reported_on",
 ];
+/// Number of §2 fields.
+pub const NFIELDS: usize = 13;
 /// Longest field value accepted; the snapshot stores string lengths as u16.
 pub const MAX_FIELD_BYTES: usize = 4096;
 const F_ENTRY_ID: usize = 0;
@@ -104,6 +107,7 @@ const F_VALID_UNTIL: usize = 8;
 const F_STATUS: usize = 9;
 const F_EXITED_ON: usize = 10;
 const F_WATCH_UNTIL: usize = 11;
+const F_REPORTED_ON: usize = 12;
 
 /// One rejected row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,6 +219,8 @@ pub struct EntryRec {
     pub key: KeyBytes,
     pub person: bool,
     pub facts: Facts,
+    /// §10: the day the listing reached the platform.
+    pub reported_on: Option<Day>,
     pub entry_id: Str,
     pub name: Str,
     pub authority: u32,
@@ -400,7 +406,7 @@ fn is_list_file(p: &Path) -> bool {
 
 /// A row as read: field values (trimmed; empty = absent) and its place.
 pub struct RawRow<'r> {
-    pub fields: [&'r str; 12],
+    pub fields: [&'r str; NFIELDS],
 }
 
 /// A validated row, before the duplicate check.
@@ -409,6 +415,8 @@ pub struct Valid {
     pub code: Code,
     pub kind_of_code: CodeKind,
     pub facts: Facts,
+    /// The day the listing reached the platform (§10), if given.
+    pub reported_on: Option<Day>,
     /// Warnings counted in the summary: org-code mismatch, legacy code, 15→18.
     pub org_warning: bool,
     pub legacy: bool,
@@ -522,10 +530,12 @@ pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)>
     let valid_until = date(F_VALID_UNTIL)?;
     let exited_on = date(F_EXITED_ON)?;
     let watch_until = date(F_WATCH_UNTIL)?;
+    let reported_on = date(F_REPORTED_ON)?;
     for (i, d) in [
         (F_VALID_UNTIL, valid_until),
         (F_EXITED_ON, exited_on),
         (F_WATCH_UNTIL, watch_until),
+        (F_REPORTED_ON, reported_on),
     ] {
         if let Some(d) = d {
             if d < listed_on {
@@ -558,6 +568,7 @@ pub fn validate(row: &RawRow, opts: &Options) -> Result<Valid, (Reason, String)>
         code: parsed.code,
         kind_of_code: parsed.kind,
         facts,
+        reported_on,
         org_warning: parsed.warning.is_some() && !legacy,
         legacy,
         upgraded,
@@ -766,6 +777,7 @@ impl FileReader<'_, '_> {
                         .into(),
                     person: v.kind_of_code == CodeKind::Person,
                     facts: v.facts,
+                    reported_on: v.reported_on,
                     entry_id: acc.arena.push(entry_id),
                     name: acc.arena.push(row.fields[F_NAME]),
                     authority: acc.authorities.intern(row.fields[F_AUTHORITY]),
@@ -904,7 +916,7 @@ impl FileReader<'_, '_> {
                 );
                 continue;
             }
-            let mut fields = [""; 12];
+            let mut fields = [""; NFIELDS];
             let mut bad = None;
             for (i, raw) in rec.iter().enumerate() {
                 let Some(fi) = columns[i] else { continue };
@@ -971,7 +983,7 @@ impl FileReader<'_, '_> {
                     continue;
                 }
             };
-            let mut texts: [String; 12] = Default::default();
+            let mut texts: [String; NFIELDS] = Default::default();
             let mut bad = None;
             for (i, f) in FIELDS.iter().enumerate() {
                 match obj.get(*f) {
@@ -987,7 +999,7 @@ impl FileReader<'_, '_> {
                 self.malformed(name, line, format!("field {f} must be a string"));
                 continue;
             }
-            let fields: [&str; 12] = std::array::from_fn(|i| texts[i].as_str());
+            let fields: [&str; NFIELDS] = std::array::from_fn(|i| texts[i].as_str());
             self.accept_or_reject(name, line, &RawRow { fields })?;
         }
         Ok(())
@@ -1090,8 +1102,8 @@ mod tests {
 
     const ORG: &str = "91350100M000100Y43";
 
-    fn row<'a>(overrides: &[(&str, &'a str)]) -> [&'a str; 12] {
-        let mut f: [&'a str; 12] = [
+    fn row<'a>(overrides: &[(&str, &'a str)]) -> [&'a str; NFIELDS] {
+        let mut f: [&'a str; NFIELDS] = [
             "E1",
             ORG,
             "某公司",
@@ -1104,6 +1116,7 @@ mod tests {
             "",
             "",
             "",
+            "",
         ];
         for (k, v) in overrides {
             f[FIELDS.iter().position(|x| x == k).unwrap()] = v;
@@ -1111,7 +1124,7 @@ mod tests {
         f
     }
 
-    fn check(fields: [&str; 12]) -> Result<Valid, Reason> {
+    fn check(fields: [&str; NFIELDS]) -> Result<Valid, Reason> {
         let cat = catalog();
         let legacy = LegacyCodes::parse("91350100M0001TGQXM # Fuzhou pilot\n", "l").unwrap();
         let opts = Options {
@@ -1156,6 +1169,10 @@ mod tests {
             (vec![("listed_on", "2026-02-30")], Err(BadDate)),
             (vec![("watch_until", "2026/03/01")], Err(BadDate)),
             (vec![("valid_until", "2025-12-31")], Err(DateOrder)),
+            // §10 reported_on: a real date, not before listed_on.
+            (vec![("reported_on", "2026-01-01")], Ok(())),
+            (vec![("reported_on", "2026-01-32")], Err(BadDate)),
+            (vec![("reported_on", "2025-12-31")], Err(DateOrder)),
             (
                 vec![("status", "repaired"), ("exited_on", "2025-12-01")],
                 Err(DateOrder),
@@ -1325,8 +1342,8 @@ mod tests {
     proptest! {
         /// Arbitrary field values never panic and always yield a reason.
         #[test]
-        fn validate_never_panics(fields in proptest::array::uniform12("\\PC{0,20}")) {
-            let f: [&str; 12] = std::array::from_fn(|i| fields[i].as_str());
+        fn validate_never_panics(fields in proptest::array::uniform13("\\PC{0,20}")) {
+            let f: [&str; NFIELDS] = std::array::from_fn(|i| fields[i].as_str());
             let _ = check(f);
         }
 

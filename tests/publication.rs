@@ -336,3 +336,135 @@ fn no_full_id_number_or_person_name_is_published_at_scale() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// reporting deadline
+// ---------------------------------------------------------------------------
+
+const CALENDAR: &str = "fixtures/calendar-2026-2027.toml";
+
+fn deadline_snapshot(dir: &Path) -> PathBuf {
+    build(
+        dir,
+        "deadline",
+        NEW_DATE,
+        "fixtures/catalog.toml",
+        &["fixtures/publication/deadline"],
+    )
+}
+
+fn inspect_json(args: &[&str]) -> Value {
+    serde_json::from_slice(&run_ok(args)).expect("inspect --json is JSON")
+}
+
+#[test]
+fn inspect_deadline_counts_working_days_with_the_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = deadline_snapshot(dir.path());
+    let plain = inspect_json(&["inspect", s(&snap), "--json"]);
+    assert!(plain.get("deadline").is_none(), "no deadline unless asked");
+    let mut with = inspect_json(&["inspect", s(&snap), "--json", "--calendar", CALENDAR]);
+    let deadline = with.as_object_mut().unwrap().remove("deadline").expect("deadline");
+    assert_eq!(with, plain, "the rest of inspect is unchanged");
+    let want: Value = serde_json::from_slice(&expected("deadline-calendar.json")).unwrap();
+    assert_eq!(deadline, want, "{}", serde_json::to_string_pretty(&deadline).unwrap());
+
+    // Six working days allowed: nobody is late with the calendar.
+    let six = inspect_json(&[
+        "inspect",
+        s(&snap),
+        "--json",
+        "--calendar",
+        CALENDAR,
+        "--deadline-days",
+        "6",
+    ]);
+    assert_eq!(six["deadline"]["days"], 6);
+    assert_eq!(six["deadline"]["late"], 0);
+}
+
+#[test]
+fn inspect_deadline_without_a_calendar_counts_monday_to_friday() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = deadline_snapshot(dir.path());
+    let v = inspect_json(&["inspect", s(&snap), "--json", "--deadline-days", "5"]);
+    let want: Value = serde_json::from_slice(&expected("deadline-weekdays.json")).unwrap();
+    assert_eq!(v["deadline"], want);
+}
+
+#[test]
+fn inspect_text_without_the_flags_is_unchanged_and_with_them_adds_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = deadline_snapshot(dir.path());
+    let plain = String::from_utf8(run_ok(&["inspect", s(&snap)])).unwrap();
+    assert!(!plain.contains("reporting deadline"));
+    let with = String::from_utf8(run_ok(&["inspect", s(&snap), "--calendar", CALENDAR])).unwrap();
+    let added = with.strip_prefix(&plain).expect("the deadline part is appended");
+    assert!(added.starts_with("reporting deadline: 5 working days"), "{added}");
+    assert!(
+        added.contains("late FY-2026-1162 black listed 2026-11-06 reported 2026-11-16 (6 working days)"),
+        "{added}"
+    );
+}
+
+#[test]
+fn a_bad_calendar_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = deadline_snapshot(dir.path());
+    let cal = dir.path().join("bad-calendar.toml");
+    std::fs::write(&cal, "holidays = [\"2026-10-01\", \"2026-10-32\"]\n").unwrap();
+    let o = run_exit(&["inspect", s(&snap), "--calendar", s(&cal)], 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(s(&cal)) && err.contains("holidays[1]"), "{err}");
+    let o = run_exit(&["inspect", s(&snap), "--calendar", "no/such/calendar.toml"], 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/calendar.toml"));
+}
+
+#[test]
+fn reported_on_is_a_date_not_before_listed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("reported.csv");
+    std::fs::write(
+        &input,
+        "entry_id,code,kind,domain,authority,listed_on,reported_on\n\
+         A1,91350100MA2Y5K011J,black,court,shi-fayuan,2026-11-04,2026-11-04\n\
+         A2,91350100MA31HQ0236,black,court,shi-fayuan,2026-11-04,2026-11-03\n\
+         A3,91350100MA2XJ7038M,black,court,shi-fayuan,2026-11-04,2026-11-31\n\
+         A4,91350100MA34TB0474,black,court,shi-fayuan,2026-11-04,\n",
+    )
+    .unwrap();
+    let snap = dir.path().join("r.snap");
+    let rejects = dir.path().join("r.rejects.csv");
+    run_ok(&[
+        "build",
+        "--catalog",
+        "fixtures/catalog.toml",
+        "--as-of",
+        NEW_DATE,
+        "--max-reject-ratio",
+        "1",
+        "--out",
+        s(&snap),
+        "--rejects",
+        s(&rejects),
+        s(&input),
+    ]);
+    let mut r = csv::Reader::from_path(&rejects).unwrap();
+    let got: Vec<(String, String, String)> = r
+        .records()
+        .map(|x| {
+            let x = x.unwrap();
+            (x[1].to_string(), x[2].to_string(), x[3].to_string())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("3".into(), "A2".into(), "date_order".into()),
+            ("4".into(), "A3".into(), "bad_date".into())
+        ]
+    );
+    let v = inspect_json(&["inspect", s(&snap), "--json", "--deadline-days", "5"]);
+    assert_eq!(v["deadline"]["entries"], 2);
+    assert_eq!(v["deadline"]["reported"], 1);
+}

@@ -61,6 +61,7 @@ fn accepted(rows: &[Row]) -> Accepted {
                 exited_on: None,
                 watch_until: None,
             },
+            reported_on: None,
             entry_id: acc.arena.push(id),
             name: acc.arena.push("某某"),
             authority: acc.authorities.intern(if s % 2 == 0 { "fy" } else { "sw" }),
