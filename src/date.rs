@@ -7,6 +7,7 @@
 //! since 1991), the time zone the lists are published in.
 
 use std::fmt;
+use std::time::SystemTime;
 
 /// Days since 1970-01-01.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -93,6 +94,21 @@ impl serde::Serialize for Day {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC): the time of records and journal lines.
+pub(crate) fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let day = Day(secs.div_euclid(86_400) as i32);
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{day}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_millis()
+    )
+}
+
 pub fn is_leap(y: i32) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -137,6 +153,12 @@ fn civil_from_days(z: i32) -> (i32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_795_253_652_123);
+        assert_eq!(timestamp(t), "2026-11-21T09:34:12.123Z");
+    }
 
     /// Found by fuzzing the batch connection: `as_of` near u32::MAX
     /// overflowed the day-to-date conversion.

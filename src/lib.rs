@@ -19,7 +19,9 @@
 //!   publish and announce, and whether they reported in time;
 //! - [`gen`]: deterministic data generator;
 //! - [`loadgen`]: load generators against a running daemon (`credlist bench`);
-//! - [`server`]: the daemon (`credlist serve`) and its admin client.
+//! - [`server`]: the daemon (`credlist serve`) and its admin client;
+//! - [`wire`]: the batch protocol's frames, shared by the daemon, the load
+//!   generator and the tests.
 
 pub mod build;
 pub mod calendar;
@@ -42,3 +44,4 @@ pub mod screen;
 pub mod server;
 pub mod snapshot;
 pub mod sweep;
+pub mod wire;

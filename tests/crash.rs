@@ -474,7 +474,7 @@ fn full_audit_disk(on_error: &str) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut b = Batch::connect(&d.batch_sock());
-    b.send(&credlist::server::batch::encode_request(
+    b.send(&credlist::wire::batch::encode_request(
         5,
         DATA_DAY,
         MATTER,

@@ -6,7 +6,7 @@
 //! bounded polling, every loop is bounded, and only processes started here
 //! are signalled.
 
-use credlist::server::batch::encode_request;
+use credlist::wire::batch::encode_request;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};

@@ -6,7 +6,7 @@
 
 mod support;
 
-use credlist::server::batch::encode_request;
+use credlist::wire::batch::encode_request;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::Shutdown;

@@ -6,7 +6,7 @@
 
 mod support;
 
-use credlist::server::batch::encode_request;
+use credlist::wire::batch::encode_request;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

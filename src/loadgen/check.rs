@@ -11,7 +11,7 @@
 //! daemon; it is reported apart as the send lag). Requests still unsent
 //! when the run ends are recorded with the time they had waited.
 //!
-//! The schedule sleeps on a timerfd (see [`super::timer`]): tokio's timer
+//! The schedule sleeps on a timerfd (see `super::timer`): tokio's timer
 //! would release requests in bursts on millisecond ticks.
 
 use super::stats::{latency_histogram, Stats};

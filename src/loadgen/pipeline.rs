@@ -13,7 +13,7 @@ use super::stats::Stats;
 use super::Pool;
 use crate::check::CODE_LEN;
 use crate::rules::flags;
-use crate::server::batch::{status, OP_CHECK, VERSION};
+use crate::wire::batch::{parse_response_view, RequestHead, ResponseView, Version};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -57,54 +57,39 @@ pub struct CredlistBatch {
 
 impl Protocol for CredlistBatch {
     fn encode(&self, id: u64, codes: &[u8], out: &mut Vec<u8>) {
-        let n = codes.len() / CODE_LEN;
-        let len = 20 + self.matter.len() + codes.len();
-        out.reserve(4 + len);
-        out.extend_from_slice(&(len as u32).to_le_bytes());
-        out.push(VERSION);
-        out.push(OP_CHECK);
-        out.extend_from_slice(&id.to_le_bytes());
-        out.extend_from_slice(&self.as_of.to_le_bytes());
-        out.extend_from_slice(&(self.matter.len() as u16).to_le_bytes());
-        out.extend_from_slice(self.matter.as_bytes());
-        out.extend_from_slice(&(n as u32).to_le_bytes());
-        out.extend_from_slice(codes);
+        let head = RequestHead {
+            version: Version::V1,
+            request_id: id,
+            as_of: self.as_of,
+            matter: &self.matter,
+        };
+        head.encode(codes, out);
     }
 
     fn decode(&self, buf: &[u8], values: &mut Vec<u8>) -> Result<Option<Decoded>, String> {
         values.clear();
-        if buf.len() < 4 {
+        let Some((r, used)) = parse_response_view(buf).map_err(|e| e.to_string())? else {
             return Ok(None);
-        }
-        let len = u32::from_le_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
-        if len < 14 {
-            return Err(format!("answer of {len} bytes, shorter than its header"));
-        }
-        if buf.len() < 4 + len {
-            return Ok(None);
-        }
-        let f = &buf[..4 + len];
-        if f[4] != VERSION {
-            return Err(format!("answer of version {} (expected {VERSION})", f[4]));
-        }
-        let st = f[5];
-        let id = u64::from_le_bytes(f[6..14].try_into().expect("8 bytes"));
-        let count = u32::from_le_bytes(f[14..18].try_into().expect("4 bytes")) as usize;
-        if len != 14 + count {
-            return Err(format!("answer len {len} does not match its count {count}"));
-        }
-        let body = &f[18..];
-        let error = if st == status::OK {
-            values.extend_from_slice(body);
-            None
-        } else {
-            Some(format!(
-                "error frame, status {st}: {}",
-                String::from_utf8_lossy(body)
-            ))
+        };
+        let (id, error) = match r {
+            ResponseView::Flags { request_id, flags } => {
+                values.extend_from_slice(flags);
+                (request_id, None)
+            }
+            ResponseView::Error {
+                status,
+                request_id,
+                message,
+            } => (
+                request_id,
+                Some(format!(
+                    "error frame, status {status}: {}",
+                    String::from_utf8_lossy(message)
+                )),
+            ),
         };
         Ok(Some(Decoded {
-            used: 4 + len,
+            used,
             id: Some(id),
             error,
         }))
@@ -621,7 +606,7 @@ async fn read_loop(sh: &Shared, conn: &Conn, rd: &mut OwnedReadHalf, st: &mut St
 mod tests {
     use super::*;
     use crate::loadgen::CodeSet;
-    use crate::server::batch::{encode_error, parse_frame};
+    use crate::wire::batch::{encode_error, parse_frame, status};
 
     fn pool() -> Pool {
         Pool::draw(&CodeSet::new(1, 1000).unwrap(), 10, 0.5)
@@ -653,7 +638,7 @@ mod tests {
         };
         let mut buf = Vec::new();
         buf.extend_from_slice(&(14u32 + 3).to_le_bytes());
-        buf.extend_from_slice(&[VERSION, status::OK]);
+        buf.extend_from_slice(&[Version::V1.byte(), status::OK]);
         buf.extend_from_slice(&7u64.to_le_bytes());
         buf.extend_from_slice(&3u32.to_le_bytes());
         buf.extend_from_slice(&[0, 2, 8]);

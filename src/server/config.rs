@@ -374,6 +374,17 @@ impl Config {
 
     /// Checks every value; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_paths()?;
+        self.validate_listeners()?;
+        if self.audit.max_bytes < 4096 {
+            return Err(self.invalid("audit.max_bytes", "must be at least 4096"));
+        }
+        self.validate_limits()?;
+        self.validate_clients()
+    }
+
+    /// Paths are given, the three sockets distinct.
+    fn validate_paths(&self) -> Result<(), ConfigError> {
         for (key, p) in [
             ("snapshot.path", &self.snapshot.path),
             ("state.dir", &self.state.dir),
@@ -393,6 +404,11 @@ impl Config {
                 "the three sockets need three different paths",
             ));
         }
+        Ok(())
+    }
+
+    /// Socket modes, and the TCP listener on loopback only.
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
         parse_mode(&self.check.mode).map_err(|m| self.invalid("check.mode", m))?;
         parse_mode(&self.batch.mode).map_err(|m| self.invalid("batch.mode", m))?;
         if let Some(tcp) = &self.check.tcp {
@@ -409,9 +425,11 @@ impl Config {
                 ));
             }
         }
-        if self.audit.max_bytes < 4096 {
-            return Err(self.invalid("audit.max_bytes", "must be at least 4096"));
-        }
+        Ok(())
+    }
+
+    /// Every limit above 0 and within its bound.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
         for (key, v) in [
             ("limits.max_connections", l.max_connections as u64),
@@ -446,6 +464,12 @@ impl Config {
         if l.max_frames_in_flight > 1024 {
             return Err(self.invalid("limits.max_frames_in_flight", "at most 1024"));
         }
+        Ok(())
+    }
+
+    /// Client names and tokens unique, each client identified one way,
+    /// matter lists well formed.
+    fn validate_clients(&self) -> Result<(), ConfigError> {
         let mut names = HashSet::new();
         let mut tokens = HashSet::new();
         for (i, c) in self.clients.iter().enumerate() {

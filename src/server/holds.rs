@@ -101,7 +101,7 @@ impl HoldRegistry {
         let hold = Hold {
             entry_id: entry_id.to_string(),
             reason: reason.to_string(),
-            at: super::timestamp(std::time::SystemTime::now()),
+            at: crate::date::timestamp(std::time::SystemTime::now()),
             by: by.to_string(),
         };
         self.journal.append(&json!({
@@ -124,7 +124,7 @@ impl HoldRegistry {
             "op": "release",
             "entry_id": entry_id,
             "reason": "",
-            "at": super::timestamp(std::time::SystemTime::now()),
+            "at": crate::date::timestamp(std::time::SystemTime::now()),
             "by": by,
         }))?;
         self.active.remove(entry_id);

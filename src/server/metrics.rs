@@ -295,11 +295,18 @@ impl Metrics {
     /// The Prometheus text.
     pub fn render(&self, g: &Gauges) -> String {
         let mut s = String::with_capacity(16 * 1024);
-        let head = |s: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
+        self.render_counts(&mut s);
+        self.render_latency(&mut s);
+        self.render_listeners(&mut s);
+        render_gauges(&mut s, &self.gauge_values(g));
+        self.render_feedback(&mut s);
+        s
+    }
+
+    /// Requests by endpoint and outcome, lookups by endpoint and result.
+    fn render_counts(&self, s: &mut String) {
         head(
-            &mut s,
+            s,
             "credlist_requests_total",
             "counter",
             "Requests (batch: frames) by endpoint and outcome.",
@@ -316,7 +323,7 @@ impl Metrics {
             }
         }
         head(
-            &mut s,
+            s,
             "credlist_lookups_total",
             "counter",
             "Codes looked up, by endpoint and result.",
@@ -331,8 +338,12 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// The latency histogram of every endpoint.
+    fn render_latency(&self, s: &mut String) {
         head(
-            &mut s,
+            s,
             "credlist_request_duration_seconds",
             "histogram",
             "Time from request to answer, by endpoint.",
@@ -367,144 +378,134 @@ impl Metrics {
                 e.label()
             );
         }
-        head(
-            &mut s,
+    }
+
+    /// Open connections, requests in flight and accepted connections, by
+    /// listener.
+    fn render_listeners(&self, s: &mut String) {
+        per_listener(
+            s,
             "credlist_connections_open",
             "gauge",
             "Open connections by listener.",
+            &self.connections.each_ref().map(|v| v.load(Relaxed)),
         );
-        for (i, l) in Listener::ALL.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "credlist_connections_open{{listener=\"{}\"}} {}",
-                l.label(),
-                self.connections[i].load(Relaxed)
-            );
-        }
-        head(
-            &mut s,
+        per_listener(
+            s,
             "credlist_requests_in_flight",
             "gauge",
             "Requests being handled (batch: frames being received or answered), by listener.",
+            &self.in_flight.each_ref().map(|v| v.load(Relaxed)),
         );
-        for (i, l) in Listener::ALL.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "credlist_requests_in_flight{{listener=\"{}\"}} {}",
-                l.label(),
-                self.in_flight[i].load(Relaxed)
-            );
-        }
-        head(
-            &mut s,
+        per_listener(
+            s,
             "credlist_connections_total",
             "counter",
             "Accepted connections by listener.",
+            &self.accepted.each_ref().map(|v| v.load(Relaxed)),
         );
-        for (i, l) in Listener::ALL.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "credlist_connections_total{{listener=\"{}\"}} {}",
-                l.label(),
-                self.accepted[i].load(Relaxed)
-            );
-        }
-        let mut one = |name: &str, kind: &str, help: &str, v: String| {
-            head(&mut s, name, kind, help);
-            let _ = writeln!(s, "{name} {v}");
-        };
-        one(
-            "credlist_snapshot_generation",
-            "gauge",
-            "Snapshot loads since start (1 = the first).",
-            g.generation.to_string(),
-        );
-        one(
-            "credlist_snapshot_age_seconds",
-            "gauge",
-            "Seconds since the start of the served snapshot's data date (Asia/Shanghai).",
-            g.snapshot_age_seconds.to_string(),
-        );
-        one(
-            "credlist_snapshot_entries",
-            "gauge",
-            "Entries in the served snapshot.",
-            g.snapshot_entries.to_string(),
-        );
-        one(
-            "credlist_reloads_total",
-            "counter",
-            "Successful snapshot reloads.",
-            self.reloads.load(Relaxed).to_string(),
-        );
-        one(
-            "credlist_reload_failures_total",
-            "counter",
-            "Refused snapshot reloads (the old snapshot kept serving).",
-            self.reload_failures.load(Relaxed).to_string(),
-        );
-        one(
-            "credlist_holds",
-            "gauge",
-            "Active objection holds whose entry is in the served snapshot.",
-            g.holds_active.to_string(),
-        );
-        one(
-            "credlist_holds_dormant",
-            "gauge",
-            "Active objection holds whose entry is not in the served snapshot.",
-            g.holds_dormant.to_string(),
-        );
-        one(
-            "credlist_receipts_issued_total",
-            "counter",
-            "Receipts issued since start.",
-            g.receipts.to_string(),
-        );
-        one(
-            "credlist_audit_records_total",
-            "counter",
-            "Audit records written.",
-            g.audit_records.to_string(),
-        );
-        one(
-            "credlist_audit_bytes_total",
-            "counter",
-            "Audit bytes written.",
-            g.audit_bytes.to_string(),
-        );
-        one(
-            "credlist_audit_errors_total",
-            "counter",
-            "Failed audit writes (open, write, fsync, rotation).",
-            g.audit_errors.to_string(),
-        );
-        one(
-            "credlist_audit_lost_records_total",
-            "counter",
-            "Audit records given up after write failures.",
-            g.audit_lost.to_string(),
-        );
-        one(
-            "credlist_audit_queued_bytes",
-            "gauge",
-            "Audit bytes waiting for the writer.",
-            g.audit_queued_bytes.to_string(),
-        );
-        one(
-            "credlist_audit_healthy",
-            "gauge",
-            "1 when the last audit write succeeded.",
-            (g.audit_healthy as u8).to_string(),
-        );
-        one(
-            "credlist_uptime_seconds",
-            "gauge",
-            "Seconds since the daemon started.",
-            g.uptime_seconds.to_string(),
-        );
+    }
+
+    /// The unlabelled series: name, type, help and value.
+    fn gauge_values(&self, g: &Gauges) -> [(&'static str, &'static str, &'static str, String); 15] {
+        [
+            (
+                "credlist_snapshot_generation",
+                "gauge",
+                "Snapshot loads since start (1 = the first).",
+                g.generation.to_string(),
+            ),
+            (
+                "credlist_snapshot_age_seconds",
+                "gauge",
+                "Seconds since the start of the served snapshot's data date (Asia/Shanghai).",
+                g.snapshot_age_seconds.to_string(),
+            ),
+            (
+                "credlist_snapshot_entries",
+                "gauge",
+                "Entries in the served snapshot.",
+                g.snapshot_entries.to_string(),
+            ),
+            (
+                "credlist_reloads_total",
+                "counter",
+                "Successful snapshot reloads.",
+                self.reloads.load(Relaxed).to_string(),
+            ),
+            (
+                "credlist_reload_failures_total",
+                "counter",
+                "Refused snapshot reloads (the old snapshot kept serving).",
+                self.reload_failures.load(Relaxed).to_string(),
+            ),
+            (
+                "credlist_holds",
+                "gauge",
+                "Active objection holds whose entry is in the served snapshot.",
+                g.holds_active.to_string(),
+            ),
+            (
+                "credlist_holds_dormant",
+                "gauge",
+                "Active objection holds whose entry is not in the served snapshot.",
+                g.holds_dormant.to_string(),
+            ),
+            (
+                "credlist_receipts_issued_total",
+                "counter",
+                "Receipts issued since start.",
+                g.receipts.to_string(),
+            ),
+            (
+                "credlist_audit_records_total",
+                "counter",
+                "Audit records written.",
+                g.audit_records.to_string(),
+            ),
+            (
+                "credlist_audit_bytes_total",
+                "counter",
+                "Audit bytes written.",
+                g.audit_bytes.to_string(),
+            ),
+            (
+                "credlist_audit_errors_total",
+                "counter",
+                "Failed audit writes (open, write, fsync, rotation).",
+                g.audit_errors.to_string(),
+            ),
+            (
+                "credlist_audit_lost_records_total",
+                "counter",
+                "Audit records given up after write failures.",
+                g.audit_lost.to_string(),
+            ),
+            (
+                "credlist_audit_queued_bytes",
+                "gauge",
+                "Audit bytes waiting for the writer.",
+                g.audit_queued_bytes.to_string(),
+            ),
+            (
+                "credlist_audit_healthy",
+                "gauge",
+                "1 when the last audit write succeeded.",
+                (g.audit_healthy as u8).to_string(),
+            ),
+            (
+                "credlist_uptime_seconds",
+                "gauge",
+                "Seconds since the daemon started.",
+                g.uptime_seconds.to_string(),
+            ),
+        ]
+    }
+
+    /// Feedback reports by measure and whether applied.
+    fn render_feedback(&self, s: &mut String) {
         head(
-            &mut s,
+            s,
             "credlist_feedback_total",
             "counter",
             "Feedback reports by measure and whether it was applied.",
@@ -516,8 +517,34 @@ impl Metrics {
                 escape_label(&m)
             );
         }
-        s
     }
+}
+
+/// A series by listener: `values` in the order of [`Listener::ALL`].
+fn per_listener<T: std::fmt::Display>(
+    s: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    values: &[T],
+) {
+    head(s, name, kind, help);
+    for (l, v) in Listener::ALL.iter().zip(values) {
+        let _ = writeln!(s, "{name}{{listener=\"{}\"}} {v}", l.label());
+    }
+}
+
+/// Series without labels, one line each after their head.
+fn render_gauges(s: &mut String, values: &[(&str, &str, &str, String)]) {
+    for (name, kind, help, v) in values {
+        head(s, name, kind, help);
+        let _ = writeln!(s, "{name} {v}");
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric.
+fn head(s: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 /// Escapes a label value (`\`, `"`, newline).

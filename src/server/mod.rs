@@ -4,13 +4,15 @@
 //! - [`config`]: the TOML configuration, defaults and validation;
 //! - [`state`]: the served snapshot (swapped atomically on reload) and the
 //!   shared state of all handlers;
-//! - [`http`]: the check and admin sockets (HTTP/1.1 + JSON);
-//! - [`batch`]: the binary batch protocol (pure frame parser + connection
-//!   loop);
+//! - [`http`]: the check and admin sockets (HTTP/1.1 + JSON): the
+//!   transport, the check API and the admin API;
+//! - [`batch`]: the batch socket's connection loop (its frames are
+//!   [`crate::wire::batch`]);
 //! - [`access`]: callers, clients and permissions;
 //! - [`holds`], [`receipts`], [`journal`]: durable state (objection holds,
 //!   receipt numbering) in checksummed append-only journals;
-//! - [`audit`]: the audit register and its writer thread;
+//! - [`audit`]: the audit register: its records (`audit::record`) and
+//!   its writer thread;
 //! - [`metrics`]: Prometheus counters and histograms;
 //! - [`notify`]: systemd readiness and socket activation;
 //! - [`demo`]: demo mode (fixtures embedded in the binary);
@@ -52,7 +54,7 @@ use state::State;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 /// Why the daemon could not start.
@@ -79,21 +81,6 @@ pub enum ServerError {
     },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-pub fn timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let day = crate::date::Day(secs.div_euclid(86_400) as i32);
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{day}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        d.subsec_millis()
-    )
 }
 
 /// Options of [`run`] besides the configuration.
@@ -132,11 +119,23 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), ServerError> {
     result
 }
 
-async fn serve(
+async fn serve(config: Config, activated: Activated, opts: RunOptions) -> Result<(), ServerError> {
+    let (st, bound) = start(config, activated).await?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (done_tx, done_rx) = mpsc::channel::<()>(1);
+    let paths = listen(&st, bound, shutdown_rx.clone(), done_tx);
+    announce(&st, &opts);
+    wait_for_stop(&st).await?;
+    stop(&st, shutdown_tx, done_rx, &paths).await;
+    Ok(())
+}
+
+/// Opens the snapshot, replays the holds, starts the receipts and the
+/// audit writer, and binds the sockets (or takes them from systemd).
+async fn start(
     config: Config,
     mut activated: Activated,
-    opts: RunOptions,
-) -> Result<(), ServerError> {
+) -> Result<(Arc<State>, Vec<Bound>), ServerError> {
     let dir_err = |source| ServerError::StateDir {
         path: config.state.dir.display().to_string(),
         source,
@@ -167,6 +166,12 @@ async fn serve(
         );
     }
     let st = Arc::new(State::new(config, snap, registry, audit, receipts));
+    warn_unknown_matters(&st);
+    Ok((st, bound))
+}
+
+/// Warns of client matters the served catalog does not have.
+fn warn_unknown_matters(st: &State) {
     for c in &st.config.clients {
         let snap = &st.served().snap;
         for m in c.matters.iter().filter(|m| *m != "*") {
@@ -175,9 +180,16 @@ async fn serve(
             }
         }
     }
+}
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+/// Starts an accept loop per socket; returns the socket paths to remove at
+/// exit.
+fn listen(
+    st: &Arc<State>,
+    bound: Vec<Bound>,
+    shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) -> Vec<PathBuf> {
     let conns = Arc::new(Semaphore::new(st.config.limits.max_connections));
     let admin_conns = Arc::new(Semaphore::new(ADMIN_CONNECTIONS));
     let mut paths = Vec::new();
@@ -192,11 +204,15 @@ async fn serve(
             st.clone(),
             b,
             sem,
-            shutdown_rx.clone(),
-            done_tx.clone(),
+            shutdown.clone(),
+            done.clone(),
         ));
     }
+    paths
+}
 
+/// Logs what is served, sends `READY=1`, prints the banner.
+fn announce(st: &State, opts: &RunOptions) {
     let status = st.status_line();
     tracing::info!(
         snapshot = %st.served().snap.id,
@@ -214,7 +230,10 @@ async fn serve(
     if let Some(b) = &opts.banner {
         println!("{b}");
     }
+}
 
+/// Reloads on `SIGHUP`; returns on `SIGTERM` or `SIGINT`.
+async fn wait_for_stop(st: &State) -> Result<(), ServerError> {
     use tokio::signal::unix::{signal, SignalKind};
     let sig = |k| signal(k).map_err(ServerError::Runtime);
     let (mut hup, mut term, mut int) = (
@@ -229,23 +248,31 @@ async fn serve(
                 st.audit.reopen();
                 let _ = st.reload(None).await;
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
         }
     }
+}
 
+/// Drains the connections (at most the shutdown timeout), removes the
+/// sockets, records the final receipt count and flushes the audit register.
+async fn stop(
+    st: &Arc<State>,
+    shutdown: watch::Sender<bool>,
+    mut done: mpsc::Receiver<()>,
+    paths: &[PathBuf],
+) {
     tracing::info!("stopping: draining in-flight requests");
     notify::stopping();
-    let _ = shutdown_tx.send(true);
-    drop(done_tx);
+    let _ = shutdown.send(true);
     let limit = st.config.limits.shutdown_timeout();
-    if tokio::time::timeout(limit, done_rx.recv()).await.is_err() {
+    if tokio::time::timeout(limit, done.recv()).await.is_err() {
         tracing::warn!(
             timeout_ms = limit.as_millis() as u64,
             "connections still open after the shutdown timeout; closing them"
         );
     }
-    for p in &paths {
+    for p in paths {
         remove_socket(p);
     }
     let st2 = st.clone();
@@ -257,7 +284,6 @@ async fn serve(
     })
     .await;
     tracing::info!(receipts = st.receipts.issued(), "stopped");
-    Ok(())
 }
 
 /// Detaches served snapshots from their files when a process opens one
@@ -551,12 +577,6 @@ fn bind_unix(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_253_652_123);
-        assert_eq!(timestamp(t), "2026-11-21T09:34:12.123Z");
-    }
 
     #[test]
     fn binding_refuses_a_non_socket_and_replaces_a_stale_socket() {

@@ -100,7 +100,7 @@ impl Receipts {
         journal.append(&json!({
             "boot": format!("{boot:016x}"),
             "upto": BLOCK,
-            "at": super::timestamp(std::time::SystemTime::now()),
+            "at": crate::date::timestamp(std::time::SystemTime::now()),
         }))?;
         Ok(Receipts {
             boot,
@@ -174,7 +174,7 @@ impl Receipts {
         j.append(&json!({
             "boot": format!("{:016x}", self.boot),
             "final": self.issued.load(Ordering::Relaxed),
-            "at": super::timestamp(std::time::SystemTime::now()),
+            "at": crate::date::timestamp(std::time::SystemTime::now()),
         }))
     }
 }

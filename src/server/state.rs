@@ -37,6 +37,17 @@ pub struct Served {
     pub path: PathBuf,
 }
 
+impl Served {
+    /// Seconds since the start (00:00 Asia/Shanghai) of the data date.
+    pub(crate) fn age_seconds(&self) -> f64 {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        now - (self.snap.data_date.0 as f64 * 86_400.0 - 8.0 * 3600.0)
+    }
+}
+
 /// An admin operation that did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {

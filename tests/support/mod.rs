@@ -6,7 +6,7 @@
 //! bounded, and only processes started here are signalled.
 #![allow(dead_code)]
 
-use credlist::server::batch::{encode_request, parse_response, Response};
+use credlist::wire::batch::{encode_request, parse_response, Response};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -9,7 +9,8 @@
 //! then the bytes the client sends.
 #![no_main]
 
-use credlist::server::batch::{self, parse_response, Response};
+use credlist::server::batch;
+use credlist::wire::batch::{parse_response, Response};
 use credlist::server::state::State;
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};

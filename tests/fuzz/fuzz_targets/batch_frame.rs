@@ -6,7 +6,7 @@
 //! Input: 1 byte (max codes per frame, 0..=255), then the stream bytes.
 #![no_main]
 
-use credlist::server::batch::{encode_request, parse_frame, FrameError};
+use credlist::wire::batch::{encode_request, parse_frame, FrameError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

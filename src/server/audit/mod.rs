@@ -2,28 +2,12 @@
 //! is recorded, append-only, as one JSON line in a file created with mode
 //! 0640 (the daemon writes, the operators' group reads, nobody else).
 //!
-//! Records:
-//! - check: `{"time", "caller": {"uid", "pid", "client"}, "endpoint":
-//!   "check", "matter", "request_id", "receipt", "as_of", "snapshot",
-//!   "items": [{"code", "status"}]}` where `status` is the subject status,
-//!   or `invalid` / `forbidden`;
-//! - feedback: `{"time", "caller", "endpoint": "feedback", "receipt",
-//!   "code", "measure", "applied", "note"}`;
-//! - batch frame: `{"time", "caller", "endpoint": "batch", "matter",
-//!   "request_id", "as_of", "snapshot", "count", "hits": [["<code>", flags],
-//!   …], "rest_count", "rest_digest"}`.
+//! The shape of the records is in `record`; this module writes them.
 //!
 //! # Keeping pace with millions of lookups per second
 //!
-//! A batch frame is one record, not one per code: codes whose answer is not
-//! plain "not listed" (`flags != 0`: listed, suspended, unanswered) are
-//! written one by one with their flag byte, and the codes answered 0 are
-//! summarised by their count and the xxh3-64 of their bytes in frame order
-//! (`rest_digest`, 16 hex digits). That is the trade-off: the register
-//! proves exactly which listed subjects a caller learned about, and lets an
-//! auditor holding the frame's codes prove which clear codes were asked,
-//! while a frame of 4096 codes costs a few kilobytes instead of a hundred.
-//! A code that is not printable ASCII is written as `0x` + hex.
+//! A batch frame is one record, not one per code (see `record`), so a
+//! frame of 4096 codes costs a few kilobytes instead of a hundred.
 //!
 //! Records are formatted on the connection's task (so formatting runs on
 //! every core) and handed to one writer thread over a channel. The writer
@@ -46,7 +30,9 @@
 //! `<path>.<n>` (n one more than any existing) and a new file is started.
 //! `SIGHUP` reopens the path (for an external log rotator).
 
-use super::config::{AuditSection, OnAuditError};
+pub(crate) mod record;
+
+use crate::server::config::{AuditSection, OnAuditError};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -478,25 +464,6 @@ impl Writer {
     }
 }
 
-/// Appends `s` as a JSON string.
-pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
-}
-
-/// Appends a batch code: as is when printable ASCII, else `0x` + hex.
-pub fn push_code(out: &mut Vec<u8>, code: &[u8]) {
-    out.push(b'"');
-    if code.iter().all(|b| b.is_ascii_alphanumeric()) {
-        out.extend_from_slice(code);
-    } else {
-        out.extend_from_slice(b"0x");
-        for b in code {
-            out.extend_from_slice(format!("{b:02x}").as_bytes());
-        }
-    }
-    out.push(b'"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,13 +513,5 @@ mod tests {
         }
         assert_eq!(lines, 200);
         assert!(dir.path().join("audit.log.1").exists());
-    }
-
-    #[test]
-    fn codes_are_escaped_when_not_plain() {
-        let mut v = Vec::new();
-        push_code(&mut v, b"91350100MA2Y3K8L5G");
-        push_code(&mut v, b"\"\x00");
-        assert_eq!(v, b"\"91350100MA2Y3K8L5G\"\"0x2200\"");
     }
 }

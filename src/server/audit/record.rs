@@ -1,0 +1,246 @@
+//! The records of the audit register, one JSON line each:
+//!
+//! - check: `{"time", "caller": {"uid", "pid", "client"}, "endpoint":
+//!   "check", "matter", "request_id", "receipt", "as_of", "snapshot",
+//!   "items": [{"code", "status"}]}` where `status` is the subject status,
+//!   or `invalid` / `forbidden`;
+//! - feedback: `{"time", "caller", "endpoint": "feedback", "receipt",
+//!   "code", "measure", "applied", "note"}`;
+//! - batch frame: `{"time", "caller", "endpoint": "batch", "matter",
+//!   "request_id", "as_of", "snapshot", "count", "hits": [["<code>", flags],
+//!   …], "rest_count", "rest_digest"}`.
+//!
+//! A batch frame is one record, not one per code: codes whose answer is not
+//! plain "not listed" (`flags != 0`: listed, suspended, unanswered) are
+//! written one by one with their flag byte, and the codes answered 0 are
+//! summarised by their count and the xxh3-64 of their bytes in frame order
+//! (`rest_digest`, 16 hex digits). That is the trade-off: the register
+//! proves exactly which listed subjects a caller learned about, and lets an
+//! auditor holding the frame's codes prove which clear codes were asked,
+//! while a frame of 4096 codes costs a few kilobytes instead of a hundred.
+//! A code that is not printable ASCII is written as `0x` + hex.
+//!
+//! `time` is when the record is made, UTC, to the millisecond.
+
+use crate::check::{Item, CODE_LEN};
+use crate::date::{timestamp, Day};
+use crate::rules::SubjectStatus;
+use crate::server::access::Caller;
+use crate::wire::batch::Frame;
+use serde::Serialize;
+use std::time::SystemTime;
+
+#[derive(Serialize)]
+struct CallerRecord<'a> {
+    uid: Option<u32>,
+    pid: Option<i32>,
+    client: Option<&'a str>,
+}
+
+impl CallerRecord<'_> {
+    fn of(c: &Caller) -> CallerRecord<'_> {
+        CallerRecord {
+            uid: c.peer.uid,
+            pid: c.peer.pid,
+            client: c.client_name(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CheckRecord<'a> {
+    time: String,
+    caller: CallerRecord<'a>,
+    endpoint: &'static str,
+    matter: &'a str,
+    request_id: Option<&'a str>,
+    receipt: &'a str,
+    as_of: Day,
+    snapshot: &'a str,
+    items: Vec<ItemRecord<'a>>,
+}
+
+#[derive(Serialize)]
+struct ItemRecord<'a> {
+    code: &'a str,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct FeedbackRecord<'a> {
+    time: String,
+    caller: CallerRecord<'a>,
+    endpoint: &'static str,
+    receipt: &'a str,
+    code: &'a str,
+    measure: &'a str,
+    applied: bool,
+    note: Option<&'a str>,
+}
+
+/// The status word of a check item: its subject status, or `invalid` /
+/// `forbidden`.
+pub(crate) fn item_status(item: &Item) -> &'static str {
+    match item.status {
+        Some(SubjectStatus::Black) => "black",
+        Some(SubjectStatus::Watch) => "watch",
+        Some(SubjectStatus::Red) => "red",
+        Some(SubjectStatus::Clear) => "clear",
+        None if item.valid => "forbidden",
+        None => "invalid",
+    }
+}
+
+/// The record of a `/v1/check` request.
+pub(crate) fn check_line(
+    caller: &Caller,
+    matter: &str,
+    request_id: Option<&str>,
+    receipt: &str,
+    as_of: Day,
+    snapshot: &str,
+    items: &[Item],
+) -> Vec<u8> {
+    let record = CheckRecord {
+        time: timestamp(SystemTime::now()),
+        caller: CallerRecord::of(caller),
+        endpoint: "check",
+        matter,
+        request_id,
+        receipt,
+        as_of,
+        snapshot,
+        items: items
+            .iter()
+            .map(|i| ItemRecord {
+                code: &i.code,
+                status: item_status(i),
+            })
+            .collect(),
+    };
+    json_line(&record)
+}
+
+/// The record of a `/v1/feedback` report.
+pub(crate) fn feedback_line(
+    caller: &Caller,
+    receipt: &str,
+    code: &str,
+    measure: &str,
+    applied: bool,
+    note: Option<&str>,
+) -> Vec<u8> {
+    json_line(&FeedbackRecord {
+        time: timestamp(SystemTime::now()),
+        caller: CallerRecord::of(caller),
+        endpoint: "feedback",
+        receipt,
+        code,
+        measure,
+        applied,
+        note,
+    })
+}
+
+fn json_line<T: Serialize>(record: &T) -> Vec<u8> {
+    let mut line = serde_json::to_vec(record).expect("records serialize");
+    line.push(b'\n');
+    line
+}
+
+/// The record of a batch frame answered with `flags_out`, written by hand:
+/// this runs for every frame, at millions of codes per second.
+pub(crate) fn batch_line(
+    caller: &Caller,
+    frame: &Frame<'_>,
+    day: Day,
+    snapshot: &str,
+    flags_out: &[u8],
+) -> Vec<u8> {
+    let mut v = Vec::with_capacity(256 + flags_out.len() / 2 * 24);
+    v.extend_from_slice(b"{\"time\":");
+    push_json_str(&mut v, &timestamp(SystemTime::now()));
+    v.extend_from_slice(b",\"caller\":");
+    serde_json::to_writer(&mut v, &CallerRecord::of(caller)).expect("writing to a Vec cannot fail");
+    v.extend_from_slice(b",\"endpoint\":\"batch\",\"matter\":");
+    push_json_str(&mut v, frame.matter);
+    v.extend_from_slice(format!(",\"request_id\":{},\"as_of\":\"{day}\",\"snapshot\":\"{snapshot}\",\"count\":{},\"hits\":[", frame.request_id, flags_out.len()).as_bytes());
+    let mut rest = xxhash_rust::xxh3::Xxh3::new();
+    let (mut rest_count, mut first) = (0u64, true);
+    for (code, &f) in frame.codes.chunks_exact(CODE_LEN).zip(flags_out) {
+        if f == 0 {
+            rest.update(code);
+            rest_count += 1;
+            continue;
+        }
+        if !first {
+            v.push(b',');
+        }
+        first = false;
+        v.push(b'[');
+        push_code(&mut v, code);
+        v.push(b',');
+        push_u8(&mut v, f);
+        v.push(b']');
+    }
+    v.extend_from_slice(
+        format!(
+            "],\"rest_count\":{rest_count},\"rest_digest\":\"{:016x}\"}}\n",
+            rest.digest()
+        )
+        .as_bytes(),
+    );
+    v
+}
+
+/// Appends `s` as a JSON string.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// Appends a batch code: as is when printable ASCII, else `0x` + hex.
+fn push_code(out: &mut Vec<u8>, code: &[u8]) {
+    out.push(b'"');
+    if code.iter().all(|b| b.is_ascii_alphanumeric()) {
+        out.extend_from_slice(code);
+    } else {
+        out.extend_from_slice(b"0x");
+        for b in code {
+            out.extend_from_slice(format!("{b:02x}").as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends a byte in decimal (no allocation: this runs once per hit).
+fn push_u8(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        out.push(b'0' + n / 10 % 10);
+    }
+    out.push(b'0' + n % 10);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_escaped_when_not_plain() {
+        let mut v = Vec::new();
+        push_code(&mut v, b"91350100MA2Y3K8L5G");
+        push_code(&mut v, b"\"\x00");
+        assert_eq!(v, b"\"91350100MA2Y3K8L5G\"\"0x2200\"");
+    }
+
+    #[test]
+    fn decimal_bytes() {
+        for n in [0u8, 7, 10, 99, 100, 136, 255] {
+            let mut v = Vec::new();
+            push_u8(&mut v, n);
+            assert_eq!(v, n.to_string().into_bytes());
+        }
+    }
+}
