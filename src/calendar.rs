@@ -103,14 +103,13 @@ impl Calendar {
         if let Some(&both) = h.iter().find(|d| w.binary_search(d).is_ok()) {
             return Err(both);
         }
-        let years = h
-            .iter()
-            .chain(&w)
-            .map(|d| d.ymd().0)
-            .fold(None, |acc: Option<(i32, i32)>, y| match acc {
+        let years = h.iter().chain(&w).map(|d| d.ymd().0).fold(
+            None,
+            |acc: Option<(i32, i32)>, y| match acc {
                 None => Some((y, y)),
                 Some((a, b)) => Some((a.min(y), b.max(y))),
-            });
+            },
+        );
         Ok(Calendar {
             weekday_holidays: h.into_iter().filter(|&d| !is_weekend(d)).collect(),
             weekend_workdays: w.into_iter().filter(|&d| is_weekend(d)).collect(),
@@ -187,7 +186,8 @@ impl Calendar {
         if b < a {
             return 0;
         }
-        let n = weekdays_before(b.plus(1)) - weekdays_before(a)
+        let n = weekdays_before(b.plus(1))
+            - weekdays_before(a)
             - count_in(&self.weekday_holidays, a, b)
             + count_in(&self.weekend_workdays, a, b);
         n.max(0) as u32
@@ -208,8 +208,7 @@ impl Calendar {
     /// Whether `d` lies in a year the calendar file covers (always true for
     /// the plain Monday-to-Friday calendar, which claims no holidays).
     pub fn covers(&self, d: Day) -> bool {
-        self.years
-            .is_none_or(|(a, b)| (a..=b).contains(&d.ymd().0))
+        self.years.is_none_or(|(a, b)| (a..=b).contains(&d.ymd().0))
     }
 }
 
@@ -246,7 +245,12 @@ mod tests {
     #[test]
     fn counting_agrees_with_walking_day_by_day() {
         let cal = Calendar::new(
-            &[d("2026-10-01"), d("2026-10-02"), d("2026-10-03"), d("2026-10-05")],
+            &[
+                d("2026-10-01"),
+                d("2026-10-02"),
+                d("2026-10-03"),
+                d("2026-10-05"),
+            ],
             &[d("2026-09-27"), d("2026-10-10")],
         )
         .unwrap();
@@ -292,7 +296,10 @@ mod tests {
 
     #[test]
     fn the_shipped_calendar_loads_and_knows_2026() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/calendar-2026-2027.toml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/calendar-2026-2027.toml"
+        );
         let cal = Calendar::load(Path::new(path)).unwrap();
         assert_eq!(cal.years(), Some((2026, 2027)));
         // 国庆节: Thursday 1 … Wednesday 7 October off, Saturday 10 worked.
@@ -312,12 +319,19 @@ mod tests {
 
     #[test]
     fn bad_files_name_the_file_and_the_place() {
-        let err = |text: &str| Calendar::from_toml(text, "fixtures/x.toml").unwrap_err().to_string();
+        let err = |text: &str| {
+            Calendar::from_toml(text, "fixtures/x.toml")
+                .unwrap_err()
+                .to_string()
+        };
         // TOML itself refuses an impossible TOML date; the error has its line.
         let e = err("workdays = []\nholidays = [2026-02-30]");
         assert!(e.contains("fixtures/x.toml:2"), "{e}");
         let e = err("holidays = [\"2026-02-30\"]");
-        assert!(e.contains("fixtures/x.toml") && e.contains("holidays[0]"), "{e}");
+        assert!(
+            e.contains("fixtures/x.toml") && e.contains("holidays[0]"),
+            "{e}"
+        );
         let e = err("workdays = [\"2026-1-4\"]");
         assert!(e.contains("workdays[0]") && e.contains("2026-1-4"), "{e}");
         let e = err("holidays = [2026-10-01T09:00:00]");

@@ -174,7 +174,11 @@ pub fn write_text(d: &Deadline, w: &mut dyn std::io::Write) -> std::io::Result<(
             d.outside_calendar
         )?;
     }
-    writeln!(w, "  {:<24} {:>8} {:>8} {:>8}", "authority", "entries", "reported", "late")?;
+    writeln!(
+        w,
+        "  {:<24} {:>8} {:>8} {:>8}",
+        "authority", "entries", "reported", "late"
+    )?;
     for a in &d.authorities {
         writeln!(
             w,
@@ -185,7 +189,11 @@ pub fn write_text(d: &Deadline, w: &mut dyn std::io::Write) -> std::io::Result<(
             writeln!(
                 w,
                 "    late {} {} listed {} reported {} ({} working days)",
-                l.entry_id, l.kind.as_str(), l.listed_on, l.reported_on, l.working_days
+                l.entry_id,
+                l.kind.as_str(),
+                l.listed_on,
+                l.reported_on,
+                l.working_days
             )?;
         }
     }

@@ -439,7 +439,12 @@ pub fn notices(old: &Snapshot, d1: Day, new: &Snapshot, d2: Day) -> Notices {
 }
 
 /// The text form, for a person.
-pub fn write_text(n: &Notices, old_name: &str, new_name: &str, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub fn write_text(
+    n: &Notices,
+    old_name: &str,
+    new_name: &str,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     writeln!(
         w,
         "old {old_name} (id {}, data date {}) as of {}",
@@ -525,7 +530,12 @@ mod tests {
         Day::parse(s).unwrap()
     }
 
-    fn state(status: Status, exited_on: Option<&str>, end: Option<&str>, suppressed: bool) -> NewState {
+    fn state(
+        status: Status,
+        exited_on: Option<&str>,
+        end: Option<&str>,
+        suppressed: bool,
+    ) -> NewState {
         NewState {
             status,
             exited_on: exited_on.map(d),
@@ -540,13 +550,28 @@ mod tests {
         assert_eq!(exit_reason(None, false, d2), Reason::Removed);
         assert_eq!(exit_reason(None, true, d2), Reason::Removed);
         // Revoked beats everything else NEW may say.
-        let all = state(Status::Revoked, Some("2026-11-01"), Some("2026-11-01"), false);
+        let all = state(
+            Status::Revoked,
+            Some("2026-11-01"),
+            Some("2026-11-01"),
+            false,
+        );
         assert_eq!(exit_reason(Some(all), false, d2), Reason::Revoked);
         // Repaired beats expired when both apply.
-        let both = state(Status::Repaired, Some("2026-11-20"), Some("2026-11-10"), false);
+        let both = state(
+            Status::Repaired,
+            Some("2026-11-20"),
+            Some("2026-11-10"),
+            false,
+        );
         assert_eq!(exit_reason(Some(both), false, d2), Reason::Repaired);
         // …on or before D2 only.
-        let later = state(Status::Repaired, Some("2026-11-21"), Some("2026-11-10"), false);
+        let later = state(
+            Status::Repaired,
+            Some("2026-11-21"),
+            Some("2026-11-10"),
+            false,
+        );
         assert_eq!(exit_reason(Some(later), false, d2), Reason::Expired);
         // A derived hit is never "repaired": the repair began its watch.
         assert_eq!(exit_reason(Some(both), true, d2), Reason::Expired);
@@ -561,7 +586,10 @@ mod tests {
 
     #[test]
     fn reasons_serialize_in_lower_case() {
-        assert_eq!(serde_json::to_string(&Reason::Suppressed).unwrap(), "\"suppressed\"");
+        assert_eq!(
+            serde_json::to_string(&Reason::Suppressed).unwrap(),
+            "\"suppressed\""
+        );
         assert_eq!(Reason::Removed.as_str(), "removed");
     }
 }

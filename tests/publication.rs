@@ -21,7 +21,10 @@ const OLD_DATE: &str = "2026-11-13";
 const NEW_DATE: &str = "2026-11-20";
 
 fn run(args: &[&str]) -> Output {
-    credlist().args(args).output().expect("could not start credlist")
+    credlist()
+        .args(args)
+        .output()
+        .expect("could not start credlist")
 }
 
 fn describe(args: &[&str], out: &Output) -> String {
@@ -81,7 +84,11 @@ fn assert_same_text(got: &[u8], want: &[u8], what: &str) {
         for (i, (a, b)) in g.lines().zip(w.lines()).enumerate() {
             assert_eq!(a, b, "{what}: line {} differs", i + 1);
         }
-        panic!("{what}: got {} lines, expected {}\n{g}", g.lines().count(), w.lines().count());
+        panic!(
+            "{what}: got {} lines, expected {}\n{g}",
+            g.lines().count(),
+            w.lines().count()
+        );
     }
 }
 
@@ -94,8 +101,18 @@ fn publish_csv_has_every_in_force_hit_masked_and_sorted_with_a_bom() {
     let dir = tempfile::tempdir().unwrap();
     let (_, new) = pair(dir.path());
     let want = expected("publish-new-2026-11-20.csv");
-    assert_eq!(&want[..3], b"\xEF\xBB\xBF", "the expected file starts with a BOM");
-    let got = run_ok(&["publish", "--snapshot", s(&new), "--kinds", "red,black,watch"]);
+    assert_eq!(
+        &want[..3],
+        b"\xEF\xBB\xBF",
+        "the expected file starts with a BOM"
+    );
+    let got = run_ok(&[
+        "publish",
+        "--snapshot",
+        s(&new),
+        "--kinds",
+        "red,black,watch",
+    ]);
     assert_same_text(&got, &want, "publish --kinds red,black,watch");
     assert_eq!(&got[..3], b"\xEF\xBB\xBF");
 
@@ -128,7 +145,11 @@ fn publish_defaults_to_red_and_black_and_writes_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let (_, new) = pair(dir.path());
     let got = run_ok(&["publish", "--snapshot", s(&new), "--format", "jsonl"]);
-    assert_same_text(&got, &expected("publish-new-default.jsonl"), "publish --format jsonl");
+    assert_same_text(
+        &got,
+        &expected("publish-new-default.jsonl"),
+        "publish --format jsonl",
+    );
 }
 
 #[test]
@@ -149,7 +170,10 @@ fn publish_out_writes_the_file_whole_and_leaves_no_temp_file() {
         s(&out),
     ]);
     assert!(stdout.is_empty(), "nothing on stdout with --out");
-    assert_eq!(std::fs::read(&out).unwrap(), expected("publish-new-2026-11-20.csv"));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        expected("publish-new-2026-11-20.csv")
+    );
     let names: Vec<String> = std::fs::read_dir(&out_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -167,7 +191,10 @@ fn publish_out_writes_the_file_whole_and_leaves_no_temp_file() {
 fn publish_refuses_an_unknown_kind_as_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let (_, new) = pair(dir.path());
-    run_exit(&["publish", "--snapshot", s(&new), "--kinds", "red,grey"], 2);
+    run_exit(
+        &["publish", "--snapshot", s(&new), "--kinds", "red,grey"],
+        2,
+    );
     run_exit(&["publish", "--snapshot", s(&new), "--format", "xlsx"], 2);
     let o = run_exit(&["publish", "--snapshot", "no/such.snap"], 1);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no/such.snap"));
@@ -180,7 +207,9 @@ fn publish_refuses_an_unknown_kind_as_a_usage_error() {
 fn notices_json(args: &[&str]) -> Value {
     let mut v: Value = serde_json::from_slice(&run_ok(args)).expect("notices --json is JSON");
     for side in ["old", "new"] {
-        assert!(v[side]["snapshot"].as_str().is_some_and(|id| id.len() == 32));
+        assert!(v[side]["snapshot"]
+            .as_str()
+            .is_some_and(|id| id.len() == 32));
         v[side]["snapshot"] = Value::from("*");
     }
     v
@@ -210,7 +239,14 @@ fn notices_json_lists_every_exit_reason_per_authority() {
     reasons.dedup();
     assert_eq!(
         reasons,
-        ["changed", "expired", "removed", "repaired", "revoked", "suppressed"]
+        [
+            "changed",
+            "expired",
+            "removed",
+            "repaired",
+            "revoked",
+            "suppressed"
+        ]
     );
 }
 
@@ -222,9 +258,15 @@ fn notices_text_says_the_same_for_a_person() {
     let got = String::from_utf8(got).unwrap();
     let mut lines = got.lines();
     let first = lines.next().unwrap();
-    assert!(first.starts_with(&format!("old {}", s(&old))) && first.ends_with("as of 2026-11-13"), "{first}");
+    assert!(
+        first.starts_with(&format!("old {}", s(&old))) && first.ends_with("as of 2026-11-13"),
+        "{first}"
+    );
     let second = lines.next().unwrap();
-    assert!(second.starts_with(&format!("new {}", s(&new))) && second.ends_with("as of 2026-11-20"), "{second}");
+    assert!(
+        second.starts_with(&format!("new {}", s(&new))) && second.ends_with("as of 2026-11-20"),
+        "{second}"
+    );
     let rest: Vec<&str> = lines.collect();
     let want = String::from_utf8(expected("notices.txt")).unwrap();
     assert_eq!(rest, want.lines().collect::<Vec<_>>());
@@ -273,9 +315,23 @@ fn notices_on_other_dates_of_one_snapshot() {
 fn no_full_id_number_or_person_name_is_published_at_scale() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    run_ok(&["gen", "--entries", "100000", "--out", s(&data), "--files", "2"]);
+    run_ok(&[
+        "gen",
+        "--entries",
+        "100000",
+        "--out",
+        s(&data),
+        "--files",
+        "2",
+    ]);
     let cat = data.join("catalog.toml");
-    let snap = build(dir.path(), "gen", NEW_DATE, s(&cat), &[s(&data.join("lists"))]);
+    let snap = build(
+        dir.path(),
+        "gen",
+        NEW_DATE,
+        s(&cat),
+        &[s(&data.join("lists"))],
+    );
 
     // The persons of the input, as §1 classifies their codes.
     let day = credlist::date::Day::parse(NEW_DATE).unwrap();
@@ -293,7 +349,10 @@ fn no_full_id_number_or_person_name_is_published_at_scale() {
             }
         }
     }
-    assert!(codes.len() > 10_000 && !names.is_empty(), "persons in the data set");
+    assert!(
+        codes.len() > 10_000 && !names.is_empty(),
+        "persons in the data set"
+    );
     let mut alternatives: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
     alternatives.sort_unstable();
     let name_re = Regex::new(&alternatives.join("|")).unwrap();
@@ -303,11 +362,25 @@ fn no_full_id_number_or_person_name_is_published_at_scale() {
     let outputs = [
         (
             "publish csv",
-            run_ok(&["publish", "--snapshot", s(&snap), "--kinds", "red,black,watch"]),
+            run_ok(&[
+                "publish",
+                "--snapshot",
+                s(&snap),
+                "--kinds",
+                "red,black,watch",
+            ]),
         ),
         (
             "publish jsonl",
-            run_ok(&["publish", "--snapshot", s(&snap), "--kinds", "watch,black", "--format", "jsonl"]),
+            run_ok(&[
+                "publish",
+                "--snapshot",
+                s(&snap),
+                "--kinds",
+                "watch,black",
+                "--format",
+                "jsonl",
+            ]),
         ),
         (
             "notices text",
@@ -315,7 +388,14 @@ fn no_full_id_number_or_person_name_is_published_at_scale() {
         ),
         (
             "notices json",
-            run_ok(&["notices", s(&snap), s(&snap), "--old-as-of", "2026-06-01", "--json"]),
+            run_ok(&[
+                "notices",
+                s(&snap),
+                s(&snap),
+                "--old-as-of",
+                "2026-06-01",
+                "--json",
+            ]),
         ),
     ];
     for (what, out) in &outputs {
@@ -364,10 +444,19 @@ fn inspect_deadline_counts_working_days_with_the_calendar() {
     let plain = inspect_json(&["inspect", s(&snap), "--json"]);
     assert!(plain.get("deadline").is_none(), "no deadline unless asked");
     let mut with = inspect_json(&["inspect", s(&snap), "--json", "--calendar", CALENDAR]);
-    let deadline = with.as_object_mut().unwrap().remove("deadline").expect("deadline");
+    let deadline = with
+        .as_object_mut()
+        .unwrap()
+        .remove("deadline")
+        .expect("deadline");
     assert_eq!(with, plain, "the rest of inspect is unchanged");
     let want: Value = serde_json::from_slice(&expected("deadline-calendar.json")).unwrap();
-    assert_eq!(deadline, want, "{}", serde_json::to_string_pretty(&deadline).unwrap());
+    assert_eq!(
+        deadline,
+        want,
+        "{}",
+        serde_json::to_string_pretty(&deadline).unwrap()
+    );
 
     // Six working days allowed: nobody is late with the calendar.
     let six = inspect_json(&[
@@ -399,10 +488,17 @@ fn inspect_text_without_the_flags_is_unchanged_and_with_them_adds_the_deadline()
     let plain = String::from_utf8(run_ok(&["inspect", s(&snap)])).unwrap();
     assert!(!plain.contains("reporting deadline"));
     let with = String::from_utf8(run_ok(&["inspect", s(&snap), "--calendar", CALENDAR])).unwrap();
-    let added = with.strip_prefix(&plain).expect("the deadline part is appended");
-    assert!(added.starts_with("reporting deadline: 5 working days"), "{added}");
+    let added = with
+        .strip_prefix(&plain)
+        .expect("the deadline part is appended");
     assert!(
-        added.contains("late FY-2026-1162 black listed 2026-11-06 reported 2026-11-16 (6 working days)"),
+        added.starts_with("reporting deadline: 5 working days"),
+        "{added}"
+    );
+    assert!(
+        added.contains(
+            "late FY-2026-1162 black listed 2026-11-06 reported 2026-11-16 (6 working days)"
+        ),
         "{added}"
     );
 }
@@ -415,8 +511,14 @@ fn a_bad_calendar_is_an_error_naming_the_file() {
     std::fs::write(&cal, "holidays = [\"2026-10-01\", \"2026-10-32\"]\n").unwrap();
     let o = run_exit(&["inspect", s(&snap), "--calendar", s(&cal)], 1);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(s(&cal)) && err.contains("holidays[1]"), "{err}");
-    let o = run_exit(&["inspect", s(&snap), "--calendar", "no/such/calendar.toml"], 1);
+    assert!(
+        err.contains(s(&cal)) && err.contains("holidays[1]"),
+        "{err}"
+    );
+    let o = run_exit(
+        &["inspect", s(&snap), "--calendar", "no/such/calendar.toml"],
+        1,
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/calendar.toml"));
 }
 

@@ -61,7 +61,9 @@ pub fn publish(a: PublishArgs) -> Outcome {
     let records = run_publish(&snap, day, Kinds::of(&kinds));
     let write = |w: &mut dyn Write| -> std::io::Result<()> {
         match a.format {
-            PublishFormat::Csv => write_csv(&records, !a.no_bom, &mut *w).map_err(std::io::Error::from),
+            PublishFormat::Csv => {
+                write_csv(&records, !a.no_bom, &mut *w).map_err(std::io::Error::from)
+            }
             PublishFormat::Jsonl => write_jsonl(&records, &mut *w),
         }
     };
