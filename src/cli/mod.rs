@@ -30,7 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Build a snapshot from the catalog and list files (.csv/.jsonl, folders recursively).
     Build(build::BuildArgs),
-    /// Show a snapshot's header, counts and entries expiring within 30 days.
+    /// Show a snapshot's header, counts and entries expiring within 30 days (and the reporting deadline with --calendar / --deadline-days).
     Inspect(report::InspectArgs),
     /// Check codes (arguments, or stdin one per line): one JSON object per code.
     Check(query::CheckArgs),
