@@ -2,11 +2,10 @@
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::date::Day;
+use crate::durable::{DurableFile, OUTPUT_MODE};
 use crate::ingest::{self, Encoding, Ingest, IngestError, LegacyCodes, Reject, Stats};
-use crate::snapshot::write::assemble;
 use crate::snapshot::{Meta, SnapshotError};
 use rayon::prelude::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -163,7 +162,7 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
         ..Meta::default()
     };
     let t = Instant::now();
-    let sections = assemble(ing.acc, &catalog, opts.as_of, meta)?;
+    let sections = ing.acc.finish(&catalog, opts.as_of, meta)?;
     out.phases[1] = t.elapsed();
     progress.phase("writing");
     let t = Instant::now();
@@ -173,67 +172,48 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
     Ok(out)
 }
 
-/// The reject report, written to a temp file and renamed into place when
-/// complete.
+/// The reject report, written durably (see [`crate::durable`]): it replaces
+/// the previous report only when complete.
 struct RejectWriter {
     path: PathBuf,
-    tmp: Option<tempfile::NamedTempFile>,
-    csv: Option<csv::Writer<std::io::BufWriter<std::fs::File>>>,
+    csv: csv::Writer<DurableFile>,
 }
 
 impl RejectWriter {
-    fn err(&self, source: std::io::Error) -> BuildError {
+    fn err(path: &Path, source: std::io::Error) -> BuildError {
         BuildError::Rejects {
-            path: self.path.display().to_string(),
+            path: path.display().to_string(),
             source,
         }
     }
 
     fn create(path: &Path) -> Result<RejectWriter, BuildError> {
-        let err = |source| BuildError::Rejects {
-            path: path.display().to_string(),
-            source,
-        };
-        let tmp = crate::snapshot::write::temp_beside(path).map_err(err)?;
-        let file = tmp.reopen().map_err(err)?;
-        let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let err = |source| RejectWriter::err(path, source);
+        let file = DurableFile::create(path, OUTPUT_MODE).map_err(err)?;
+        let mut csv = csv::Writer::from_writer(file);
         csv.write_record(["file", "line", "entry_id", "reason", "message"])
             .map_err(|e| err(e.into()))?;
         Ok(RejectWriter {
             path: path.to_path_buf(),
-            tmp: Some(tmp),
-            csv: Some(csv),
+            csv,
         })
     }
 
     fn push(&mut self, r: &Reject) -> std::io::Result<()> {
-        let csv = self.csv.as_mut().expect("open until finish");
-        csv.write_record([
-            r.file.as_str(),
-            &r.line.to_string(),
-            &r.entry_id,
-            r.reason.as_str(),
-            &r.message,
-        ])
-        .map_err(std::io::Error::from)
+        self.csv
+            .write_record([
+                r.file.as_str(),
+                &r.line.to_string(),
+                &r.entry_id,
+                r.reason.as_str(),
+                &r.message,
+            ])
+            .map_err(std::io::Error::from)
     }
 
-    fn finish(mut self) -> Result<(), BuildError> {
-        let csv = self.csv.take().expect("finish once");
-        let mut buf = csv.into_inner().map_err(|e| self.err(e.into_error()))?;
-        buf.flush().map_err(|e| self.err(e))?;
-        let file = buf.into_inner().map_err(|e| self.err(e.into_error()))?;
-        file.sync_all().map_err(|e| self.err(e))?;
-        let tmp = self.tmp.take().expect("finish once");
-        set_readable(tmp.path());
-        tmp.persist(&self.path).map_err(|e| self.err(e.error))?;
-        Ok(())
+    fn finish(self) -> Result<(), BuildError> {
+        let err = |source| RejectWriter::err(&self.path, source);
+        let file = self.csv.into_inner().map_err(|e| err(e.into_error()))?;
+        file.commit().map_err(err)
     }
-}
-
-/// Temp files are created 0600; finished outputs get 0644 like any file an
-/// operator writes.
-pub fn set_readable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
 }

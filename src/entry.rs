@@ -1,7 +1,6 @@
-//! List entries: the kinds of list, entry statuses, and an accepted entry as
-//! ingest produces it (SPEC §2).
+//! List entries: the kinds of list, entry statuses, and the facts of an
+//! entry that the rules read (SPEC §2).
 
-use crate::codes::Code;
 use crate::date::Day;
 use serde::Serialize;
 
@@ -97,16 +96,4 @@ pub struct Facts {
     pub valid_until: Option<Day>,
     pub exited_on: Option<Day>,
     pub watch_until: Option<Day>,
-}
-
-/// An accepted list entry, owned (ingest → snapshot build).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub entry_id: String,
-    pub code: Code,
-    pub person: bool,
-    pub name: String,
-    pub authority: String,
-    pub basis: String,
-    pub facts: Facts,
 }

@@ -8,11 +8,13 @@
 //! - [`date`]: calendar days;
 //! - [`calendar`]: working days (holidays, make-up workdays);
 //! - [`catalog`]: domains, matters and measures (联合奖惩措施清单);
-//! - [`entry`]: list kinds, entry statuses, entries;
-//! - [`ingest`]: reading list files, the reject report's reasons;
+//! - [`entry`]: list kinds, entry statuses, entry facts;
+//! - `durable`: writing output files durably (temp file, fsync, rename);
+//! - [`ingest`]: reading list files (file order, decoding, row validation,
+//!   the reject report's reasons, legacy codes);
 //! - [`rules`]: the §3 rules and §4 measures, pure;
-//! - [`snapshot`]: the snapshot file (format, write, read);
-//! - [`build`]: the `build` pipeline;
+//! - [`snapshot`]: the snapshot file (format, builder, write, read);
+//! - [`build`]: the `build` pipeline: ingest feeds the snapshot builder;
 //! - [`check`]: result items and batch flags, shared by CLI and daemon;
 //! - [`sweep`], [`screen`], [`diff`], [`inspect`]: the operator commands;
 //! - [`publish`], [`notices`], [`deadline`], [`mask`]: what list authorities
@@ -31,6 +33,7 @@ pub mod codes;
 pub mod date;
 pub mod deadline;
 pub mod diff;
+pub(crate) mod durable;
 pub mod entry;
 pub mod gen;
 pub mod ingest;

@@ -207,6 +207,34 @@ pub fn write_jsonl(records: &[Record], mut w: impl Write) -> std::io::Result<()>
     w.flush()
 }
 
+/// How records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// CSV, preceded by a UTF-8 byte order mark when `bom`.
+    Csv {
+        bom: bool,
+    },
+    Jsonl,
+}
+
+/// Writes records in `format`.
+pub fn write(records: &[Record], format: Format, w: &mut dyn Write) -> std::io::Result<()> {
+    match format {
+        Format::Csv { bom } => write_csv(records, bom, &mut *w).map_err(std::io::Error::from),
+        Format::Jsonl => write_jsonl(records, &mut *w),
+    }
+}
+
+/// Writes records to `path` durably ([`crate::durable`]: a temp file
+/// beside it, fsynced, renamed over it): a reader never sees half a file.
+pub fn write_file(
+    records: &[Record],
+    format: Format,
+    path: &std::path::Path,
+) -> std::io::Result<()> {
+    crate::durable::write_file(path, |w| write(records, format, w))
+}
+
 /// Records counted by kind, in publication order: `[red, black, watch]`.
 pub fn counts(records: &[Record]) -> [u64; 3] {
     let mut n = [0u64; 3];

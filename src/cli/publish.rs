@@ -2,9 +2,10 @@
 //! announce.
 
 use super::{open_snapshot, parse_day, Outcome};
+use anyhow::Context;
 use credlist::date::Day;
 use credlist::entry::Kind;
-use credlist::publish::{counts, publish as run_publish, write_csv, write_jsonl, Kinds};
+use credlist::publish::{counts, publish as run_publish, write, write_file, Format, Kinds};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,21 +60,16 @@ pub fn publish(a: PublishArgs) -> Outcome {
     let day = a.as_of.unwrap_or(snap.data_date);
     let kinds: Vec<Kind> = a.kinds.iter().map(|&k| k.into()).collect();
     let records = run_publish(&snap, day, Kinds::of(&kinds));
-    let write = |w: &mut dyn Write| -> std::io::Result<()> {
-        match a.format {
-            PublishFormat::Csv => {
-                write_csv(&records, !a.no_bom, &mut *w).map_err(std::io::Error::from)
-            }
-            PublishFormat::Jsonl => write_jsonl(&records, &mut *w),
-        }
+    let format = match a.format {
+        PublishFormat::Csv => Format::Csv { bom: !a.no_bom },
+        PublishFormat::Jsonl => Format::Jsonl,
     };
     match &a.out {
-        Some(path) => {
-            credlist::snapshot::write::write_atomically(path, |w| write(w))?;
-        }
+        Some(path) => write_file(&records, format, path)
+            .with_context(|| format!("writing {}", path.display()))?,
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            write(&mut out)?;
+            write(&records, format, &mut out)?;
             out.flush()?;
         }
     }

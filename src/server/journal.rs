@@ -92,7 +92,7 @@ impl Journal {
             .open(path)
             .map_err(io)?;
         if !existed {
-            sync_dir(path).map_err(io)?;
+            crate::durable::sync_dir(path).map_err(io)?;
         }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
@@ -188,15 +188,6 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// Makes a new file's directory entry durable.
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

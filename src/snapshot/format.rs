@@ -1,7 +1,8 @@
 //! The snapshot file format, version 2.
 //!
 //! One immutable file, little-endian throughout, every section 8-byte
-//! aligned. Written by [`super::write`], read by [`super::read`].
+//! aligned. Written by [`super::write`], read by [`super::read`]; both
+//! probe the key dictionary from [`slot_of`].
 //!
 //! ```text
 //! offset  size  field
@@ -27,7 +28,8 @@
 //! 1. `CATALOG` — bincode of the [`crate::catalog::Catalog`].
 //! 2. `TABLE` — the key dictionary: `u64 capacity`, `u64 reserved`, then
 //!    `capacity` slots of 32 bytes, open addressing with linear probing from
-//!    slot `(hash(key) × capacity) >> 64` (see [`crate::codes::Key::hash`]):
+//!    slot [`slot_of`] `= (hash(key) × capacity) >> 64` (see
+//!    [`crate::codes::Key::hash`]):
 //!    ```text
 //!    0  12  key (packed code, all zero = empty slot)
 //!    12 4   subject id (u32)
@@ -74,6 +76,7 @@
 //! footer does not match, then checks every structural invariant it relies
 //! on, so that no byte pattern can make it read out of bounds or panic.
 
+use crate::codes::Key;
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"CREDLIST";
@@ -98,6 +101,14 @@ pub const ALL_DOMAINS: u16 = 0xFFFF;
 /// Dictionary load factor: capacity = subjects / LOAD (at least 16).
 pub const LOAD_NUM: u64 = 5;
 pub const LOAD_DEN: u64 = 10;
+
+/// First probe slot of a key in a TABLE of `capacity` slots: the high 64
+/// bits of hash × capacity, which spreads over any capacity without a
+/// power of two.
+#[inline]
+pub fn slot_of(key: Key, capacity: u64) -> u64 {
+    ((key.hash() as u128 * capacity as u128) >> 64) as u64
+}
 
 /// Info byte of a slot: bit 0.
 pub const INFO_PERSON: u8 = 1;

@@ -1,19 +1,27 @@
 //! The snapshot: one immutable, memory-mapped file holding every list.
 //!
-//! - [`format`]: the byte layout (documented there) and shared constants;
-//! - [`write`]: building the sections from accepted entries and writing the
-//!   file atomically;
+//! - [`format`](mod@format): the byte layout (documented there), shared
+//!   constants and the dictionary's slot formula;
+//! - [`builder`]: the [`Builder`] a build pushes accepted entries into;
+//!   `rows` holds its compact records;
+//! - [`write`](mod@write): building the sections from those entries, one
+//!   step per section, and writing the file durably;
 //! - [`read`]: opening, verifying and reading a snapshot;
 //! - [`guard`]: how the daemon keeps a served snapshot safe from its file
 //!   being written or truncated in place.
 
+pub mod builder;
 pub mod format;
 pub mod guard;
 pub mod read;
+mod rows;
 pub mod write;
 
+pub use builder::Builder;
+pub(crate) use builder::Row;
 pub use format::{InputDigest, Meta};
 pub use read::{EntryView, Slot, Snapshot};
+pub use rows::{Arena, EntryRec, Str};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

@@ -579,7 +579,7 @@ impl Snapshot {
 /// can overlap the cache misses of many lookups.
 #[inline]
 pub fn prefetch_slot(table: &[u8], capacity: u64, key: Key) {
-    let off = 16 + super::write::slot_of(key, capacity) as usize * SLOT_LEN;
+    let off = 16 + slot_of(key, capacity) as usize * SLOT_LEN;
     if let Some(slot) = table.get(off..off + SLOT_LEN) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch is only a hint: it never faults and has no
@@ -598,7 +598,7 @@ pub fn prefetch_slot(table: &[u8], capacity: u64, key: Key) {
 #[inline]
 pub fn lookup_in(table: &[u8], capacity: u64, key: Key) -> Option<Slot> {
     let want = key.to_le_bytes();
-    let mut i = super::write::slot_of(key, capacity);
+    let mut i = slot_of(key, capacity);
     // At most `capacity` probes: a corrupt full table cannot loop forever.
     for _ in 0..capacity {
         let off = 16 + i as usize * SLOT_LEN;

@@ -2,13 +2,12 @@
 //! is refused with an error, never a panic.
 
 use super::format::{Section, FOOTER_LEN, HEADER_LEN, NONE_DAY, SECTION_ENTRY_LEN, VERSION};
-use super::write::assemble;
+use super::rows::EntryRec;
 use super::*;
 use crate::catalog::Catalog;
 use crate::codes::{self, Key};
 use crate::date::Day;
 use crate::entry::{Facts, Kind, Status};
-use crate::ingest::{Accepted, EntryRec};
 use proptest::prelude::*;
 
 const CATALOG: &str = r#"
@@ -44,8 +43,8 @@ fn code(i: u32) -> crate::codes::Code {
 /// `(subject, entry_id, kind, status, listed, until)` rows.
 type Row<'a> = (u32, &'a str, Kind, Status, &'a str, Option<&'a str>);
 
-fn accepted(rows: &[Row]) -> Accepted {
-    let mut acc = Accepted::default();
+fn accepted(rows: &[Row]) -> Builder {
+    let mut acc = Builder::default();
     for &(s, id, kind, status, listed, until) in rows {
         let c = code(s);
         let rec = EntryRec {
@@ -84,7 +83,7 @@ fn sample() -> Vec<u8> {
         (5, "E6", Black, Revoked, "2026-02-01", None),
     ]);
     let cat = Catalog::from_toml(CATALOG, "t").unwrap();
-    assemble(acc, &cat, d("2026-11-20"), Meta::default())
+    acc.finish(&cat, d("2026-11-20"), Meta::default())
         .unwrap()
         .to_bytes()
 }
@@ -126,7 +125,8 @@ fn round_trip() {
 #[test]
 fn empty_snapshot_round_trips() {
     let cat = Catalog::from_toml(CATALOG, "t").unwrap();
-    let bytes = assemble(Accepted::default(), &cat, d("2026-11-20"), Meta::default())
+    let bytes = Builder::default()
+        .finish(&cat, d("2026-11-20"), Meta::default())
         .unwrap()
         .to_bytes();
     let snap = Snapshot::from_bytes(bytes).unwrap();

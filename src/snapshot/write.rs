@@ -1,12 +1,12 @@
-//! Turning accepted entries into a snapshot file (layout in [`super::format`]).
+//! Turning accepted entries into the sections of a snapshot file and
+//! writing it (layout in [`super::format`]).
 
 use super::format::*;
+use super::rows::{Arena, EntryRec};
 use super::SnapshotError;
 use crate::catalog::Catalog;
-use crate::codes::Key;
 use crate::date::Day;
 use crate::entry::Kind;
-use crate::ingest::Accepted;
 use crate::rules;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -69,36 +69,87 @@ impl Profile {
     }
 }
 
-/// Builds every section from the accepted entries. `meta` carries the input
-/// digests and row counts; entry and subject counts are filled in here.
-pub fn assemble(
-    mut acc: Accepted,
+/// Builds every section from the accepted entries, one step per section in
+/// the order of [`super::format`].
+pub(crate) fn assemble(
+    mut entries: Vec<EntryRec>,
+    arena: Arena,
+    authorities: Vec<String>,
     catalog: &Catalog,
     data_date: Day,
     mut meta: Meta,
 ) -> Result<Sections, SnapshotError> {
-    let arena = &acc.arena;
-    // Entries sorted by (subject key, entry_id): subjects get ids in key order.
-    acc.entries.par_sort_unstable_by(|a, b| {
+    sort_entries(&mut entries, &arena);
+    if entries.len() >= u32::MAX as usize {
+        return Err(SnapshotError::TooLarge("more than 4 294 967 294 entries"));
+    }
+    let first = subject_starts(&entries);
+    let summaries = summarize(&entries, &first, catalog, data_date);
+    let (subject_profile, profiles) = intern_profiles(&summaries);
+
+    let table = table_section(&entries, &first, &summaries, &subject_profile);
+    let subjects = subjects_section(&entries, &first);
+    let recs = entries_section(&entries, &first);
+    let entry_index = entry_index_section(&entries, &arena);
+    let prof = profiles_section(&profiles);
+    let bitmaps = bitmaps_section(&entries, &first, catalog.domains.len());
+
+    meta.data_date = data_date.to_u32();
+    meta.entries = entries.len() as u64;
+    meta.subjects = (first.len() - 1) as u64;
+    meta.authorities = authorities;
+    let meta_bytes = bincode::serialize(&meta).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+    let catalog_bytes =
+        bincode::serialize(catalog).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+    // STRINGS is the arena as ingest filled it: each entry's name and basis
+    // directly follow its entry_id there.
+    let strings = arena.bytes;
+    Ok(Sections {
+        data_date,
+        parts: vec![
+            meta_bytes,
+            catalog_bytes,
+            table,
+            subjects,
+            recs,
+            strings,
+            entry_index,
+            prof,
+            bitmaps,
+        ],
+    })
+}
+
+/// Entries sorted by (subject key, entry_id): subjects get ids in key order.
+fn sort_entries(entries: &mut [EntryRec], arena: &Arena) {
+    entries.par_sort_unstable_by(|a, b| {
         a.key
             .cmp(&b.key)
             .then_with(|| arena.bytes_of(a.entry_id).cmp(arena.bytes_of(b.entry_id)))
     });
+}
 
-    let entries = &acc.entries;
-    if entries.len() >= u32::MAX as usize {
-        return Err(SnapshotError::TooLarge("more than 4 294 967 294 entries"));
-    }
-    // Subject boundaries.
+/// The first entry of every subject, then the entry count: subject `s` owns
+/// entries `first[s] .. first[s + 1]`.
+fn subject_starts(entries: &[EntryRec]) -> Vec<u32> {
     let mut first: Vec<u32> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         if i == 0 || entries[i - 1].key != e.key {
             first.push(i as u32);
         }
     }
-    let nsub = first.len();
     first.push(entries.len() as u32);
+    first
+}
 
+/// Every subject's flags and profile at the data date, and the days
+/// `[from, to)` they hold for.
+fn summarize(
+    entries: &[EntryRec],
+    first: &[u32],
+    catalog: &Catalog,
+    data_date: Day,
+) -> Vec<Summary> {
     let watch_days: Vec<u32> = catalog
         .domains
         .iter()
@@ -110,7 +161,7 @@ pub fn assemble(
             .copied()
             .unwrap_or(crate::catalog::DEFAULT_WATCH_AFTER_EXIT_DAYS)
     };
-    let summaries: Vec<Summary> = (0..nsub)
+    (0..first.len() - 1)
         .into_par_iter()
         .map_init(
             || (Vec::new(), Vec::new()),
@@ -138,9 +189,12 @@ pub fn assemble(
                 }
             },
         )
-        .collect();
+        .collect()
+}
 
-    // Profiles, interned in subject order (deterministic).
+/// Profiles, interned in subject order (deterministic): each subject's
+/// profile id, and the distinct profiles by id.
+fn intern_profiles(summaries: &[Summary]) -> (Vec<u32>, Vec<&Profile>) {
     let mut profile_ids: FxHashMap<&Profile, u32> = FxHashMap::default();
     let mut profiles: Vec<&Profile> = Vec::new();
     let subject_profile: Vec<u32> = summaries
@@ -152,8 +206,17 @@ pub fn assemble(
             })
         })
         .collect();
+    (subject_profile, profiles)
+}
 
-    // TABLE.
+/// TABLE: the key dictionary.
+fn table_section(
+    entries: &[EntryRec],
+    first: &[u32],
+    summaries: &[Summary],
+    subject_profile: &[u32],
+) -> Vec<u8> {
+    let nsub = first.len() - 1;
     let capacity = ((nsub as u64 * LOAD_DEN).div_ceil(LOAD_NUM)).max(16);
     let mut table = vec![0u8; 16 + capacity as usize * SLOT_LEN];
     table[..8].copy_from_slice(&capacity.to_le_bytes());
@@ -176,8 +239,12 @@ pub fn assemble(
             i = if i + 1 == capacity { 0 } else { i + 1 };
         }
     }
+    table
+}
 
-    // SUBJECTS.
+/// SUBJECTS: each subject's key and first entry, then the entry count.
+fn subjects_section(entries: &[EntryRec], first: &[u32]) -> Vec<u8> {
+    let nsub = first.len() - 1;
     let mut subjects = Vec::with_capacity((nsub + 1) * SUBJECT_LEN);
     for (s, &f) in first.iter().enumerate() {
         let key = if s < nsub {
@@ -188,9 +255,11 @@ pub fn assemble(
         subjects.extend_from_slice(&key);
         subjects.extend_from_slice(&f.to_le_bytes());
     }
+    subjects
+}
 
-    // ENTRIES; STRINGS is the arena as ingest filled it: each entry's name
-    // directly follows its entry_id there.
+/// ENTRIES: one fixed record per entry.
+fn entries_section(entries: &[EntryRec], first: &[u32]) -> Vec<u8> {
     let mut recs = vec![0u8; entries.len() * ENTRY_LEN];
     let opt = |d: Option<Day>| d.map_or(NONE_DAY, Day::to_u32);
     recs.par_chunks_mut(ENTRY_LEN * 4096)
@@ -220,8 +289,11 @@ pub fn assemble(
                 r[44..46].copy_from_slice(&(e.basis.len() as u16).to_le_bytes());
             }
         });
+    recs
+}
 
-    // ENTRY_INDEX: entry numbers by entry_id.
+/// ENTRY_INDEX: entry numbers by entry_id.
+fn entry_index_section(entries: &[EntryRec], arena: &Arena) -> Vec<u8> {
     // Sorted on (first 16 bytes big-endian, entry number), then full
     // bytes: most comparisons are one integer compare.
     let prefix = |i: u32| {
@@ -242,14 +314,15 @@ pub fn assemble(
                 .cmp(arena.bytes_of(entries[b as usize].entry_id))
         })
     });
-    let by_id: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
-
-    let mut entry_index = Vec::with_capacity(by_id.len() * 4);
-    by_id
+    let mut entry_index = Vec::with_capacity(keyed.len() * 4);
+    keyed
         .iter()
-        .for_each(|i| entry_index.extend_from_slice(&i.to_le_bytes()));
+        .for_each(|(_, i)| entry_index.extend_from_slice(&i.to_le_bytes()));
+    entry_index
+}
 
-    // PROFILES.
+/// PROFILES: offsets, then the (kind, domain) pairs of every profile.
+fn profiles_section(profiles: &[&Profile]) -> Vec<u8> {
     let mut prof = Vec::new();
     prof.extend_from_slice(&(profiles.len() as u32).to_le_bytes());
     prof.extend_from_slice(&0u32.to_le_bytes());
@@ -266,12 +339,14 @@ pub fn assemble(
             prof.extend_from_slice(&d.to_le_bytes());
         }
     }
+    prof
+}
 
-    // BITMAPS.
-    let ndom = catalog.domains.len();
+/// BITMAPS: subjects by kind, then by (kind, domain) where not empty.
+fn bitmaps_section(entries: &[EntryRec], first: &[u32], ndom: usize) -> Vec<u8> {
     let mut by_kind: Vec<roaring::RoaringBitmap> = vec![Default::default(); 3];
     let mut by_kd: Vec<roaring::RoaringBitmap> = vec![Default::default(); 3 * ndom];
-    for s in 0..nsub {
+    for s in 0..first.len() - 1 {
         for e in &entries[first[s] as usize..first[s + 1] as usize] {
             let k = e.facts.kind as usize;
             by_kind[k].insert(s as u32);
@@ -305,36 +380,7 @@ pub fn assemble(
             put(i / ndom, (i % ndom) as u16, bm);
         }
     }
-
-    meta.data_date = data_date.to_u32();
-    meta.entries = entries.len() as u64;
-    meta.subjects = nsub as u64;
-    meta.authorities = std::mem::take(&mut acc.authorities.values);
-    let meta_bytes = bincode::serialize(&meta).map_err(|e| SnapshotError::Encode(e.to_string()))?;
-    let catalog_bytes =
-        bincode::serialize(catalog).map_err(|e| SnapshotError::Encode(e.to_string()))?;
-    let strings = std::mem::take(&mut acc.arena.bytes);
-    Ok(Sections {
-        data_date,
-        parts: vec![
-            meta_bytes,
-            catalog_bytes,
-            table,
-            subjects,
-            recs,
-            strings,
-            entry_index,
-            prof,
-            bitmaps,
-        ],
-    })
-}
-
-/// First probe slot of a key: the high 64 bits of hash × capacity, which
-/// spreads over any capacity without a power of two.
-#[inline]
-pub fn slot_of(key: Key, capacity: u64) -> u64 {
-    ((key.hash() as u128 * capacity as u128) >> 64) as u64
+    bitmaps
 }
 
 fn pad8(n: usize) -> usize {
@@ -397,55 +443,12 @@ impl Sections {
         v
     }
 
-    /// Writes atomically: a temp file beside `path`, fsync, rename, fsync of
-    /// the folder. A crash leaves either the old file or the new one.
+    /// Writes the file durably (temp file, fsync, rename, fsync of the
+    /// folder): a crash leaves either the old file or the new one.
     pub fn write_file(&self, path: &Path) -> Result<String, SnapshotError> {
-        write_atomically(path, |w| self.write_to(w))
+        crate::durable::write_file(path, |w| self.write_to(w)).map_err(|source| SnapshotError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
-}
-
-/// A temp file in the folder of `path` (so that a rename replaces `path`
-/// atomically), named `.<name>.XXXX.tmp`, mode 0600 until finished.
-pub fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("output");
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-}
-
-/// Writes `path` through a temp file in the same folder (fsync + rename).
-pub fn write_atomically<T>(
-    path: &Path,
-    f: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
-) -> Result<T, SnapshotError> {
-    let io = |source| SnapshotError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut tmp = temp_beside(path).map_err(io)?;
-    let out = {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        let out = f(&mut w).map_err(io)?;
-        w.flush().map_err(io)?;
-        out
-    };
-    tmp.as_file().sync_all().map_err(io)?;
-    crate::build::set_readable(tmp.path());
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(out)
 }
