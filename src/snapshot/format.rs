@@ -1,4 +1,4 @@
-//! The snapshot file format, version 2 (version 1 had no relations).
+//! The snapshot file format, version 2.
 //!
 //! One immutable file, little-endian throughout, every section 8-byte
 //! aligned. Written by [`super::write`], read by [`super::read`]; both
@@ -61,7 +61,8 @@
 //!    6  2  domain index in the catalog
 //!    8  4  listed_on           12 4  valid_until (u32::MAX = none)
 //!    16 4  exited_on (MAX=none) 20 4 watch_until (MAX = none)
-//!    24 4  authority index (into META's table)  28 4  reserved, 0
+//!    24 4  authority index (into META's table)
+//!    28 4  reported_on (u32 day, MAX = none; version 2, reserved 0 in 1)
 //!    32 8  offset in STRINGS of entry_id, immediately followed by name
 //!          and basis
 //!    40 2  entry_id length     42 2  name length
@@ -109,6 +110,12 @@ pub const MAGIC: &[u8; 8] = b"CREDLIST";
 /// Bumped on any change of layout. A reader refuses other versions with
 /// [`super::SnapshotError::Version`]: rebuild the snapshot with the matching
 /// `credlist build`.
+///
+/// History: 1, the first; 2 stores `reported_on` (SPEC §10) at offset 28 of
+/// an ENTRIES record, reserved (0) in version 1, where 0 would read as
+/// 1970-01-01: hence the bump rather than a silent reinterpretation. Version 2
+/// also adds the relation sections (SPEC §8) and the related bytes of a
+/// TABLE slot.
 pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 32;
 pub const SECTION_ENTRY_LEN: usize = 24;
