@@ -72,7 +72,9 @@ impl Protocol for CredlistBatch {
             return Ok(None);
         };
         let (id, error) = match r {
-            ResponseView::Flags { request_id, flags } => {
+            ResponseView::Flags {
+                request_id, flags, ..
+            } => {
                 values.extend_from_slice(flags);
                 (request_id, None)
             }

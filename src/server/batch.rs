@@ -14,7 +14,8 @@ use crate::check::{batch_flags, Ctx};
 use crate::date::Day;
 use crate::rules::flags;
 use crate::wire::batch::{
-    begin_ok, bytes_wanted, encode_error, parse_frame, status, Frame, FrameError,
+    begin_ok, bytes_wanted, encode_error, encode_error_in, parse_frame, status, Frame, FrameError,
+    Version,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -203,8 +204,9 @@ async fn handle(st: &State, caller: &Caller, frame: &Frame<'_>, out: &mut Vec<u8
         match snap.catalog.matter_index(frame.matter) {
             Some(i) => Some(i),
             None => {
-                encode_error(
+                encode_error_in(
                     out,
+                    frame.version,
                     status::UNKNOWN_MATTER,
                     rid,
                     &format!("unknown matter {:?}", frame.matter),
@@ -215,8 +217,9 @@ async fn handle(st: &State, caller: &Caller, frame: &Frame<'_>, out: &mut Vec<u8
         }
     };
     let Some(client) = caller.client.as_deref() else {
-        encode_error(
+        encode_error_in(
             out,
+            frame.version,
             status::FORBIDDEN,
             rid,
             "caller is not a configured client",
@@ -229,12 +232,12 @@ async fn handle(st: &State, caller: &Caller, frame: &Frame<'_>, out: &mut Vec<u8
             "client {:?} may not check matter {:?}",
             client.name, frame.matter
         );
-        encode_error(out, status::FORBIDDEN, rid, &msg);
+        encode_error_in(out, frame.version, status::FORBIDDEN, rid, &msg);
         done(Outcome::Forbidden);
         return true;
     }
     if let Err(e) = st.audit.admit() {
-        encode_error(out, status::UNAVAILABLE, rid, &e.to_string());
+        encode_error_in(out, frame.version, status::UNAVAILABLE, rid, &e.to_string());
         done(Outcome::Unavailable);
         return true;
     }
@@ -251,16 +254,35 @@ async fn handle(st: &State, caller: &Caller, frame: &Frame<'_>, out: &mut Vec<u8
     };
     let before = out.len();
     let at = begin_ok(out, frame.version, rid, frame.n());
-    if frame.n() >= BLOCK_IN_PLACE_MIN_CODES {
-        tokio::task::block_in_place(|| batch_flags(&ctx, frame.codes, &mut out[at.clone()]));
-    } else {
-        batch_flags(&ctx, frame.codes, &mut out[at.clone()]);
-    }
-    count_lookups(st, &out[at.clone()]);
-    let line = batch_line(caller, frame, day, &snap.id, &out[at]);
+    let big = frame.n() >= BLOCK_IN_PLACE_MIN_CODES;
+    let run = |f: &mut dyn FnMut()| {
+        if big {
+            tokio::task::block_in_place(f)
+        } else {
+            f()
+        }
+    };
+    let line = match frame.version {
+        Version::V1 => {
+            run(&mut || batch_flags(&ctx, frame.codes, &mut out[at.clone()]));
+            count_lookups(st, &out[at.clone()]);
+            batch_line(caller, frame, day, &snap.id, &out[at])
+        }
+        Version::V2 => {
+            let mut words = vec![0u16; frame.n()];
+            run(&mut || batch_flags(&ctx, frame.codes, &mut words));
+            for (b, w) in out[at].chunks_exact_mut(2).zip(&words) {
+                b.copy_from_slice(&w.to_le_bytes());
+            }
+            // The register and the counters keep the version-1 bits.
+            let low: Vec<u8> = words.iter().map(|&w| w as u8).collect();
+            count_lookups(st, &low);
+            batch_line(caller, frame, day, &snap.id, &low)
+        }
+    };
     if let Err(e) = st.audit.record(line).await {
         out.truncate(before);
-        encode_error(out, status::UNAVAILABLE, rid, &e.to_string());
+        encode_error_in(out, frame.version, status::UNAVAILABLE, rid, &e.to_string());
         done(Outcome::Unavailable);
         return true;
     }

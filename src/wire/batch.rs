@@ -3,12 +3,17 @@
 //! connection, answered in order.
 //!
 //! ```text
-//! request : u32 len | u8 version=1 | u8 op=1 (CHECK) | u64 request_id
+//! request : u32 len | u8 version (1 or 2) | u8 op=1 (CHECK) | u64 request_id
 //!           | u32 as_of (days since 1970-01-01, 0 = today) | u16 matter_len
 //!           | matter bytes (UTF-8; empty = lists only) | u32 n | n × 18 code bytes
-//! response: u32 len | u8 version=1 | u8 status=0 | u64 request_id | u32 n | n × u8 flags
-//! error   : u32 len | u8 version=1 | u8 status | u64 request_id | u32 msg_len | msg
+//! response: u32 len | u8 version | u8 status=0 | u64 request_id | u32 n
+//!           | n × u8 flags (version 1) or n × u16 flags (version 2, little-endian)
+//! error   : u32 len | u8 version | u8 status | u64 request_id | u32 msg_len | msg
 //! ```
+//! A frame is answered in its own version; a frame whose version cannot be
+//! read is answered in version 1. Version 2 (SPEC §8) adds bits 8–10,
+//! RELATED_BLACK, RELATED_WATCH and RELATED_RED
+//! ([`crate::related::flags`]).
 //! `len` counts the bytes after itself, so a request has
 //! `len = 20 + matter_len + 18 n`. Statuses (`status`): 1 malformed (and
 //! unknown version or op), 2 too large, 3 forbidden, 4 unknown matter,
@@ -23,8 +28,7 @@
 //! makes the daemon buffer more than the largest legal frame.
 //!
 //! Versions: a frame names its [`Version`]; a version not listed there is
-//! malformed. Version 2 (SPEC §8 "Batch": the v1 request layout, answered
-//! with `n × u16` flags) is to be added as a variant, with its flag width.
+//! malformed.
 
 use crate::check::CODE_LEN;
 use std::ops::Range;
@@ -34,25 +38,29 @@ use std::ops::Range;
 pub enum Version {
     /// SPEC §6: one flag byte per code.
     V1 = 1,
+    /// SPEC §8: a little-endian u16 of flags per code, with the RELATED bits.
+    V2 = 2,
 }
 
 impl Version {
     /// The version a frame's byte names, `None` when unknown.
-    pub(crate) fn from_byte(b: u8) -> Option<Version> {
+    pub fn from_byte(b: u8) -> Option<Version> {
         match b {
             1 => Some(Version::V1),
+            2 => Some(Version::V2),
             _ => None,
         }
     }
 
-    pub(crate) const fn byte(self) -> u8 {
+    pub const fn byte(self) -> u8 {
         self as u8
     }
 
     /// Bytes of flags per code in a success response.
-    pub(crate) const fn flag_width(self) -> usize {
+    pub const fn flag_width(self) -> usize {
         match self {
             Version::V1 => 1,
+            Version::V2 => 2,
         }
     }
 }
@@ -168,7 +176,7 @@ pub fn parse_frame(buf: &[u8], max_codes: u32) -> Result<Option<(Frame<'_>, usiz
         Version::from_byte(buf[4])
     };
     let Some(version) = version else {
-        return malformed(0, "unknown protocol version (expected 1)");
+        return malformed(0, "unknown protocol version (expected 1 or 2)");
     };
     if len < 10 {
         return malformed(0, "frame shorter than its header");
@@ -263,9 +271,20 @@ pub fn encode_request(
     matter: &str,
     codes: &[[u8; CODE_LEN]],
 ) -> Vec<u8> {
+    encode_request_in(Version::V1, request_id, as_of, matter, codes)
+}
+
+/// Encodes a request frame of `version` (for clients and tests).
+pub fn encode_request_in(
+    version: Version,
+    request_id: u64,
+    as_of: u32,
+    matter: &str,
+    codes: &[[u8; CODE_LEN]],
+) -> Vec<u8> {
     let mut v = Vec::new();
     let head = RequestHead {
-        version: Version::V1,
+        version,
         request_id,
         as_of,
         matter,
@@ -295,9 +314,20 @@ pub(crate) fn begin_ok(
 
 /// Appends an error frame (version 1); a message over 4096 bytes is cut.
 pub(crate) fn encode_error(out: &mut Vec<u8>, st: u8, request_id: u64, msg: &str) {
+    encode_error_in(out, Version::V1, st, request_id, msg)
+}
+
+/// Appends an error frame of `version`; a message over 4096 bytes is cut.
+pub(crate) fn encode_error_in(
+    out: &mut Vec<u8>,
+    version: Version,
+    st: u8,
+    request_id: u64,
+    msg: &str,
+) {
     let msg = &msg.as_bytes()[..msg.len().min(MAX_ERROR_MESSAGE)];
     out.extend_from_slice(&((RESPONSE_FIXED + msg.len()) as u32).to_le_bytes());
-    out.push(Version::V1.byte());
+    out.push(version.byte());
     out.push(st);
     out.extend_from_slice(&request_id.to_le_bytes());
     out.extend_from_slice(&(msg.len() as u32).to_le_bytes());
@@ -308,7 +338,9 @@ pub(crate) fn encode_error(out: &mut Vec<u8>, st: u8, request_id: u64, msg: &str
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ResponseView<'a> {
     Flags {
+        version: Version,
         request_id: u64,
+        /// `n × flag_width` bytes.
         flags: &'a [u8],
     },
     Error {
@@ -322,9 +354,15 @@ pub(crate) enum ResponseView<'a> {
 /// A decoded response frame, owned (for clients and tests).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Response {
+    /// A version-1 answer.
     Flags {
         request_id: u64,
         flags: Vec<u8>,
+    },
+    /// A version-2 answer.
+    FlagsV2 {
+        request_id: u64,
+        flags: Vec<u16>,
     },
     Error {
         status: u8,
@@ -336,9 +374,24 @@ pub enum Response {
 impl From<ResponseView<'_>> for Response {
     fn from(r: ResponseView<'_>) -> Response {
         match r {
-            ResponseView::Flags { request_id, flags } => Response::Flags {
+            ResponseView::Flags {
+                version: Version::V1,
+                request_id,
+                flags,
+            } => Response::Flags {
                 request_id,
                 flags: flags.to_vec(),
+            },
+            ResponseView::Flags {
+                version: Version::V2,
+                request_id,
+                flags,
+            } => Response::FlagsV2 {
+                request_id,
+                flags: flags
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect(),
             },
             ResponseView::Error {
                 status,
@@ -358,7 +411,7 @@ impl From<ResponseView<'_>> for Response {
 pub enum ResponseError {
     #[error("answer of {len} bytes, shorter than its header")]
     Short { len: usize },
-    #[error("answer of version {got} (expected 1)")]
+    #[error("answer of version {got} (expected 1 or 2)")]
     Version { got: u8 },
     #[error("answer len {len} does not match its count {count}")]
     Count { len: usize, count: usize },
@@ -380,16 +433,22 @@ pub(crate) fn parse_response_view(
         return Ok(None);
     }
     let f = &buf[..4 + len];
-    if Version::from_byte(f[4]) != Some(Version::V1) {
+    let Some(version) = Version::from_byte(f[4]) else {
         return Err(ResponseError::Version { got: f[4] });
-    }
+    };
     let (st, request_id, count) = (f[5], u64_at(f, 6), u32_at(f, 14) as usize);
-    if len != RESPONSE_FIXED + count {
+    let width = if st == status::OK {
+        version.flag_width()
+    } else {
+        1
+    };
+    if Some(len) != count.checked_mul(width).map(|b| RESPONSE_FIXED + b) {
         return Err(ResponseError::Count { len, count });
     }
     let body = &f[18..];
     let r = if st == status::OK {
         ResponseView::Flags {
+            version,
             request_id,
             flags: body,
         }
@@ -414,6 +473,37 @@ mod tests {
     use proptest::prelude::*;
 
     const CODE: [u8; 18] = *b"91350100MA2Y3K8L5G";
+
+    #[test]
+    fn version_2_frames_and_answers_round_trip() {
+        let f = encode_request_in(Version::V2, 9, 0, "", &[CODE, CODE, CODE]);
+        let (frame, _) = parse_frame(&f, 10).unwrap().unwrap();
+        assert_eq!(frame.version, Version::V2);
+        assert_eq!(frame.n(), 3);
+        let mut out = Vec::new();
+        let at = begin_ok(&mut out, Version::V2, 9, 3);
+        assert_eq!(at.len(), 6);
+        out[at.clone()].copy_from_slice(&[0x02, 0x01, 0x00, 0x00, 0x08, 0x04]);
+        let (r, used) = parse_response(&out).unwrap().unwrap();
+        assert_eq!(used, out.len());
+        assert_eq!(
+            r,
+            Response::FlagsV2 {
+                request_id: 9,
+                flags: vec![0x0102, 0, 0x0408]
+            }
+        );
+        // An error frame of version 2 carries its message, not flags.
+        let mut e = Vec::new();
+        encode_error_in(&mut e, Version::V2, status::UNKNOWN_MATTER, 9, "unknown matter");
+        let (r, _) = parse_response(&e).unwrap().unwrap();
+        assert!(matches!(r, Response::Error { status: 4, request_id: 9, .. }));
+        // A version-2 answer whose length is odd for its count is refused.
+        let mut bad = out.clone();
+        bad.pop();
+        bad[0] -= 1;
+        assert!(parse_response(&bad).is_err());
+    }
 
     #[test]
     fn a_frame_round_trips() {
@@ -471,12 +561,12 @@ mod tests {
     fn malformed_frames() {
         let good = encode_request(5, 0, "m", &[CODE]);
         let mut v = good.clone();
-        v[4] = 2;
+        v[4] = 3;
         assert_eq!(
             parse_frame(&v, 10).unwrap_err(),
             FrameError::Malformed {
                 request_id: 0,
-                reason: "unknown protocol version (expected 1)"
+                reason: "unknown protocol version (expected 1 or 2)"
             }
         );
         let mut v = good.clone();
@@ -553,7 +643,7 @@ mod tests {
         v[4] = 7;
         assert_eq!(
             parse_response(&v).unwrap_err().to_string(),
-            "answer of version 7 (expected 1)"
+            "answer of version 7 (expected 1 or 2)"
         );
         let mut v = out.clone();
         v[14] = 5;
