@@ -115,6 +115,10 @@ pub struct BatchArgs {
     /// answered).
     #[arg(long)]
     snapshot: Option<PathBuf>,
+    /// Batch protocol version of the frames: 1 (u8 flags) or 2 (u16 flags
+    /// with the RELATED bits, SPEC §8).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    version: u8,
 }
 
 #[derive(clap::Args, Debug)]
@@ -299,6 +303,8 @@ fn batch(a: BatchArgs) -> Outcome {
     let proto = pipeline::CredlistBatch {
         matter: a.matter.clone(),
         as_of: as_of.map_or(0, |d| d.to_u32()),
+        version: credlist::wire::batch::Version::from_byte(a.version)
+            .context("--version must be 1 or 2")?,
     };
     let opts = a.f.options();
     let rt = runtime()?;

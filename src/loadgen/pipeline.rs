@@ -53,12 +53,15 @@ pub struct CredlistBatch {
     pub matter: String,
     /// `as_of` of the frames: days since 1970-01-01, 0 = the daemon's today.
     pub as_of: u32,
+    /// Protocol version of the frames. Answers of version 2 are judged on
+    /// their version-1 bits (the low byte of each word).
+    pub version: Version,
 }
 
 impl Protocol for CredlistBatch {
     fn encode(&self, id: u64, codes: &[u8], out: &mut Vec<u8>) {
         let head = RequestHead {
-            version: Version::V1,
+            version: self.version,
             request_id: id,
             as_of: self.as_of,
             matter: &self.matter,
@@ -73,9 +76,11 @@ impl Protocol for CredlistBatch {
         };
         let (id, error) = match r {
             ResponseView::Flags {
-                request_id, flags, ..
+                version,
+                request_id,
+                flags,
             } => {
-                values.extend_from_slice(flags);
+                values.extend(flags.iter().step_by(version.flag_width()));
                 (request_id, None)
             }
             ResponseView::Error {
@@ -620,6 +625,7 @@ mod tests {
         let proto = CredlistBatch {
             matter: "gov_procurement".into(),
             as_of: 20_777,
+            version: Version::V1,
         };
         let frames = Frames::encode(&proto, &p, 4);
         assert_eq!((frames.len(), frames.codes), (2, 4));
@@ -637,6 +643,7 @@ mod tests {
         let proto = CredlistBatch {
             matter: String::new(),
             as_of: 0,
+            version: Version::V1,
         };
         let mut buf = Vec::new();
         buf.extend_from_slice(&(14u32 + 3).to_le_bytes());
@@ -687,6 +694,7 @@ mod tests {
         let b = CredlistBatch {
             matter: String::new(),
             as_of: 0,
+            version: Version::V1,
         };
         assert_eq!(b.judge(true, None, flags::BLACK), (true, true));
         assert_eq!(b.judge(true, None, 0), (true, false));
