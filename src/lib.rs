@@ -15,6 +15,7 @@
 //! - [`check`]: result items and batch flags, shared by CLI and daemon;
 //! - [`sweep`], [`screen`], [`diff`], [`inspect`]: the operator commands;
 //! - [`gen`]: deterministic data generator;
+//! - [`report`]: the follow-through report over audit registers (`credlist report`);
 //! - [`loadgen`]: load generators against a running daemon (`credlist bench`);
 //! - [`server`]: the daemon (`credlist serve`) and its admin client;
 //! - [`wire`]: the batch protocol's frames, shared by the daemon, the load
@@ -28,9 +29,11 @@ pub mod date;
 pub mod diff;
 pub mod entry;
 pub mod gen;
+pub mod gen_audit;
 pub mod ingest;
 pub mod inspect;
 pub mod loadgen;
+pub mod report;
 pub mod rules;
 pub mod screen;
 pub mod server;
