@@ -9,7 +9,7 @@ use std::fmt::Write;
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}\
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}\
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.2em .6em;border-bottom:1px solid #eee;text-align:right}\
-td:first-child,th:first-child{text-align:left}.cards{display:flex;flex-wrap:wrap;gap:1em}\
+td:first-child,th:first-child,.text{text-align:left}.cards{display:flex;flex-wrap:wrap;gap:1em}\
 .card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:9em}.card b{display:block;font-size:1.5em}\
 .chart .label{font-size:12px}.chart .axis{font-size:11px;fill:#555}\
 .legend span{display:inline-block;width:1em;height:1em;vertical-align:middle;margin:0 .3em 0 1em}\
@@ -22,7 +22,7 @@ pub fn render(r: &Report) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>跟踪问效 follow-through report {} … {}</title><style>{STYLE}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>跟踪问效 follow-through report {} … {}</title><link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head><body>",
         esc(&day(r.period.from)),
         esc(&day(r.period.to))
     );
@@ -126,12 +126,12 @@ fn section(s: &mut String, title: &str, chart: &str) {
 }
 
 fn client_table(s: &mut String, r: &Report) {
-    s.push_str("<table><tr><th>client</th><th>matter</th><th>checks</th><th>subjects</th><th>listed</th><th>triggered</th><th>applied</th><th>not applied</th><th>no feedback</th><th>rate</th></tr>");
+    s.push_str("<table><tr><th>client</th><th class=\"text\">matter</th><th>checks</th><th>subjects</th><th>listed</th><th>triggered</th><th>applied</th><th>not applied</th><th>no feedback</th><th>rate</th></tr>");
     for c in &r.clients {
         let o = &c.outcomes;
         let _ = write!(
             s,
-            "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&c.client),
             esc(&c.matter),
             c.checks,

@@ -220,7 +220,8 @@ struct Named {
     /// (client, matter) group.
     group: u32,
     measure: u32,
-    /// The set of distinct authorities, interned.
+    /// The set of distinct authorities, interned (a measure only ever
+    /// named in `may_apply` gets no row in `measures` or `authorities`).
     authorities: u32,
 }
 
@@ -491,6 +492,7 @@ impl Tally<'_> {
             .names
             .iter()
             .zip(&by_measure)
+            .filter(|(_, o)| o.triggered > 0)
             .map(|(m, o)| MeasureRow {
                 measure: m.clone(),
                 outcomes: *o,
