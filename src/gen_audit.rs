@@ -80,7 +80,9 @@ pub fn generate_audit(
         let nsub = 1 + rng.below(3);
         let mut items = Vec::with_capacity(nsub as usize);
         for _ in 0..nsub {
-            let code = subject_code(opts.seed, rng.below(5_000_000)).as_str().to_string();
+            let code = subject_code(opts.seed, rng.below(5_000_000))
+                .as_str()
+                .to_string();
             let roll = rng.below(100);
             let status = match roll {
                 0..=69 => "clear",
@@ -93,7 +95,9 @@ pub fn generate_audit(
             if matches!(status, "black" | "watch" | "red") {
                 let (mut must, mut may, mut rewards) = (Vec::new(), Vec::new(), Vec::new());
                 for m in &catalog.measures {
-                    if !m.matters.iter().any(|x| x == matter) || !m.lists.iter().any(|k| k == status) {
+                    if !m.matters.iter().any(|x| x == matter)
+                        || !m.lists.iter().any(|k| k == status)
+                    {
                         continue;
                     }
                     let mut entries = serde_json::Map::new();
@@ -114,7 +118,11 @@ pub fn generate_audit(
                     }
                     recent.push_back((receipt.clone(), code.clone(), m.id.clone()));
                 }
-                for (k, v) in [("must_apply", must), ("may_apply", may), ("rewards", rewards)] {
+                for (k, v) in [
+                    ("must_apply", must),
+                    ("may_apply", may),
+                    ("rewards", rewards),
+                ] {
                     if !v.is_empty() {
                         item[k] = json!(v);
                     }
@@ -133,7 +141,11 @@ pub fn generate_audit(
         let due = opts.feedback * (i + 1) / n;
         while rep.feedback < due && !recent.is_empty() {
             let (receipt, code, measure) = if rng.chance(2) {
-                (format!("{boot:016x}-0"), "91350100M000100Y43".to_string(), "P-PROC-01".to_string())
+                (
+                    format!("{boot:016x}-0"),
+                    "91350100M000100Y43".to_string(),
+                    "P-PROC-01".to_string(),
+                )
             } else {
                 recent[rng.below(recent.len() as u64) as usize].clone()
             };

@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 use support::*;
 
 const A: &str = "fixtures/audit/daemon-a";
@@ -31,8 +30,10 @@ fn report_json(args: &[&str]) -> Value {
 }
 
 fn expected(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(repo(&format!("fixtures/audit/expected/{name}"))).unwrap())
-        .unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(repo(&format!("fixtures/audit/expected/{name}"))).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -44,9 +45,20 @@ fn two_registers_a_rotated_file_and_approvals_give_the_hand_worked_report() {
 #[test]
 fn the_period_filters_checks_and_frames_not_feedback() {
     // The registers in the other order: the merge does not depend on it.
-    let got = report_json(&["--audit", B, A, "--from", "2026-11-21", "--to", "2026-11-22"]);
+    let got = report_json(&[
+        "--audit",
+        B,
+        A,
+        "--from",
+        "2026-11-21",
+        "--to",
+        "2026-11-22",
+    ]);
     assert_eq!(got, expected("period.json"));
-    assert!(got.get("must_query").is_none(), "must_query only with --approvals");
+    assert!(
+        got.get("must_query").is_none(),
+        "must_query only with --approvals"
+    );
 }
 
 #[test]
@@ -74,12 +86,36 @@ fn the_window_edge_moves_with_window_days() {
     };
     let r30 = report_json(&["--audit", A, B, "--approvals", APPROVALS]);
     assert_eq!(unchecked(&r30), ["AP-3", "AP-4", "AP-6", "AP-10"]);
-    let r29 = report_json(&["--audit", A, B, "--approvals", APPROVALS, "--window-days", "29"]);
+    let r29 = report_json(&[
+        "--audit",
+        A,
+        B,
+        "--approvals",
+        APPROVALS,
+        "--window-days",
+        "29",
+    ]);
     assert_eq!(unchecked(&r29), ["AP-3", "AP-4", "AP-6", "AP-9", "AP-10"]);
-    let r31 = report_json(&["--audit", A, B, "--approvals", APPROVALS, "--window-days", "31"]);
+    let r31 = report_json(&[
+        "--audit",
+        A,
+        B,
+        "--approvals",
+        APPROVALS,
+        "--window-days",
+        "31",
+    ]);
     assert_eq!(unchecked(&r31), ["AP-4", "AP-6", "AP-10"]);
     // The period does not hide the checks that make an approval checked.
-    let late = report_json(&["--audit", A, B, "--approvals", APPROVALS, "--from", "2026-11-23"]);
+    let late = report_json(&[
+        "--audit",
+        A,
+        B,
+        "--approvals",
+        APPROVALS,
+        "--from",
+        "2026-11-23",
+    ]);
     assert_eq!(late["must_query"], r30["must_query"]);
 }
 
@@ -101,7 +137,10 @@ fn bad_lines_are_counted_warnings_naming_file_and_line() {
     }
     let o = report(&["--audit", A, B, "--json"]);
     let err = String::from_utf8(o.stderr).unwrap();
-    assert!(err.contains("daemon-a/audit.log:7: torn last line"), "{err}");
+    assert!(
+        err.contains("daemon-a/audit.log:7: torn last line"),
+        "{err}"
+    );
     assert!(err.contains("daemon-b/audit.log:4: not a record"), "{err}");
     assert!(err.contains("2 warning(s)"), "{err}");
 }
@@ -111,7 +150,12 @@ fn approvals_error(text: &str) -> String {
     let f = dir.path().join("approvals.csv");
     std::fs::write(&f, text).unwrap();
     let o = report(&["--audit", A, "--approvals", s(&f)]);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains(&format!("{}:", f.display())), "{err}");
     err
@@ -122,7 +166,9 @@ fn a_bad_approvals_file_is_an_error_naming_file_and_line() {
     let h = "approval_id,client,matter,code,decided_on\n";
     let err = approvals_error(&format!("{h}AP-1,c,m,91350100MA2Y3K8L5G,2026-02-30\n"));
     assert!(err.contains(":2: decided_on \"2026-02-30\""), "{err}");
-    let err = approvals_error(&format!("{h}AP-1,c,m,91350100MA2Y3K8L5G,2026-11-20\nAP-2,c,m,1101011990030712,2026-11-20\n"));
+    let err = approvals_error(&format!(
+        "{h}AP-1,c,m,91350100MA2Y3K8L5G,2026-11-20\nAP-2,c,m,1101011990030712,2026-11-20\n"
+    ));
     assert!(err.contains(":3: code \"1101011990030712\""), "{err}");
     let err = approvals_error(&format!("{h}AP-1,c,m,91350100MA2Y3K8L5G\n"));
     assert!(err.contains(":2: 4 fields, expected 5"), "{err}");
@@ -144,16 +190,24 @@ fn a_pilot_era_code_in_approvals_is_matched_as_written_with_a_warning() {
     let o = report(&["--audit", A, "--approvals", s(&f), "--json"]);
     assert!(o.status.success());
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["must_query"]["unchecked"][0]["code"], "91350100M0001TGQXM");
+    assert_eq!(
+        r["must_query"]["unchecked"][0]["code"],
+        "91350100M0001TGQXM"
+    );
     let err = String::from_utf8(o.stderr).unwrap();
-    assert!(err.contains(":2: code 91350100M0001TGQXM fails its check"), "{err}");
+    assert!(
+        err.contains(":2: code 91350100M0001TGQXM fails its check"),
+        "{err}"
+    );
 }
 
 #[test]
 fn usage_and_period_errors() {
     let o = report(&["--audit", A, "--from", "2026-11-22", "--to", "2026-11-21"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--from 2026-11-22 is after --to 2026-11-21"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--from 2026-11-22 is after --to 2026-11-21")
+    );
     let o = report(&["--audit", A, "--json", "--html", "/tmp/x.html"]);
     assert_eq!(o.status.code(), Some(2));
     let o = report(&["--audit", "fixtures/audit/no-such"]);
@@ -165,10 +219,22 @@ fn usage_and_period_errors() {
 fn the_page_is_self_contained() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
-    let o = report(&["--audit", A, B, "--approvals", APPROVALS, "--html", s(&page)]);
+    let o = report(&[
+        "--audit",
+        A,
+        B,
+        "--approvals",
+        APPROVALS,
+        "--html",
+        s(&page),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let html = std::fs::read_to_string(&page).unwrap();
-    assert_eq!(html.matches("<svg").count(), 4, "client, measure, authority, day charts");
+    assert_eq!(
+        html.matches("<svg").count(),
+        4,
+        "client, measure, authority, day charts"
+    );
     assert!(html.contains("id=\"unchecked\""));
     for id in ["AP-3", "AP-4", "AP-6", "AP-10"] {
         assert!(html.contains(&format!("<td>{id}</td>")), "{id}");
@@ -246,7 +312,15 @@ fn the_page_loads_in_a_headless_browser_without_console_errors_and_shows_its_cha
     };
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
-    let o = report(&["--audit", A, B, "--approvals", APPROVALS, "--html", s(&page)]);
+    let o = report(&[
+        "--audit",
+        A,
+        B,
+        "--approvals",
+        APPROVALS,
+        "--html",
+        s(&page),
+    ]);
     assert!(o.status.success());
     let url = format!("file://{}", page.display());
     let (dom, log) = run_chromium(&bin, &dir.path().join("p1"), &["--dump-dom"], &url);
@@ -260,13 +334,20 @@ fn the_page_loads_in_a_headless_browser_without_console_errors_and_shows_its_cha
     let (_, log) = run_chromium(
         &bin,
         &dir.path().join("p2"),
-        &[&format!("--screenshot={}", png.display()), "--window-size=1100,2400"],
+        &[
+            &format!("--screenshot={}", png.display()),
+            "--window-size=1100,2400",
+        ],
         &url,
     );
     assert!(!log.contains("Uncaught"), "{log}");
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(bytes.len() > 20_000, "a page with charts, not a blank one: {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 20_000,
+        "a page with charts, not a blank one: {} bytes",
+        bytes.len()
+    );
 }
 
 #[test]
@@ -275,7 +356,17 @@ fn a_generated_register_reports_what_was_generated() {
     let log = dir.path().join("audit.log");
     let gen = |p: &Path| {
         let o = credlist()
-            .args(["gen", "--audit", s(p), "--checks", "3000", "--feedback", "600", "--seed", "5"])
+            .args([
+                "gen",
+                "--audit",
+                s(p),
+                "--checks",
+                "3000",
+                "--feedback",
+                "600",
+                "--seed",
+                "5",
+            ])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -283,17 +374,29 @@ fn a_generated_register_reports_what_was_generated() {
     gen(&log);
     let again = dir.path().join("again.log");
     gen(&again);
-    assert_eq!(std::fs::read(&log).unwrap(), std::fs::read(&again).unwrap(), "deterministic");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        std::fs::read(&again).unwrap(),
+        "deterministic"
+    );
     let r = report_json(&["--audit", s(&log)]);
     let t = &r["totals"];
     assert_eq!(t["checks"], 3000);
     assert_eq!(t["batch_frames"], 3);
     assert_eq!(t["batch_codes"], 3 * 4096);
     let n = |k: &str| t[k].as_u64().unwrap();
-    assert_eq!(n("triggered"), n("applied") + n("not_applied") + n("no_feedback"));
+    assert_eq!(
+        n("triggered"),
+        n("applied") + n("not_applied") + n("no_feedback")
+    );
     assert!(n("applied") > 0 && n("unmatched_feedback") > 0 && n("discretionary") > 0);
     let sum = |list: &str| -> u64 {
-        r[list].as_array().unwrap().iter().map(|c| c["triggered"].as_u64().unwrap()).sum()
+        r[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["triggered"].as_u64().unwrap())
+            .sum()
     };
     assert_eq!(sum("clients"), n("triggered"));
     assert_eq!(sum("measures"), n("triggered"));
@@ -303,8 +406,6 @@ fn a_generated_register_reports_what_was_generated() {
 /// The triples an answer names in `must_apply` and `rewards` (triggered)
 /// and `may_apply`, with the authorities of their entries.
 fn triples(answer: &Value) -> (Vec<(String, String, BTreeSet<String>)>, usize) {
-    let receipt = answer["receipt"].as_str().unwrap();
-    let _ = receipt;
     let mut out = Vec::new();
     let mut may = 0;
     for item in answer["results"].as_array().unwrap() {
@@ -312,7 +413,12 @@ fn triples(answer: &Value) -> (Vec<(String, String, BTreeSet<String>)>, usize) {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|h| (h["entry_id"].as_str().unwrap(), h["authority"].as_str().unwrap()))
+            .map(|h| {
+                (
+                    h["entry_id"].as_str().unwrap(),
+                    h["authority"].as_str().unwrap(),
+                )
+            })
             .collect();
         for list in ["must_apply", "rewards"] {
             for m in item[list].as_array().into_iter().flatten() {
@@ -322,7 +428,11 @@ fn triples(answer: &Value) -> (Vec<(String, String, BTreeSet<String>)>, usize) {
                     .iter()
                     .map(|e| auth[e.as_str().unwrap()].to_string())
                     .collect();
-                out.push((item["code"].as_str().unwrap().to_string(), m["id"].as_str().unwrap().to_string(), auths));
+                out.push((
+                    item["code"].as_str().unwrap().to_string(),
+                    m["id"].as_str().unwrap().to_string(),
+                    auths,
+                ));
             }
         }
         may += item["may_apply"].as_array().map_or(0, |v| v.len());
@@ -355,13 +465,23 @@ fn the_daemon_register_reports_its_checks_and_feedback() {
         let (t, m) = triples(a);
         may += m;
         for (code, measure, auths) in t {
-            all.push((a["receipt"].as_str().unwrap().to_string(), code, measure, auths));
+            all.push((
+                a["receipt"].as_str().unwrap().to_string(),
+                code,
+                measure,
+                auths,
+            ));
         }
     }
     assert!(all.len() >= 3, "the fixtures trigger measures: {all:?}");
     let feedback = |receipt: &str, code: &str, measure: &str, applied: bool| {
         let fb = json!({"receipt": receipt, "code": code, "measure": measure, "applied": applied});
-        let r = http(&d.check_sock(), "POST", "/v1/feedback", Some(&fb.to_string()));
+        let r = http(
+            &d.check_sock(),
+            "POST",
+            "/v1/feedback",
+            Some(&fb.to_string()),
+        );
         assert_eq!(r.status, 204, "{}", r.body);
     };
     // First triple: not applied, then applied (the last decides).
@@ -394,8 +514,18 @@ fn the_daemon_register_reports_its_checks_and_feedback() {
         assert_eq!(rec.len(), ans.len(), "{list}");
         for (r, a) in rec.iter().zip(&ans) {
             assert_eq!(r["id"], a["id"]);
-            let ids: Vec<&str> = r["entries"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
-            let want: Vec<&str> = a["entries"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+            let ids: Vec<&str> = r["entries"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str())
+                .collect();
+            let want: Vec<&str> = a["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap())
+                .collect();
             assert_eq!(ids, want);
         }
     }
@@ -418,7 +548,12 @@ fn the_daemon_register_reports_its_checks_and_feedback() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["client"].as_str().unwrap().into(), c["matter"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["client"].as_str().unwrap().into(),
+                c["matter"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let want: BTreeSet<(String, String)> = [MATTER, "admin_licence", "honours"]
         .iter()
@@ -436,8 +571,12 @@ fn the_daemon_register_reports_its_checks_and_feedback() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["authority"].as_str().unwrap().into(), a["triggered"].as_u64().unwrap()))
+        .map(|a| {
+            (
+                a["authority"].as_str().unwrap().into(),
+                a["triggered"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got, per_auth);
-    let _ = Duration::ZERO;
 }

@@ -47,7 +47,8 @@ pub fn run(a: GenArgs) -> Outcome {
     let catalog = Catalog::from_toml(CATALOG, "embedded catalog")?;
     let started = std::time::Instant::now();
     if let Some(path) = &a.audit {
-        let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let f =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
         let rep = generate_audit(
             &catalog,

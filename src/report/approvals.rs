@@ -61,7 +61,10 @@ pub fn read(path: &Path) -> Result<(Vec<Approval>, Vec<String>), ApprovalsError>
             row_err(line, format!("malformed CSV: {e}"))
         })?;
         let line = rec.position().map_or(0, |pos| pos.line());
-        let fields: Vec<&str> = rec.iter().map(|f| f.trim_start_matches('\u{feff}').trim()).collect();
+        let fields: Vec<&str> = rec
+            .iter()
+            .map(|f| f.trim_start_matches('\u{feff}').trim())
+            .collect();
         if fields.iter().all(|f| f.is_empty()) {
             continue;
         }
@@ -69,7 +72,11 @@ pub fn read(path: &Path) -> Result<(Vec<Approval>, Vec<String>), ApprovalsError>
             if fields != HEADER {
                 return Err(row_err(
                     line,
-                    format!("the header must be {}, found {}", HEADER.join(","), fields.join(",")),
+                    format!(
+                        "the header must be {}, found {}",
+                        HEADER.join(","),
+                        fields.join(",")
+                    ),
                 ));
             }
             header_seen = true;
@@ -112,7 +119,10 @@ pub fn read(path: &Path) -> Result<(Vec<Approval>, Vec<String>), ApprovalsError>
         });
     }
     if !header_seen {
-        return Err(row_err(1, format!("empty file: expected the header {}", HEADER.join(","))));
+        return Err(row_err(
+            1,
+            format!("empty file: expected the header {}", HEADER.join(",")),
+        ));
     }
     Ok((out, notes))
 }

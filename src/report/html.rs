@@ -48,9 +48,17 @@ pub fn render(r: &Report) -> String {
             format!("{} ({})", t.discretionary, t.discretionary_applied),
         ),
         ("unmatched feedback", t.unmatched_feedback.to_string()),
-        ("batch frames (codes)", format!("{} ({})", t.batch_frames, t.batch_codes)),
+        (
+            "batch frames (codes)",
+            format!("{} ({})", t.batch_frames, t.batch_codes),
+        ),
     ] {
-        let _ = write!(s, "<div class=\"card\">{}<b>{}</b></div>", esc(label), esc(&value));
+        let _ = write!(
+            s,
+            "<div class=\"card\">{}<b>{}</b></div>",
+            esc(label),
+            esc(&value)
+        );
     }
     s.push_str("</div>");
     let _ = write!(
@@ -66,10 +74,22 @@ pub fn render(r: &Report) -> String {
         .iter()
         .map(|c| (format!("{} · {}", c.client, c.matter), c.outcomes))
         .collect();
-    section(&mut s, "Rate by client and matter", &svg::rate_bars("Rate by client and matter", &rows));
+    section(
+        &mut s,
+        "Rate by client and matter",
+        &svg::rate_bars("Rate by client and matter", &rows),
+    );
     client_table(&mut s, r);
-    let rows: Vec<(String, Outcomes)> = r.measures.iter().map(|m| (m.measure.clone(), m.outcomes)).collect();
-    section(&mut s, "Rate by measure", &svg::rate_bars("Rate by measure", &rows));
+    let rows: Vec<(String, Outcomes)> = r
+        .measures
+        .iter()
+        .map(|m| (m.measure.clone(), m.outcomes))
+        .collect();
+    section(
+        &mut s,
+        "Rate by measure",
+        &svg::rate_bars("Rate by measure", &rows),
+    );
     let rows: Vec<(String, Outcomes)> = r
         .authorities
         .iter()
@@ -80,7 +100,11 @@ pub fn render(r: &Report) -> String {
         "Rate by listing authority (认定单位)",
         &svg::rate_bars("Rate by listing authority", &rows),
     );
-    section(&mut s, "Checks per day", &svg::day_columns("Checks per day", &r.checks_per_day));
+    section(
+        &mut s,
+        "Checks per day",
+        &svg::day_columns("Checks per day", &r.checks_per_day),
+    );
     if let Some(m) = &r.must_query {
         let _ = write!(
             s,
@@ -107,7 +131,11 @@ pub fn render(r: &Report) -> String {
         }
     }
     if r.warning_count > 0 {
-        let _ = write!(s, "<h2>Warnings ({})</h2><ul class=\"warn\">", r.warning_count);
+        let _ = write!(
+            s,
+            "<h2>Warnings ({})</h2><ul class=\"warn\">",
+            r.warning_count
+        );
         for w in &r.warnings {
             let _ = write!(s, "<li>{}</li>", esc(w));
         }

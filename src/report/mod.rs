@@ -355,7 +355,14 @@ impl Tally<'_> {
         }
     }
 
-    fn check(&mut self, day: Day, client: &str, matter: &str, receipt: &str, items: &[read::RawItem<'_>]) {
+    fn check(
+        &mut self,
+        day: Day,
+        client: &str,
+        matter: &str,
+        receipt: &str,
+        items: &[read::RawItem<'_>],
+    ) {
         if !self.approval_keys.is_empty() {
             for it in items {
                 let key = digest(
@@ -395,7 +402,11 @@ impl Tally<'_> {
             u32::MAX
         };
         for it in items {
-            let lists = [(&it.must_apply, false), (&it.rewards, false), (&it.may_apply, true)];
+            let lists = [
+                (&it.must_apply, false),
+                (&it.rewards, false),
+                (&it.may_apply, true),
+            ];
             for (list, discretionary) in lists {
                 for m in list.iter() {
                     let key = digest(

@@ -73,7 +73,7 @@ pub fn register_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReadError> {
             files.push(p.clone());
         }
     }
-    files.sort_by(|a, b| merge_key(a).cmp(&merge_key(b)));
+    files.sort_by_cached_key(|p| merge_key(p));
     files.dedup();
     Ok(files)
 }
@@ -338,7 +338,11 @@ pub fn for_each_record(
             }
             line_no += 1;
             let whole = buf.last() == Some(&b'\n');
-            let text = if whole { &buf[..buf.len() - 1] } else { &buf[..] };
+            let text = if whole {
+                &buf[..buf.len() - 1]
+            } else {
+                &buf[..]
+            };
             if text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -372,7 +376,12 @@ mod tests {
         assert_eq!(shanghai_day(t).to_string(), "2026-11-20");
         assert_eq!(shanghai_day(t + 1).to_string(), "2026-11-21");
         assert_eq!(parse_time("2026-11-20T16:00:00Z"), Some(t + 1));
-        for bad in ["2026-11-20 16:00:00Z", "2026-11-20T16:00:00.1Z", "2026-02-30T00:00:00Z", "x"] {
+        for bad in [
+            "2026-11-20 16:00:00Z",
+            "2026-11-20T16:00:00.1Z",
+            "2026-02-30T00:00:00Z",
+            "x",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
         assert_eq!(shanghai_day(0).to_string(), "1970-01-01");
@@ -381,15 +390,27 @@ mod tests {
 
     #[test]
     fn rotated_files_merge_in_writing_order() {
-        let mut v: Vec<PathBuf> = ["a/audit.log", "a/audit.log.10", "a/audit.log.2", "a/audit.log.1", "b/x.log"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
-        v.sort_by(|a, b| merge_key(a).cmp(&merge_key(b)));
+        let mut v: Vec<PathBuf> = [
+            "a/audit.log",
+            "a/audit.log.10",
+            "a/audit.log.2",
+            "a/audit.log.1",
+            "b/x.log",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        v.sort_by_cached_key(|p| merge_key(p));
         let names: Vec<_> = v.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(
             names,
-            ["a/audit.log.1", "a/audit.log.2", "a/audit.log.10", "a/audit.log", "b/x.log"]
+            [
+                "a/audit.log.1",
+                "a/audit.log.2",
+                "a/audit.log.10",
+                "a/audit.log",
+                "b/x.log"
+            ]
         );
     }
 

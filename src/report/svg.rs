@@ -48,7 +48,10 @@ pub fn rate_bars(title: &str, rows: &[(String, Outcomes)]) -> String {
         LABEL_W + BAR_W
     );
     if rows.is_empty() {
-        let _ = write!(s, r#"<text x="{LABEL_W}" y="44" class="axis">nothing triggered</text>"#);
+        let _ = write!(
+            s,
+            r#"<text x="{LABEL_W}" y="44" class="axis">nothing triggered</text>"#
+        );
     }
     for (i, (label, o)) in rows.iter().enumerate() {
         let y = 26 + ROW_H * i as u32;
@@ -127,7 +130,12 @@ pub fn day_columns(title: &str, points: &[(Day, u64)]) -> String {
         left - 6
     );
     if points.is_empty() {
-        let _ = write!(s, r#"<text x="{}" y="{}" class="axis">no checks</text>"#, left + 10, top + 40);
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" class="axis">no checks</text>"#,
+            left + 10,
+            top + 40
+        );
     }
     // Columns for every day from the first to the last, gaps included.
     if let (Some(first), Some(last)) = (points.first(), points.last()) {

@@ -107,8 +107,16 @@ pub fn render(r: &Report) -> String {
         .collect();
     s.push_str(&table(
         &[
-            "client", "matter", "checks", "subjects", "listed", "triggered", "applied",
-            "not_applied", "no_feedback", "rate",
+            "client",
+            "matter",
+            "checks",
+            "subjects",
+            "listed",
+            "triggered",
+            "applied",
+            "not_applied",
+            "no_feedback",
+            "rate",
         ],
         &rows,
     ));
@@ -123,7 +131,14 @@ pub fn render(r: &Report) -> String {
         })
         .collect();
     s.push_str(&table(
-        &["measure", "triggered", "applied", "not_applied", "no_feedback", "rate"],
+        &[
+            "measure",
+            "triggered",
+            "applied",
+            "not_applied",
+            "no_feedback",
+            "rate",
+        ],
         &rows,
     ));
     let _ = writeln!(s, "\nBy listing authority (认定单位)");
@@ -137,7 +152,14 @@ pub fn render(r: &Report) -> String {
         })
         .collect();
     s.push_str(&table(
-        &["authority", "triggered", "applied", "not_applied", "no_feedback", "rate"],
+        &[
+            "authority",
+            "triggered",
+            "applied",
+            "not_applied",
+            "no_feedback",
+            "rate",
+        ],
         &rows,
     ));
     if let Some(m) = &r.must_query {

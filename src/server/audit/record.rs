@@ -52,10 +52,12 @@
 //!
 //! # Cost
 //!
-//! A check of three codes with one listed subject and one measure costs
-//! about 40 bytes more than in version 1 (the `"v"` field and the measure
-//! with its entry and authority); items without measures cost nothing
-//! more. Batch records grow by the 7 bytes of `"v":2,`.
+//! A measure with one entry adds about 50 bytes to its item
+//! (`,"must_apply":[{"id":"P-PROC-01","entries":{"FY-2025-0312":"shi-fayuan"}}]`);
+//! items without measures cost nothing more. On the generated register
+//! (`credlist gen --audit`) a check record is 426 bytes on average against
+//! 355 in version 1. Batch records grow by the 7 bytes of `"v":2,` and
+//! nothing else: the batch path does the same work as before.
 
 use crate::check::{Item, MeasureOut, CODE_LEN};
 use crate::date::{timestamp, Day};
