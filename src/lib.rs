@@ -20,6 +20,7 @@
 //! - [`publish`], [`notices`], [`deadline`], [`mask`]: what list authorities
 //!   publish and announce, and whether they reported in time;
 //! - [`gen`]: deterministic data generator;
+//! - [`report`]: the follow-through report over audit registers (`credlist report`);
 //! - [`loadgen`]: load generators against a running daemon (`credlist bench`);
 //! - [`server`]: the daemon (`credlist serve`) and its admin client;
 //! - [`wire`]: the batch protocol's frames, shared by the daemon, the load
@@ -36,12 +37,14 @@ pub mod diff;
 pub(crate) mod durable;
 pub mod entry;
 pub mod gen;
+pub mod gen_audit;
 pub mod ingest;
 pub mod inspect;
 pub mod loadgen;
 pub mod mask;
 pub mod notices;
 pub mod publish;
+pub mod report;
 pub mod rules;
 pub mod screen;
 pub mod server;
