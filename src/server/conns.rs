@@ -14,11 +14,15 @@
 //!   `max_connections` places (the admin socket has its own). At the
 //!   limit, a new connection takes the place of another.
 //! - **Which place is given up**: never a connection the daemon is
-//!   working for. First the connection idle the longest, then the one
-//!   that has waited on its caller the longest: a request or batch frame
-//!   started and not finished, or an answer the caller does not read. So a
-//!   flood of slow requests evicts itself, oldest first, while a caller
-//!   sending a whole request at once is served.
+//!   working for; of the others, the one that has waited on its caller
+//!   the longest: idle since its last answer (or since it connected), a
+//!   request or batch frame started and not finished, or an answer the
+//!   caller does not read. So a flood of slow or silent connections evicts
+//!   itself, oldest first, while a caller that sends its whole request at
+//!   once (the newest connection, soon busy) is served. Idle and stalled
+//!   connections are not told apart: both cost a place and nothing else,
+//!   and the one that has waited the longest is the least likely to be
+//!   about to finish.
 //!
 //! A new connection that finds no place to take within [`EVICT_WAIT`] is
 //! closed. Each connection's task watches its [`Place`] and closes when
@@ -243,20 +247,15 @@ impl Conns {
     }
 }
 
-/// The connection to evict (of `only` that peer, when given): the one idle
-/// the longest, else the one waiting on its caller the longest; never a
-/// busy one or one already evicted.
+/// The connection to evict (of `only` that peer, when given): the one
+/// idle or waiting on its caller the longest; never a busy one or one
+/// already evicted.
 fn victim(t: &Table, only: Option<PeerKey>) -> Option<&Arc<Slot>> {
     t.slots
         .values()
         .filter(|s| only.is_none_or(|p| s.peer == p))
-        .filter(|s| !s.is_evicted())
-        .filter_map(|s| {
-            let phase = s.phase.load(Ordering::Relaxed);
-            (phase != BUSY).then(|| ((phase, s.since_ms.load(Ordering::Relaxed)), s))
-        })
-        .min_by_key(|(k, _)| *k)
-        .map(|(_, s)| s)
+        .filter(|s| !s.is_evicted() && s.phase.load(Ordering::Relaxed) != BUSY)
+        .min_by_key(|s| s.since_ms.load(Ordering::Relaxed))
 }
 
 #[cfg(test)]
@@ -268,6 +267,22 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn the_newest_connection_is_evicted_last() {
+        rt().block_on(async {
+            let c = Conns::new(2, 2);
+            let old = c.admit(PeerKey::Pid(1)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let new = c.admit(PeerKey::Pid(1)).await.unwrap();
+            let c2 = c.clone();
+            let newcomer = tokio::spawn(async move { c2.admit(PeerKey::Pid(2)).await.is_ok() });
+            old.slot.evicted().await;
+            assert!(!new.slot.is_evicted());
+            drop(old);
+            assert!(newcomer.await.unwrap());
+        });
     }
 
     #[test]
@@ -283,13 +298,14 @@ mod tests {
             busy.slot.busy();
             // The new one waits for b (the oldest waiting) to go.
             let c2 = c.clone();
-            let newcomer = tokio::spawn(async move { c2.admit(PeerKey::Pid(3)).await.is_ok() });
+            let newcomer = tokio::spawn(async move { c2.admit(PeerKey::Pid(3)).await });
             b.slot.evicted().await;
             assert!(!a.slot.is_evicted() && !busy.slot.is_evicted());
             drop(b);
-            assert!(newcomer.await.unwrap());
+            let newcomer = newcomer.await.unwrap().unwrap();
             // All busy: refused at once.
             a.slot.busy();
+            newcomer.slot.busy();
             assert_eq!(c.admit(PeerKey::Pid(4)).await.err(), Some(Refused::Full));
             assert_eq!(c.held(), 3);
         });
@@ -306,16 +322,17 @@ mod tests {
             b.slot.waiting(Instant::now());
             // other is idle and older, but belongs to another peer.
             let c2 = c.clone();
-            let newcomer = tokio::spawn(async move { c2.admit(PeerKey::Pid(1)).await.is_ok() });
+            let newcomer = tokio::spawn(async move { c2.admit(PeerKey::Pid(1)).await });
             b.slot.evicted().await;
             assert!(!other.slot.is_evicted());
             drop(b);
-            assert!(newcomer.await.unwrap());
-            // Idle connections go first.
-            let x = c.admit(PeerKey::Pid(5)).await.unwrap();
-            x.slot.waiting(Instant::now());
-            assert_eq!(c.held(), 4);
-            drop((a, other, x));
+            let newcomer = newcomer.await.unwrap().unwrap();
+            assert_eq!(c.held(), 3);
+            // Its own connections all busy: refused, though places are free.
+            newcomer.slot.busy();
+            assert_eq!(c.admit(PeerKey::Pid(1)).await.err(), Some(Refused::Peer));
+            assert!(c.admit(PeerKey::Pid(2)).await.is_ok());
+            drop((a, other));
         });
     }
 }
