@@ -137,11 +137,11 @@ fn outage_and_recovery(write_too: bool, reason: &str) {
     // The fault clears: answered again without a restart or SIGHUP.
     std::fs::remove_file(&flag).unwrap();
     let back = poll(1500, || check(&d, &mut answered).then_some(()));
-    assert!(back.is_some(), "checks not answered after the fault cleared");
-    assert_eq!(
-        http(&d.check_sock(), "GET", "/v1/health", None).status,
-        200
+    assert!(
+        back.is_some(),
+        "checks not answered after the fault cleared"
     );
+    assert_eq!(http(&d.check_sock(), "GET", "/v1/health", None).status, 200);
     for _ in 0..5 {
         assert!(check(&d, &mut answered));
     }
@@ -214,11 +214,17 @@ fn a_daemon_whose_audit_register_cannot_be_opened_starts_and_answers_503_until_i
     let ok = poll(1500, || {
         (http(&d.check_sock(), "GET", "/v1/health", None).status == 200).then_some(())
     });
-    assert!(ok.is_some(), "health not 200 after the register could be opened");
+    assert!(
+        ok.is_some(),
+        "health not 200 after the register could be opened"
+    );
     assert_eq!(d.check(&body("OPEN-2")).status, 200);
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0));
     let text = std::fs::read_to_string(&audit).unwrap();
     assert!(text.contains("\"OPEN-2\""), "{text}");
-    assert!(!text.contains("\"OPEN-1\""), "a refused check is not recorded");
+    assert!(
+        !text.contains("\"OPEN-1\""),
+        "a refused check is not recorded"
+    );
 }

@@ -22,8 +22,8 @@
 //! queue, bounded apart (`audit::QUEUE_BYTES`).
 
 use super::access::Caller;
-use super::conns::Slot;
 use super::audit::record::batch_line;
+use super::conns::Slot;
 use super::metrics::{Endpoint, Listener, Lookup, Outcome};
 use super::state::State;
 use crate::check::{batch_flags, Ctx};
@@ -150,7 +150,8 @@ pub async fn serve<S>(
             match got {
                 Some(p) => share = Some(p),
                 None => {
-                    refuse_over_budget(&st, &mut stream, &rbuf[start..], limits.max_inflight_bytes).await;
+                    refuse_over_budget(&st, &mut stream, &rbuf[start..], limits.max_inflight_bytes)
+                        .await;
                     return;
                 }
             }
@@ -187,8 +188,11 @@ where
     } else {
         0
     };
-    st.metrics
-        .request(Endpoint::Batch, Outcome::Unavailable, std::time::Duration::ZERO);
+    st.metrics.request(
+        Endpoint::Batch,
+        Outcome::Unavailable,
+        std::time::Duration::ZERO,
+    );
     tracing::debug!("batch frame refused: the budget for bytes in flight is spent");
     let mut out = Vec::new();
     encode_error(
@@ -200,11 +204,7 @@ where
              until this frame's read timeout; retry later"
         ),
     );
-    let _ = tokio::time::timeout(
-        st.config.limits.read_timeout(),
-        stream.write_all(&out),
-    )
-    .await;
+    let _ = tokio::time::timeout(st.config.limits.read_timeout(), stream.write_all(&out)).await;
     let _ = stream.shutdown().await;
 }
 

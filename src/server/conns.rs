@@ -14,12 +14,12 @@
 //!   `max_connections` places (the admin socket has its own). At the
 //!   limit, a new connection takes the place of another.
 //! - **Which place is given up**: never a connection the daemon is
-//!   working for; of the others, the one that has waited on its caller
-//!   the longest: idle since its last answer (or since it connected), a
-//!   request or batch frame started and not finished, or an answer the
-//!   caller does not read. So a flood of slow or silent connections evicts
-//!   itself, oldest first, while a caller that sends its whole request at
-//!   once (the newest connection, soon busy) is served. Idle and stalled
+//!   working for; of the others, one of the peer holding the most places
+//!   (so a flood, however fast it reconnects, evicts its own connections
+//!   and not those of the callers beside it), and of that peer's, the one
+//!   that has waited on its caller the longest: idle since its last
+//!   answer (or since it connected), a request or batch frame started and
+//!   not finished, or an answer the caller does not read. Idle and stalled
 //!   connections are not told apart: both cost a place and nothing else,
 //!   and the one that has waited the longest is the least likely to be
 //!   about to finish.
@@ -247,15 +247,21 @@ impl Conns {
     }
 }
 
-/// The connection to evict (of `only` that peer, when given): the one
-/// idle or waiting on its caller the longest; never a busy one or one
-/// already evicted.
+/// The connection to evict (of `only` that peer, when given): of the
+/// peer holding the most places, the one idle or waiting on its caller
+/// the longest; never a busy one or one already evicted.
 fn victim(t: &Table, only: Option<PeerKey>) -> Option<&Arc<Slot>> {
+    let held = |s: &Slot| t.per_peer.get(&s.peer).copied().unwrap_or(0);
     t.slots
         .values()
         .filter(|s| only.is_none_or(|p| s.peer == p))
         .filter(|s| !s.is_evicted() && s.phase.load(Ordering::Relaxed) != BUSY)
-        .min_by_key(|s| s.since_ms.load(Ordering::Relaxed))
+        .min_by_key(|s| {
+            (
+                std::cmp::Reverse(held(s)),
+                s.since_ms.load(Ordering::Relaxed),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -267,6 +273,32 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn the_peer_holding_the_most_places_gives_one_up() {
+        rt().block_on(async {
+            let c = Conns::new(4, 4);
+            // The lone caller's connection is the oldest.
+            let lone = c.admit(PeerKey::Pid(1)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let flood: Vec<Place> = admit_many(&c, PeerKey::Pid(2), 3).await;
+            let c2 = c.clone();
+            let newcomer = tokio::spawn(async move { c2.admit(PeerKey::Pid(3)).await });
+            flood[0].slot.evicted().await;
+            assert!(!lone.slot.is_evicted());
+            drop(flood);
+            assert!(newcomer.await.unwrap().is_ok());
+        });
+    }
+
+    async fn admit_many(c: &Arc<Conns>, peer: PeerKey, n: usize) -> Vec<Place> {
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push(c.admit(peer).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        v
     }
 
     #[test]

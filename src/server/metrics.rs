@@ -213,6 +213,8 @@ pub struct Gauges {
     pub audit_healthy: bool,
     pub audit_outages: u64,
     pub audit_unhealthy_seconds: f64,
+    pub connections_evicted: u64,
+    pub connections_refused: u64,
     pub receipts: u64,
 }
 
@@ -409,7 +411,7 @@ impl Metrics {
     }
 
     /// The unlabelled series: name, type, help and value.
-    fn gauge_values(&self, g: &Gauges) -> [(&'static str, &'static str, &'static str, String); 17] {
+    fn gauge_values(&self, g: &Gauges) -> [(&'static str, &'static str, &'static str, String); 19] {
         [
             (
                 "credlist_snapshot_generation",
@@ -508,6 +510,18 @@ impl Metrics {
                 g.audit_unhealthy_seconds.to_string(),
             ),
             (
+                "credlist_connections_evicted_total",
+                "counter",
+                "Connections closed to make room for a new one at a connection limit.",
+                g.connections_evicted.to_string(),
+            ),
+            (
+                "credlist_connections_refused_total",
+                "counter",
+                "Connections refused at a connection limit (no place could be made).",
+                g.connections_refused.to_string(),
+            ),
+            (
                 "credlist_uptime_seconds",
                 "gauge",
                 "Seconds since the daemon started.",
@@ -592,6 +606,8 @@ mod tests {
             audit_healthy: true,
             audit_outages: 0,
             audit_unhealthy_seconds: 0.0,
+            connections_evicted: 0,
+            connections_refused: 0,
             receipts: 0,
         };
         let text = m.render(&g);

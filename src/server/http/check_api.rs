@@ -341,6 +341,8 @@ fn gauges(st: &State) -> Gauges {
         audit_healthy: st.audit.healthy(),
         audit_outages: a.outages.load(Ordering::Relaxed),
         audit_unhealthy_seconds: st.audit.unhealthy_seconds(),
+        connections_evicted: st.conns.evictions.load(Ordering::Relaxed),
+        connections_refused: st.conns.refusals.load(Ordering::Relaxed),
         receipts: st.receipts.issued(),
     }
 }
