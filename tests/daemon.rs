@@ -1216,7 +1216,13 @@ fn an_unwritable_audit_register_fails_closed() {
     let m = metrics(&d);
     assert!(m["credlist_audit_errors_total"] >= 1.0);
     assert_eq!(m["credlist_audit_healthy"], 0.0);
-    assert_eq!(http(&d.check_sock(), "GET", "/v1/health", None).status, 200);
+    assert_eq!(m["credlist_audit_outages_total"], 1.0);
+    // Health says so, and why (SPEC §11).
+    let h = http(&d.check_sock(), "GET", "/v1/health", None);
+    assert_eq!(h.status, 503, "{}", h.body);
+    assert_eq!(h.error_kind(), "unavailable");
+    let why = h.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(why.contains("write failed"), "{why}");
 }
 
 #[test]
