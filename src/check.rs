@@ -83,10 +83,17 @@ pub struct HitOut {
 pub struct MeasureOut {
     pub id: String,
     pub name: String,
+    /// The triggering entries' ids, sorted, each once.
     pub entries: Vec<String>,
     /// The relations it fired through (§8 rule 4), when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<Vec<ViaOut>>,
+    /// The listing authority of each of `entries`, in the same order: not
+    /// part of the answer, but recorded in the audit register (SPEC §9),
+    /// whatever way the measure fired (an organisation's entry for a
+    /// measure through a relation included).
+    #[serde(skip)]
+    pub authorities: Vec<String>,
 }
 
 pub use related::{RelatedOut, ViaOut};

@@ -21,6 +21,7 @@
 //! - [`publish`], [`notices`], [`deadline`], [`mask`]: what list authorities
 //!   publish and announce, and whether they reported in time;
 //! - [`gen`]: deterministic data generator;
+//! - [`report`]: the follow-through report over audit registers (`credlist report`);
 //! - [`loadgen`]: load generators against a running daemon (`credlist bench`);
 //! - [`server`]: the daemon (`credlist serve`) and its admin client;
 //! - [`wire`]: the batch protocol's frames, shared by the daemon, the load
@@ -37,6 +38,7 @@ pub mod diff;
 pub(crate) mod durable;
 pub mod entry;
 pub mod gen;
+pub mod gen_audit;
 pub mod ingest;
 pub mod inspect;
 pub mod loadgen;
@@ -44,6 +46,7 @@ pub mod mask;
 pub mod notices;
 pub mod publish;
 pub mod related;
+pub mod report;
 pub mod rules;
 pub mod screen;
 pub mod server;

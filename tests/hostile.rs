@@ -449,3 +449,267 @@ fn a_batch_as_of_at_u32_max_is_answered_and_audited_with_its_real_date() {
     assert!(text.contains("\"as_of\":\"5879610-09-09\""), "{text}");
     assert!(text.contains("\"as_of\":\"1970-01-02\""), "{text}");
 }
+
+/// Sends `request` one byte every `pace` on `s` until the daemon closes
+/// the connection or answers: how many bytes were sent, and what came
+/// back (empty when it closed without an answer).
+fn trickle<S: Read + Write>(
+    mut s: S,
+    set_nonblocking: impl Fn(&S, bool),
+    request: &[u8],
+    pace: Duration,
+) -> (usize, Vec<u8>) {
+    let mut got = Vec::new();
+    for (sent, b) in request.iter().enumerate() {
+        set_nonblocking(&s, false);
+        if s.write_all(&[*b]).is_err() {
+            return (sent, got);
+        }
+        std::thread::sleep(pace);
+        set_nonblocking(&s, true);
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return (sent + 1, got),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return (sent + 1, got),
+            }
+        }
+    }
+    // Everything sent: read whatever answer comes.
+    set_nonblocking(&s, false);
+    let _ = s.read_to_end(&mut got);
+    (request.len(), got)
+}
+
+/// A trickling client's thread: bytes sent, bytes received.
+type Trickled = std::thread::JoinHandle<(usize, Vec<u8>)>;
+
+/// Regression (issue 14): a request trickled one byte at a time, head or
+/// body, is closed `read_timeout_ms` after its first byte on the check,
+/// admin and TCP listeners alike (it used to be answered 200 after the
+/// whole trickle).
+#[test]
+fn slow_requests_are_cut_off_at_the_read_timeout_on_every_listener() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = Daemon::new()
+        .limits("read_timeout_ms = 1000\nidle_timeout_ms = 60000")
+        .check_extra(&format!("tcp = \"127.0.0.1:{port}\""))
+        .start();
+    let pace = Duration::from_millis(250);
+    // 36 bytes: 9 s at this pace, against a 1 s read timeout.
+    let head = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    let admin_head = b"GET /v1/admin/stats HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    let mut body_req = b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Length: 36\r\n\r\n".to_vec();
+    let head_len = body_req.len();
+    body_req.extend_from_slice(&[b' '; 36]);
+    let unix = |s: &UnixStream, on: bool| s.set_nonblocking(on).unwrap();
+    let tcp = |s: &std::net::TcpStream, on: bool| s.set_nonblocking(on).unwrap();
+    let cases: Vec<(&str, Trickled, usize)> = vec![
+        (
+            "check head",
+            {
+                let (sock, r) = (d.check_sock(), head.clone());
+                std::thread::spawn(move || {
+                    trickle(UnixStream::connect(sock).unwrap(), unix, &r, pace)
+                })
+            },
+            head.len(),
+        ),
+        (
+            "admin head",
+            {
+                let (sock, r) = (d.admin_sock(), admin_head.clone());
+                std::thread::spawn(move || {
+                    trickle(UnixStream::connect(sock).unwrap(), unix, &r, pace)
+                })
+            },
+            admin_head.len(),
+        ),
+        (
+            "tcp head",
+            {
+                let r = head.clone();
+                std::thread::spawn(move || {
+                    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    trickle(s, tcp, &r, pace)
+                })
+            },
+            head.len(),
+        ),
+        (
+            "check body",
+            {
+                let (sock, r) = (d.check_sock(), body_req.clone());
+                std::thread::spawn(move || {
+                    // The head at once, the body trickled.
+                    let mut s = UnixStream::connect(sock).unwrap();
+                    s.write_all(&r[..head_len]).unwrap();
+                    let (sent, got) = trickle(s, unix, &r[head_len..], pace);
+                    (head_len + sent, got)
+                })
+            },
+            body_req.len(),
+        ),
+    ];
+    for (what, h, len) in cases {
+        let (sent, got) = h.join().unwrap();
+        let answer = String::from_utf8_lossy(&got).to_string();
+        eprintln!(
+            "{what}: closed after {sent} of {len} bytes: {:?}",
+            answer.lines().next()
+        );
+        assert!(sent < len, "{what}: the whole slow request was read");
+        assert!(
+            got.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{what}: answered {answer:?}"
+        );
+    }
+    correct_answer(&d);
+}
+
+/// Runs `tests/flood_client.py` on `sock` with `n` connections for
+/// `seconds` while this process calls `/v1/health` on new connections
+/// every 20 ms: (answered, failed) calls.
+fn flood_and_count(d: &Daemon, n: usize, seconds: u32) -> (usize, usize) {
+    let mut flood = std::process::Command::new("python3")
+        .arg(repo("tests/flood_client.py"))
+        .arg(d.check_sock())
+        .arg(n.to_string())
+        .arg(seconds.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test");
+    // Let the flood fill its places first.
+    std::thread::sleep(Duration::from_secs(1));
+    let (mut ok, mut failed) = (0, 0);
+    // Bounded: the flood ends by itself after `seconds`.
+    while flood.try_wait().unwrap().is_none() && ok + failed < 100_000 {
+        match try_http(&d.check_sock(), "GET", "/v1/health", None) {
+            Ok(r) if r.status == 200 => ok += 1,
+            Ok(r) => panic!("health answered {}: {}", r.status, r.body),
+            Err(_) => failed += 1,
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = flood.wait_with_output().unwrap();
+    let opened = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    eprintln!("flood of {n}: {opened} connections opened; health {ok} answered, {failed} failed");
+    (ok, failed)
+}
+
+/// Regression (issue 14): one local peer holding 1024 one-byte requests
+/// open (reopening each one closed) at the default limits: other callers
+/// keep getting answers (the flooder is held to its per-peer share).
+#[test]
+fn one_peer_flooding_slow_requests_does_not_lock_out_other_callers() {
+    let limit = raise_nofile(8192);
+    assert!(
+        limit >= 2048,
+        "open-file limit {limit} too low for the test"
+    );
+    let d = Daemon::new().start();
+    let (ok, failed) = flood_and_count(&d, 1024, 6);
+    assert!(
+        ok > 0 && failed * 100 <= ok + failed,
+        "{failed} of {} failed",
+        ok + failed
+    );
+    correct_answer(&d);
+}
+
+/// With no per-peer limit to help (one peer may take every place), the
+/// peer holding the most places gives one up at the limit: a flood of
+/// slow requests evicts itself, and other callers keep getting answers.
+#[test]
+fn a_flood_at_the_connection_limit_evicts_its_own_oldest_requests() {
+    let limit = raise_nofile(8192);
+    assert!(
+        limit >= 1024,
+        "open-file limit {limit} too low for the test"
+    );
+    let d = Daemon::new()
+        .limits("max_connections = 64\nmax_connections_per_peer = 64")
+        .start();
+    let (ok, failed) = flood_and_count(&d, 256, 6);
+    assert!(
+        ok > 0 && failed * 100 <= ok + failed,
+        "{failed} of {} failed",
+        ok + failed
+    );
+    correct_answer(&d);
+    correct_batch(&d);
+}
+
+/// Regression (issue 14): 100 batch connections each send a large legal
+/// frame less its last byte and never finish: the daemon holds at most
+/// `max_inflight_bytes` of them (plus a read buffer a connection), not a
+/// frame a connection; small frames and checks are still answered.
+#[test]
+fn large_unfinished_frames_stay_within_the_inflight_budget() {
+    let limit = raise_nofile(8192);
+    assert!(limit >= 512, "open-file limit {limit} too low for the test");
+    const BUDGET: u64 = 16 << 20;
+    let d = Daemon::new()
+        .limits(&format!(
+            "max_batch_codes = 100000\nmax_inflight_bytes = {BUDGET}\n\
+             read_timeout_ms = 60000\nidle_timeout_ms = 60000"
+        ))
+        .start();
+    correct_batch(&d);
+    correct_answer(&d);
+    let before = d.rss_kib();
+    let codes = vec![BLACK_CODE; 100_000];
+    let frame = Arc::new(encode_request(5, DATA_DAY, MATTER, &codes18(&codes)));
+    let conns = 100;
+    let senders: Vec<_> = (0..conns)
+        .map(|_| {
+            let (sock, frame) = (d.batch_sock(), frame.clone());
+            std::thread::spawn(move || {
+                let mut s = UnixStream::connect(sock).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+                // Blocks once the daemon stops reading: then it holds.
+                let _ = s.write_all(&frame[..frame.len() - 1]);
+                s
+            })
+        })
+        .collect();
+    let held: Vec<UnixStream> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+    // Others are served meanwhile.
+    correct_batch(&d);
+    correct_answer(&d);
+    let after = d.rss_kib();
+    let grew = after.saturating_sub(before);
+    // The documented bound: the budget, 128 KiB a connection, and 16 MiB
+    // of allocator slack; without the budget, 100 frames of 1.8 MB.
+    let bound = BUDGET / 1024 + conns * 128 + 16 * 1024;
+    eprintln!(
+        "{conns} connections x {} bytes less one: RSS {before} KiB -> {after} KiB (+{grew} KiB; bound {bound} KiB)",
+        frame.len()
+    );
+    assert!(grew < bound, "RSS grew {grew} KiB, over {bound} KiB");
+    drop(held);
+    correct_batch(&d);
+}
+
+/// A frame whose header declares more than `max_batch_codes` codes is
+/// refused when its first 20 bytes are in, without waiting for its body.
+#[test]
+fn a_frame_declaring_too_many_codes_is_refused_from_its_header() {
+    let d = Daemon::new()
+        .limits("max_batch_codes = 1000\nread_timeout_ms = 60000")
+        .start();
+    let frame = encode_request(31, DATA_DAY, "", &codes18(&[BLACK_CODE; 1001]));
+    let mut b = Batch::connect(&d.batch_sock());
+    // The header only: the body never comes.
+    b.send(&frame[..24]);
+    let (st, rid, msg) = error_of(b.recv());
+    assert_eq!((st, rid), (2, 31), "{msg}");
+    assert!(b.closed());
+    correct_batch(&d);
+}

@@ -169,15 +169,17 @@ impl<'s> Related<'s> {
     /// `hits` are the checked code's own hits.
     pub(crate) fn measure_out(&self, ctx: &Ctx, f: &Fired, hits: &[HitOut]) -> MeasureOut {
         let cm = &ctx.snap.catalog.measures[f.measure];
-        let mut entries: Vec<String> = f.own.iter().map(|&i| hits[i].entry_id.clone()).collect();
+        let mut triggers: Vec<(String, String)> = f
+            .own
+            .iter()
+            .map(|&i| (hits[i].entry_id.clone(), hits[i].authority.clone()))
+            .collect();
         let mut via = Vec::new();
         for t in &f.through {
             let o = &self.orgs[t.link];
-            entries.extend(t.hits.iter().map(|&i| {
-                ctx.snap
-                    .entry(o.first + o.ev.hits[i].entry as u32)
-                    .entry_id
-                    .to_string()
+            triggers.extend(t.hits.iter().map(|&i| {
+                let e = ctx.snap.entry(o.first + o.ev.hits[i].entry as u32);
+                (e.entry_id.to_string(), e.authority.to_string())
             }));
             via.push(ViaOut {
                 code: code_of(ctx, o.view.org),
@@ -185,13 +187,15 @@ impl<'s> Related<'s> {
                 relation_id: o.view.relation_id.to_string(),
             });
         }
-        entries.sort();
-        entries.dedup();
+        triggers.sort();
+        triggers.dedup_by(|a, b| a.0 == b.0);
+        let (entries, authorities) = triggers.into_iter().unzip();
         MeasureOut {
             id: cm.id.clone(),
             name: cm.name.clone(),
             entries,
             via: (!via.is_empty()).then_some(via),
+            authorities,
         }
     }
 }

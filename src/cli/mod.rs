@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod admin;
 mod bench;
 mod build;
+mod followup;
 mod gen;
 mod publish;
 mod query;
@@ -56,6 +57,8 @@ pub enum Command {
     Release(admin::ReleaseArgs),
     /// List the objection holds of a running daemon.
     Holds(admin::HoldsArgs),
+    /// Follow-through report (跟踪问效) over audit registers: checks, measures named, feedback.
+    Report(followup::ReportArgs),
     /// Load a running daemon (batch frames, JSON checks) or Redis, and report.
     Bench(bench::BenchArgs),
 }
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Release(a) => admin::release(a),
         Command::Holds(a) => admin::holds(a),
         Command::Bench(a) => bench::run(a),
+        Command::Report(a) => followup::run(a),
     };
     match result {
         Ok(code) => code,

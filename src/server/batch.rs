@@ -4,10 +4,26 @@
 //! themselves are [`crate::wire::batch`].
 //!
 //! After statuses 1 and 2 (and 3 for a caller not in the config) the
-//! connection is closed; after 3, 4 and 5 it stays open.
+//! connection is closed; after 3, 4 and 5 it stays open, except for a
+//! large frame refused with status 5 because the budget for bytes in
+//! flight stayed spent (its rest is not read).
+//!
+//! # Memory held by frames
+//!
+//! Every connection reads into a buffer of 64 KiB (more only while
+//! `max_frames_in_flight` frames are read ahead). A frame over 64 KiB
+//! draws on `limits.max_inflight_bytes`, shared by all connections, for
+//! 2.5 times its size (the frame, its answer, its audit line) before its
+//! body is read, and gives it back when answered. A frame that finds the
+//! budget spent waits (its bytes stay in the caller's socket) until its
+//! read deadline, then gets status 5 and the connection is closed. So
+//! large frames hold at most `max_inflight_bytes` however many
+//! connections send them; their audit lines then wait in the audit
+//! queue, bounded apart (`audit::QUEUE_BYTES`).
 
 use super::access::Caller;
 use super::audit::record::batch_line;
+use super::conns::Slot;
 use super::metrics::{Endpoint, Listener, Lookup, Outcome};
 use super::state::State;
 use crate::check::{batch_flags, Ctx};
@@ -20,7 +36,7 @@ use crate::wire::batch::{
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 /// Frames at least this long are answered with `block_in_place`: those are
 /// the frames [`batch_flags`] spreads over the cores with rayon, which may
@@ -32,12 +48,26 @@ const BLOCK_IN_PLACE_MIN_CODES: usize = crate::check::PARALLEL_MIN_CODES;
 /// Read buffer space asked for at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Frames longer than this draw on the daemon's budget for bytes in
+/// flight (`limits.max_inflight_bytes`); shorter ones fit in the read
+/// buffer every connection has anyway.
+const BUDGET_MIN_FRAME: usize = READ_CHUNK;
+
+/// What a large frame costs the budget, in KiB: the frame, its answer
+/// (a byte a code) and its audit line (at most about 26 bytes a code,
+/// against 18 in the frame): 2.5 times the frame.
+fn frame_cost_kib(frame_bytes: usize) -> u32 {
+    let bytes = frame_bytes as u64 * 5 / 2;
+    bytes.div_ceil(1024).min(u32::MAX as u64) as u32
+}
+
 /// Serves one batch connection until the peer closes, a frame is refused
-/// with closing, a timeout, or shutdown.
+/// with closing, a timeout, eviction, or shutdown.
 pub async fn serve<S>(
     st: Arc<State>,
     mut stream: S,
     caller: Caller,
+    slot: Arc<Slot>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -49,18 +79,27 @@ pub async fn serve<S>(
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut in_flight = InFlight { st: &st, on: false };
     let mut draining = false;
-    let mut evict = st.evict_idle.subscribe();
     // When the first byte of the frame being received was seen: the whole
     // frame must arrive within read_timeout of it, however it trickles in.
     let mut frame_started: Option<tokio::time::Instant> = None;
+    // The budget share of the large frame being received.
+    let mut share: Option<OwnedSemaphorePermit> = None;
     loop {
+        slot.busy();
         let (answered, close) = answer_frames(&st, &caller, &rbuf, &mut start, &mut out).await;
         if answered > 0 {
             // A frame completed: what is pending now is the next one.
             frame_started = None;
+            share = None;
         }
         if !out.is_empty() {
-            let written = tokio::time::timeout(limits.idle_timeout(), stream.write_all(&out)).await;
+            // Waiting on the caller to read: another connection may take
+            // this one's place.
+            slot.waiting(Instant::now());
+            let written = tokio::select! {
+                r = tokio::time::timeout(limits.idle_timeout(), stream.write_all(&out)) => r,
+                _ = slot.evicted() => return,
+            };
             if !matches!(written, Ok(Ok(()))) {
                 return;
             }
@@ -87,28 +126,87 @@ pub async fn serve<S>(
             }
             draining = true;
         }
-        // Room for the rest of the current frame (its `len` was bounded by
-        // parse_frame), or a chunk.
-        let want = bytes_wanted(&rbuf[start..], max_codes);
-        rbuf.reserve(want.max(READ_CHUNK));
         let now = tokio::time::Instant::now();
         let deadline = if partial {
-            *frame_started.get_or_insert(now) + limits.read_timeout()
+            let began = *frame_started.get_or_insert(now);
+            slot.waiting(began.into_std());
+            began + limits.read_timeout()
         } else {
             frame_started = None;
+            slot.idle(now.into_std());
             now + limits.idle_timeout()
         };
+        // Room for the rest of the current frame (its `len` was bounded by
+        // parse_frame), or a chunk. A large frame first gets its share of
+        // the budget, waiting for it until the frame's deadline.
+        let want = bytes_wanted(&rbuf[start..], max_codes);
+        let frame_bytes = rbuf.len() - start + want;
+        if share.is_none() && frame_bytes > BUDGET_MIN_FRAME {
+            let cost = frame_cost_kib(frame_bytes).min(budget_kib(limits.max_inflight_bytes));
+            let got = tokio::select! {
+                r = tokio::time::timeout_at(deadline, st.inflight_kib.clone().acquire_many_owned(cost)) => r.ok().and_then(|r| r.ok()),
+                _ = slot.evicted() => return,
+                _ = shutdown.changed(), if !draining => None,
+            };
+            match got {
+                Some(p) => share = Some(p),
+                None => {
+                    refuse_over_budget(&st, &mut stream, &rbuf[start..], limits.max_inflight_bytes)
+                        .await;
+                    return;
+                }
+            }
+        }
+        rbuf.reserve(want.max(READ_CHUNK));
         tokio::select! {
             r = tokio::time::timeout_at(deadline, stream.read_buf(&mut rbuf)) => match r {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
                 Ok(Ok(_)) => in_flight.set(true),
             },
             _ = shutdown.changed(), if !partial => return,
-            // A listener at its connection limit: between frames, this
-            // connection makes room.
-            r = evict.changed(), if !partial => if r.is_ok() { return },
+            // Another connection needs the place (see `server::conns`):
+            // this one is idle or waiting on its caller.
+            _ = slot.evicted() => return,
         }
     }
+}
+
+/// The budget in KiB, as [`State::inflight_kib`] holds it.
+fn budget_kib(max_inflight_bytes: usize) -> u32 {
+    (max_inflight_bytes / 1024).clamp(1, u32::MAX as usize) as u32
+}
+
+/// Answers status 5 to a large frame that got no share of the budget for
+/// bytes in flight before its deadline (its request id when its header is
+/// in); the caller closes the connection (the rest of the frame is not
+/// read).
+async fn refuse_over_budget<S>(st: &State, stream: &mut S, pending: &[u8], budget: usize)
+where
+    S: AsyncWrite + Unpin,
+{
+    let rid = if pending.len() >= 14 {
+        u64::from_le_bytes(pending[6..14].try_into().expect("8 bytes"))
+    } else {
+        0
+    };
+    st.metrics.request(
+        Endpoint::Batch,
+        Outcome::Unavailable,
+        std::time::Duration::ZERO,
+    );
+    tracing::debug!("batch frame refused: the budget for bytes in flight is spent");
+    let mut out = Vec::new();
+    encode_error(
+        &mut out,
+        status::UNAVAILABLE,
+        rid,
+        &format!(
+            "the daemon's budget for large frames in flight ({budget} bytes) stayed spent \
+             until this frame's read timeout; retry later"
+        ),
+    );
+    let _ = tokio::time::timeout(st.config.limits.read_timeout(), stream.write_all(&out)).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Answers the complete frames of `rbuf[*start..]` in order, at most

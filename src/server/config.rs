@@ -26,6 +26,8 @@
 //! socket = "/run/credlist/admin.sock"
 //! [limits]
 //! max_connections = 1024
+//! max_connections_per_peer = 256
+//! max_inflight_bytes = 268435456
 //! max_subjects = 1000
 //! max_batch_codes = 1048576
 //! max_body_bytes = 1048576
@@ -222,10 +224,25 @@ impl Default for AdminSection {
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Open connections on the check, batch and TCP listeners together.
-    /// At the limit, connections with no request in progress are closed
-    /// to make room for a new one; when every connection is busy for
-    /// 200 ms, the new one is closed (refused). Default 1024.
+    /// At the limit a new connection takes the place of the one idle the
+    /// longest, else of the one waiting on its caller the longest (a
+    /// request started and not received, an answer not read); when the
+    /// daemon is working for every connection, the new one is closed
+    /// (refused). See `server::conns`. Default 1024.
     pub max_connections: usize,
+    /// Open connections of one peer (a Unix-socket peer process, or a TCP
+    /// peer address) at a time; at the limit a new connection of that
+    /// peer takes the place of one of its own. A value over
+    /// `max_connections` counts as `max_connections`. Default 256.
+    pub max_connections_per_peer: usize,
+    /// Bytes held for large batch frames (over 64 KiB) in flight across
+    /// all connections: the frame, its answer and its audit line, counted
+    /// as 2.5 times the frame. A frame that cannot get its share waits
+    /// (the daemon stops reading it) until its read timeout, then gets
+    /// status 5 and the connection is closed. A frame larger than the
+    /// whole budget waits until it can have all of it. Default 268435456
+    /// (256 MiB).
+    pub max_inflight_bytes: usize,
     /// Subjects per `/v1/check` request (more: 400 `too_many_subjects`).
     /// Default 1000.
     pub max_subjects: usize,
@@ -256,6 +273,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            max_connections_per_peer: 256,
+            max_inflight_bytes: 256 << 20,
             max_subjects: 1000,
             max_batch_codes: 1 << 20,
             max_body_bytes: 1 << 20,
@@ -433,6 +452,11 @@ impl Config {
         let l = &self.limits;
         for (key, v) in [
             ("limits.max_connections", l.max_connections as u64),
+            (
+                "limits.max_connections_per_peer",
+                l.max_connections_per_peer as u64,
+            ),
+            ("limits.max_inflight_bytes", l.max_inflight_bytes as u64),
             ("limits.max_subjects", l.max_subjects as u64),
             ("limits.max_batch_codes", l.max_batch_codes as u64),
             ("limits.max_body_bytes", l.max_body_bytes as u64),
@@ -572,6 +596,8 @@ mod tests {
         assert!(c.check.tcp.is_none());
         assert_eq!(c.admin.socket, Path::new("/run/credlist/admin.sock"));
         assert_eq!(c.limits.max_connections, 1024);
+        assert_eq!(c.limits.max_connections_per_peer, 256);
+        assert_eq!(c.limits.max_inflight_bytes, 256 << 20);
         assert_eq!(c.limits.max_subjects, 1000);
         assert_eq!(c.limits.max_batch_codes, 1_048_576);
         assert_eq!(c.limits.max_body_bytes, 1_048_576);

@@ -211,6 +211,10 @@ pub struct Gauges {
     pub audit_lost: u64,
     pub audit_queued_bytes: u64,
     pub audit_healthy: bool,
+    pub audit_outages: u64,
+    pub audit_unhealthy_seconds: f64,
+    pub connections_evicted: u64,
+    pub connections_refused: u64,
     pub receipts: u64,
 }
 
@@ -407,7 +411,7 @@ impl Metrics {
     }
 
     /// The unlabelled series: name, type, help and value.
-    fn gauge_values(&self, g: &Gauges) -> [(&'static str, &'static str, &'static str, String); 15] {
+    fn gauge_values(&self, g: &Gauges) -> [(&'static str, &'static str, &'static str, String); 19] {
         [
             (
                 "credlist_snapshot_generation",
@@ -490,8 +494,32 @@ impl Metrics {
             (
                 "credlist_audit_healthy",
                 "gauge",
-                "1 when the last audit write succeeded.",
+                "1 when the audit register can be written, 0 during an outage.",
                 (g.audit_healthy as u8).to_string(),
+            ),
+            (
+                "credlist_audit_outages_total",
+                "counter",
+                "Audit register outages (a failed open, write or fsync until a probe succeeds).",
+                g.audit_outages.to_string(),
+            ),
+            (
+                "credlist_audit_unhealthy_seconds_total",
+                "counter",
+                "Seconds the audit register spent in outages, the current one included.",
+                g.audit_unhealthy_seconds.to_string(),
+            ),
+            (
+                "credlist_connections_evicted_total",
+                "counter",
+                "Connections closed to make room for a new one at a connection limit.",
+                g.connections_evicted.to_string(),
+            ),
+            (
+                "credlist_connections_refused_total",
+                "counter",
+                "Connections refused at a connection limit (no place could be made).",
+                g.connections_refused.to_string(),
             ),
             (
                 "credlist_uptime_seconds",
@@ -576,6 +604,10 @@ mod tests {
             audit_lost: 0,
             audit_queued_bytes: 0,
             audit_healthy: true,
+            audit_outages: 0,
+            audit_unhealthy_seconds: 0.0,
+            connections_evicted: 0,
+            connections_refused: 0,
             receipts: 0,
         };
         let text = m.render(&g);

@@ -13,6 +13,8 @@
 //!   receipt numbering) in checksummed append-only journals;
 //! - [`audit`]: the audit register: its records (`audit::record`) and
 //!   its writer thread;
+//! - [`conns`]: connection places, per peer and in all, and which
+//!   connection gives up its place under a flood;
 //! - [`metrics`]: Prometheus counters and histograms;
 //! - [`notify`]: systemd readiness and socket activation;
 //! - [`demo`]: demo mode (fixtures embedded in the binary);
@@ -21,9 +23,10 @@
 //! Life cycle ([`run`]): open and verify the snapshot, replay the holds,
 //! start a receipt boot and the audit writer, bind the sockets (or take
 //! them from systemd), send `READY=1`, then accept connections (at most
-//! `max_connections` at a time: at the limit, connections with no request
-//! in progress are closed to make room, and a connection that still finds
-//! no place is refused; accept errors back off). `SIGHUP` reloads
+//! `max_connections` at a time, `max_connections_per_peer` of one peer: at
+//! a limit, an idle connection or the one waiting on its caller the
+//! longest gives up its place, and a connection that still finds none is
+//! refused; see [`conns`]; accept errors back off). `SIGHUP` reloads
 //! the snapshot and reopens the audit file. `SIGTERM`/`SIGINT` stop
 //! accepting, let in-flight requests finish (HTTP connections shut down
 //! gracefully, batch connections finish the frame they are reading), flush
@@ -37,6 +40,7 @@ pub mod audit;
 pub mod batch;
 pub mod client;
 pub mod config;
+pub mod conns;
 pub mod demo;
 pub mod holds;
 pub mod http;
@@ -55,7 +59,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -190,20 +194,19 @@ fn listen(
     shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) -> Vec<PathBuf> {
-    let conns = Arc::new(Semaphore::new(st.config.limits.max_connections));
-    let admin_conns = Arc::new(Semaphore::new(ADMIN_CONNECTIONS));
+    let admin_conns = conns::Conns::new(ADMIN_CONNECTIONS, ADMIN_CONNECTIONS);
     let mut paths = Vec::new();
     for b in bound {
-        let sem = if b.kind == Listener::Admin {
+        let places = if b.kind == Listener::Admin {
             admin_conns.clone()
         } else {
-            conns.clone()
+            st.conns.clone()
         };
         paths.extend(b.path.clone());
         tokio::spawn(accept_loop(
             st.clone(),
             b,
-            sem,
+            places,
             shutdown.clone(),
             done.clone(),
         ));
@@ -311,9 +314,6 @@ async fn lease_breaks(mut sigio: tokio::signal::unix::Signal) {
     }
 }
 
-/// How long a connection over the limit waits for a place to free up.
-const EVICT_WAIT: Duration = Duration::from_millis(200);
-
 /// Connections to the admin socket at a time (apart from the others, so a
 /// flood of callers never locks operators out).
 const ADMIN_CONNECTIONS: usize = 64;
@@ -321,7 +321,7 @@ const ADMIN_CONNECTIONS: usize = 64;
 async fn accept_loop(
     st: Arc<State>,
     b: Bound,
-    sem: Arc<Semaphore>,
+    places: Arc<conns::Conns>,
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
@@ -345,70 +345,93 @@ async fn accept_loop(
                 continue;
             }
         };
-        let permit = match sem.clone().try_acquire_owned() {
+        let Some(peer) = conn.peer_key() else {
+            continue;
+        };
+        // A place of its own, or another connection's (see `conns`).
+        let place = match places.admit(peer).await {
             Ok(p) => p,
-            Err(_) => {
-                // At the limit: connections with no request in progress
-                // close (idle clients reconnect), then the new one gets the
-                // first free place; when every connection is busy for
-                // EVICT_WAIT, the new one is refused (closed).
-                st.evict_idle.send_modify(|g| *g += 1);
-                match tokio::time::timeout(EVICT_WAIT, sem.clone().acquire_owned()).await {
-                    Ok(Ok(p)) => p,
-                    _ => {
-                        tracing::debug!(
-                            listener = b.kind.label(),
-                            "connection limit reached; connection refused"
-                        );
-                        drop(conn);
-                        continue;
-                    }
-                }
+            Err(why) => {
+                tracing::debug!(
+                    listener = b.kind.label(),
+                    ?why,
+                    "connection limit reached; connection refused"
+                );
+                drop(conn);
+                continue;
             }
         };
         let (st, rx, done, kind) = (st.clone(), shutdown.clone(), done.clone(), b.kind);
         tokio::spawn(async move {
             st.metrics.connection_opened(kind);
-            handle(&st, conn, kind, rx).await;
+            handle(&st, conn, kind, place.slot.clone(), rx).await;
             st.metrics.connection_closed(kind);
-            drop(permit);
+            drop(place);
             drop(done);
         });
     }
 }
 
 enum Conn {
-    Unix(tokio::net::UnixStream),
-    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream, Peer),
+    Tcp(tokio::net::TcpStream, std::net::IpAddr),
+}
+
+impl Conn {
+    /// Who the connection belongs to, for the per-peer limit.
+    fn peer_key(&self) -> Option<conns::PeerKey> {
+        match self {
+            Conn::Unix(_, p) => match (p.pid, p.uid) {
+                (Some(pid), _) if pid > 0 => Some(conns::PeerKey::Pid(pid)),
+                (_, Some(uid)) => Some(conns::PeerKey::Uid(uid)),
+                _ => None,
+            },
+            Conn::Tcp(_, ip) => Some(conns::PeerKey::Addr(*ip)),
+        }
+    }
 }
 
 async fn accept(s: &Sock) -> std::io::Result<Conn> {
     match s {
-        Sock::Unix(l) => l.accept().await.map(|(c, _)| Conn::Unix(c)),
-        Sock::Tcp(l) => l.accept().await.map(|(c, _)| {
+        Sock::Unix(l) => {
+            let (c, _) = l.accept().await?;
+            // A peer without credentials is closed (no caller to check).
+            let peer = match c.peer_cred() {
+                Ok(p) => Peer {
+                    uid: Some(p.uid()),
+                    gid: Some(p.gid()),
+                    pid: p.pid(),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "no peer credentials; closing the connection");
+                    Peer {
+                        uid: None,
+                        gid: None,
+                        pid: None,
+                    }
+                }
+            };
+            Ok(Conn::Unix(c, peer))
+        }
+        Sock::Tcp(l) => l.accept().await.map(|(c, addr)| {
             let _ = c.set_nodelay(true);
-            Conn::Tcp(c)
+            Conn::Tcp(c, addr.ip())
         }),
     }
 }
 
-async fn handle(st: &Arc<State>, conn: Conn, kind: Listener, shutdown: watch::Receiver<bool>) {
+async fn handle(
+    st: &Arc<State>,
+    conn: Conn,
+    kind: Listener,
+    slot: Arc<conns::Slot>,
+    shutdown: watch::Receiver<bool>,
+) {
     match conn {
-        Conn::Unix(s) => {
-            let peer = match s.peer_cred() {
-                Ok(c) => Peer {
-                    uid: Some(c.uid()),
-                    gid: Some(c.gid()),
-                    pid: c.pid(),
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "no peer credentials; closing the connection");
-                    return;
-                }
-            };
+        Conn::Unix(s, peer) => {
             let caller = st.access.unix(peer);
             match kind {
-                Listener::Batch => batch::serve(st.clone(), s, caller, shutdown).await,
+                Listener::Batch => batch::serve(st.clone(), s, caller, slot, shutdown).await,
                 Listener::Admin => {
                     http::serve(
                         st.clone(),
@@ -416,6 +439,7 @@ async fn handle(st: &Arc<State>, conn: Conn, kind: Listener, shutdown: watch::Re
                         kind,
                         http::Api::Admin,
                         http::Ident::Unix(caller),
+                        slot,
                         shutdown,
                     )
                     .await
@@ -427,19 +451,21 @@ async fn handle(st: &Arc<State>, conn: Conn, kind: Listener, shutdown: watch::Re
                         kind,
                         http::Api::Check,
                         http::Ident::Unix(caller),
+                        slot,
                         shutdown,
                     )
                     .await
                 }
             }
         }
-        Conn::Tcp(s) => {
+        Conn::Tcp(s, _) => {
             http::serve(
                 st.clone(),
                 s,
                 kind,
                 http::Api::Check,
                 http::Ident::Tcp,
+                slot,
                 shutdown,
             )
             .await

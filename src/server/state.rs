@@ -13,6 +13,7 @@
 use super::access::Access;
 use super::audit::Audit;
 use super::config::Config;
+use super::conns::Conns;
 use super::holds::{Hold, HoldError, HoldRegistry, Listed};
 use super::metrics::Metrics;
 use super::notify;
@@ -73,9 +74,11 @@ pub struct State {
     pub started_at: SystemTime,
     /// The daemon's uid: with root, the only peers the admin socket serves.
     pub uid: u32,
-    /// Bumped when a listener is at its connection limit: connections with
-    /// no request in progress close, making room (see `server::accept_loop`).
-    pub evict_idle: tokio::sync::watch::Sender<u64>,
+    /// Places of the check, batch and TCP connections (see `server::conns`).
+    pub conns: Arc<Conns>,
+    /// KiB of large batch frames in flight (`limits.max_inflight_bytes`;
+    /// see `server::batch`).
+    pub inflight_kib: Arc<tokio::sync::Semaphore>,
 }
 
 /// Opens and verifies a snapshot off the async threads, guarded against
@@ -107,6 +110,13 @@ impl State {
             loaded_at: SystemTime::now(),
             path: config.snapshot.path.clone(),
         };
+        let conns = Conns::new(
+            config.limits.max_connections,
+            config.limits.max_connections_per_peer,
+        );
+        let inflight_kib = Arc::new(tokio::sync::Semaphore::new(
+            (config.limits.max_inflight_bytes / 1024).max(1),
+        ));
         State {
             access: Access::new(&config.clients),
             config,
@@ -119,7 +129,8 @@ impl State {
             started_at: SystemTime::now(),
             // SAFETY: geteuid has no preconditions and cannot fail.
             uid: unsafe { libc::geteuid() },
-            evict_idle: tokio::sync::watch::Sender::new(0),
+            conns,
+            inflight_kib,
         }
     }
 

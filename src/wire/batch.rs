@@ -191,6 +191,12 @@ pub fn parse_frame(buf: &[u8], max_codes: u32) -> Result<Option<(Frame<'_>, usiz
     if len > max_frame_len(max_codes) {
         return Err(FrameError::TooLarge { request_id, len });
     }
+    // `len` and `matter_len` (both in the fixed header) declare `n`: too
+    // many codes are refused now, before the body is read.
+    let mlen = u16_at(buf, 18) as u64;
+    if len >= FIXED + mlen && (len - FIXED - mlen) / CODE_LEN as u64 > max_codes as u64 {
+        return Err(FrameError::TooLarge { request_id, len });
+    }
     let total = 4 + len as usize;
     if buf.len() < total {
         return Ok(None);
@@ -538,16 +544,27 @@ mod tests {
 
     #[test]
     fn too_large_is_known_from_the_header() {
-        // n over the limit within a plausible len: known once the frame is in.
+        // n over the limit within a plausible len: known from len and
+        // matter_len, the first 20 bytes, before the body.
         let f = encode_request(9, 0, "", &[CODE; 11]);
-        assert_eq!(parse_frame(&f[..20], 10), Ok(None));
-        assert_eq!(
-            parse_frame(&f, 10),
-            Err(FrameError::TooLarge {
-                request_id: 9,
-                len: 218
-            })
-        );
+        assert_eq!(parse_frame(&f[..19], 10), Ok(None));
+        for upto in [20, f.len()] {
+            assert_eq!(
+                parse_frame(&f[..upto], 10),
+                Err(FrameError::TooLarge {
+                    request_id: 9,
+                    len: 218
+                })
+            );
+        }
+        // The same with a matter: its length counts.
+        let m = encode_request(9, 0, &"m".repeat(100), &[CODE; 10]);
+        assert_eq!(parse_frame(&m[..20], 10), Ok(None));
+        let m = encode_request(9, 0, &"m".repeat(100), &[CODE; 11]);
+        assert!(matches!(
+            parse_frame(&m[..20], 10),
+            Err(FrameError::TooLarge { request_id: 9, .. })
+        ));
         // A len past the largest legal frame: known from the first 20 bytes.
         let mut huge = f[..20].to_vec();
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());

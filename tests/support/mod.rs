@@ -215,6 +215,13 @@ impl Daemon {
 
     /// Starts the daemon on the config file as it is now.
     pub fn spawn_as_is(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    /// Starts the daemon on the config file as it is now, without waiting
+    /// for it to serve.
+    pub fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -232,7 +239,6 @@ impl Daemon {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        self.wait_ready();
     }
 
     pub fn log(&self) -> String {

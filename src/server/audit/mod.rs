@@ -18,13 +18,34 @@
 //!
 //! Nothing is dropped silently. The queue is bounded by bytes
 //! ([`QUEUE_BYTES`]): when the writer falls behind, senders wait for room
-//! (backpressure slows the callers instead of losing records). A write
-//! error is logged and counted (`credlist_audit_errors_total`); the data is
-//! kept and retried. With `on_error = "fail_closed"` (the default), checks
-//! are refused (HTTP 503 kind `unavailable`, batch status 5) until a write
-//! succeeds again; with `"continue"` they go on, and when the kept data
+//! (backpressure slows the callers instead of losing records).
+//!
+//! # Outages
+//!
+//! A failed open, write or fsync starts an *outage*: the register is
+//! unhealthy, the data is kept, and one error is logged. With
+//! `on_error = "fail_closed"` (the default), checks are refused (HTTP 503
+//! kind `unavailable`, batch status 5) and `/v1/health` answers 503 with
+//! the reason; with `"continue"` they go on, and when the kept data
 //! reaches half the queue it is discarded and counted in
 //! `credlist_audit_lost_records_total`, and an error is logged.
+//!
+//! While unhealthy, the writer probes the register every [`PROBE_EVERY`]
+//! by itself, whether or not records arrive (refused checks queue none):
+//! it reopens the file if it has none, writes what is kept and fsyncs.
+//! When all of that succeeds the outage ends (one info line) and checks
+//! are answered again; no restart or `SIGHUP` is needed. A daemon whose
+//! register cannot be opened at start starts all the same, in an outage.
+//! Metrics: `credlist_audit_healthy`, `credlist_audit_errors_total` (every
+//! failed operation, probes included), `credlist_audit_outages_total` and
+//! `credlist_audit_unhealthy_seconds_total`.
+//!
+//! Records are never torn: a record cut short by a failed write is taken
+//! back out of the file and written again whole. What the kernel does with
+//! data written before a real I/O error is its own: after a failed fsync
+//! Linux may have dropped those pages, and a later fsync does not report
+//! it again (the outage is logged and counted, so the operator knows which
+//! span to check against the disk).
 //!
 //! Rotation: when the file exceeds `max_bytes` it is renamed to
 //! `<path>.<n>` (n one more than any existing) and a new file is started.
@@ -55,6 +76,8 @@ const LINGER: Duration = Duration::from_millis(2);
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// File mode of the register.
 pub const MODE: u32 = 0o640;
+/// How often an unhealthy register is probed (reopen, write, fsync).
+pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 
 enum Msg {
     Record(Vec<u8>, OwnedSemaphorePermit),
@@ -66,16 +89,41 @@ enum Msg {
 pub struct AuditStats {
     pub records: AtomicU64,
     pub bytes: AtomicU64,
+    /// Failed operations (open, write, fsync, rotation), probes included.
     pub errors: AtomicU64,
     pub lost: AtomicU64,
     pub rotations: AtomicU64,
+    /// Outages started (healthy to unhealthy).
+    pub outages: AtomicU64,
+    /// Milliseconds spent in outages that ended.
+    pub unhealthy_ms: AtomicU64,
+}
+
+/// The register's health, shared by the writer (which changes it) and the
+/// handlers (which refuse checks and answer `/v1/health` by it).
+struct Health {
+    healthy: AtomicBool,
+    /// The current outage: when it started and what failed.
+    outage: Mutex<Option<(Instant, String)>>,
+}
+
+impl Health {
+    fn new() -> Health {
+        Health {
+            healthy: AtomicBool::new(true),
+            outage: Mutex::new(None),
+        }
+    }
+    fn outage(&self) -> std::sync::MutexGuard<'_, Option<(Instant, String)>> {
+        self.outage.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The register: a handle to its writer thread.
 pub struct Audit {
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     budget: Arc<Semaphore>,
-    healthy: Arc<AtomicBool>,
+    health: Arc<Health>,
     reopen: Arc<AtomicBool>,
     on_error: OnAuditError,
     pub stats: Arc<AuditStats>,
@@ -138,46 +186,55 @@ fn next_rotation(path: &Path) -> u64 {
     max + 1
 }
 
+/// Opens the register's file, creating its folder first.
+fn open_path(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    open_file(path)
+}
+
 impl Audit {
-    /// Opens the register and starts its writer thread.
+    /// Opens the register and starts its writer thread. A register that
+    /// cannot be opened does not stop the start: the writer begins in an
+    /// outage and probes until it can open it.
     pub fn start(cfg: &AuditSection) -> Result<Audit, AuditError> {
-        let open_err = |source| AuditError::Open {
-            path: cfg.path.display().to_string(),
-            source,
-        };
-        if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(open_err)?;
-        }
-        let file = open_file(&cfg.path).map_err(open_err)?;
         let (tx, rx) = mpsc::channel();
-        let healthy = Arc::new(AtomicBool::new(true));
+        let health = Arc::new(Health::new());
         let reopen = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(AuditStats::default());
         let mut w = Writer {
             path: cfg.path.clone(),
             max_bytes: cfg.max_bytes,
             on_error: cfg.on_error,
-            size: file.metadata().map(|m| m.len()).unwrap_or(0),
-            file: Some(file),
+            size: 0,
+            file: None,
             next_rotation: next_rotation(&cfg.path),
             pending: Vec::with_capacity(WRITE_CHUNK),
             permits: Vec::new(),
             pending_records: 0,
-            healthy: healthy.clone(),
+            health: health.clone(),
             reopen: reopen.clone(),
             stats: stats.clone(),
             last_sync: Instant::now(),
             unsynced: false,
-            last_error_log: None,
+            last_probe: Instant::now(),
+            last_rotation_log: None,
         };
+        if let Err(e) = w.ensure_open() {
+            w.failed("open", &e);
+        }
         let thread = std::thread::Builder::new()
             .name("credlist-audit".into())
             .spawn(move || w.run(rx))
-            .map_err(open_err)?;
+            .map_err(|source| AuditError::Open {
+                path: cfg.path.display().to_string(),
+                source,
+            })?;
         Ok(Audit {
             tx: Mutex::new(Some(tx)),
             budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
-            healthy,
+            health,
             reopen,
             on_error: cfg.on_error,
             stats,
@@ -190,9 +247,9 @@ impl Audit {
         &self.path
     }
 
-    /// Whether the last write succeeded.
+    /// False during an outage (see the module docs).
     pub fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        self.health.healthy.load(Ordering::Relaxed)
     }
 
     /// May a check be answered now? (`fail_closed` and the register
@@ -202,6 +259,30 @@ impl Audit {
             return Err(AuditError::Unavailable);
         }
         Ok(())
+    }
+
+    /// What failed and for how long, during an outage (for `/v1/health`).
+    pub fn outage(&self) -> Option<String> {
+        if self.healthy() {
+            return None;
+        }
+        self.health.outage().as_ref().map(|(since, what)| {
+            format!(
+                "the audit register cannot be written: {what} (for {:.1} s; retried every {} ms)",
+                since.elapsed().as_secs_f64(),
+                PROBE_EVERY.as_millis()
+            )
+        })
+    }
+
+    /// Seconds spent in outages, the current one included.
+    pub fn unhealthy_seconds(&self) -> f64 {
+        let ended = self.stats.unhealthy_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        let current = match &*self.health.outage() {
+            Some((since, _)) if !self.healthy() => since.elapsed().as_secs_f64(),
+            _ => 0.0,
+        };
+        ended + current
     }
 
     /// Queues one record (a JSON line, `\n` included), waiting for room
@@ -260,12 +341,15 @@ struct Writer {
     pending: Vec<u8>,
     permits: Vec<OwnedSemaphorePermit>,
     pending_records: u64,
-    healthy: Arc<AtomicBool>,
+    health: Arc<Health>,
     reopen: Arc<AtomicBool>,
     stats: Arc<AuditStats>,
     last_sync: Instant,
     unsynced: bool,
-    last_error_log: Option<Instant>,
+    /// When an unhealthy register was last probed.
+    last_probe: Instant,
+    /// Failed rotations are logged at most every ten seconds.
+    last_rotation_log: Option<Instant>,
 }
 
 impl Writer {
@@ -304,6 +388,9 @@ impl Writer {
             if self.unsynced && self.last_sync.elapsed() >= SYNC_EVERY {
                 self.sync();
             }
+            if !self.healthy() && self.last_probe.elapsed() >= PROBE_EVERY {
+                self.probe();
+            }
         }
         // Drain what is left (bounded: senders are gone or shut out).
         while let Ok(Msg::Record(line, permit)) = rx.try_recv() {
@@ -331,34 +418,78 @@ impl Writer {
         self.pending_records += 1;
     }
 
+    fn healthy(&self) -> bool {
+        self.health.healthy.load(Ordering::Relaxed)
+    }
+
+    /// An operation failed: counted; the first failure of an outage starts
+    /// it (one error logged), later ones are logged at debug level.
     fn failed(&mut self, what: &str, e: &std::io::Error) {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
-        self.healthy.store(false, Ordering::Relaxed);
-        let quiet = self
-            .last_error_log
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
-        if !quiet {
-            self.last_error_log = Some(Instant::now());
-            tracing::error!(path = %self.path.display(), error = %e, "audit register: {what} failed");
+        self.last_probe = Instant::now();
+        if !self.healthy() {
+            tracing::debug!(path = %self.path.display(), error = %e, "audit register: {what} failed again");
+            return;
         }
+        *self.health.outage() = Some((Instant::now(), format!("{what} failed: {e}")));
+        self.health.healthy.store(false, Ordering::Relaxed);
+        self.stats.outages.fetch_add(1, Ordering::Relaxed);
+        let refused = match self.on_error {
+            OnAuditError::FailClosed => "checks are refused until it can be written",
+            OnAuditError::Continue => "checks go on (on_error = \"continue\")",
+        };
+        tracing::error!(
+            path = %self.path.display(),
+            error = %e,
+            retry_ms = PROBE_EVERY.as_millis() as u64,
+            "audit register: {what} failed; {refused}"
+        );
+    }
+
+    /// During an outage: reopens the file if there is none, writes what is
+    /// kept and fsyncs; when all of that succeeds, the outage ends.
+    fn probe(&mut self) {
+        self.last_probe = Instant::now();
+        if let Err(e) = self.ensure_open() {
+            self.failed("open", &e);
+            return;
+        }
+        self.write_pending();
+        if !self.pending.is_empty() || !self.sync() {
+            return;
+        }
+        let since = self.health.outage().as_ref().map(|(t, _)| *t);
+        let took = since.map_or(Duration::ZERO, |t| t.elapsed());
+        self.stats
+            .unhealthy_ms
+            .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
+        self.health.healthy.store(true, Ordering::Relaxed);
+        *self.health.outage() = None;
+        tracing::info!(
+            path = %self.path.display(),
+            unhealthy_ms = took.as_millis() as u64,
+            "audit register writable again; checks are answered"
+        );
+    }
+
+    /// Opens the path when no file is open.
+    fn ensure_open(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() {
+            let f = open_path(&self.path)?;
+            self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            self.file = Some(f);
+        }
+        Ok(())
     }
 
     fn write_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        if self.file.is_none() {
-            match open_file(&self.path) {
-                Ok(f) => {
-                    self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    self.file = Some(f);
-                }
-                Err(e) => {
-                    self.failed("open", &e);
-                    self.shed();
-                    return;
-                }
-            }
+        if let Err(e) = self.ensure_open() {
+            self.failed("open", &e);
+            self.shed();
+            return;
         }
         let file = self.file.as_mut().expect("opened above");
         let mut done = 0;
@@ -405,9 +536,6 @@ impl Writer {
                     .fetch_add(self.pending_records, Ordering::Relaxed);
                 self.pending_records = 0;
                 self.permits.clear();
-                if !self.healthy.swap(true, Ordering::Relaxed) {
-                    tracing::info!(path = %self.path.display(), "audit register writable again");
-                }
                 if self.size > self.max_bytes {
                     self.rotate();
                 }
@@ -436,19 +564,23 @@ impl Writer {
         }
     }
 
-    fn sync(&mut self) {
+    /// Fsyncs the file; false when that failed.
+    fn sync(&mut self) -> bool {
         if let Some(f) = &self.file {
             if let Err(e) = f.sync_data() {
                 self.failed("fsync", &e);
-                return;
+                return false;
             }
         }
         self.unsynced = false;
         self.last_sync = Instant::now();
+        true
     }
 
     fn rotate(&mut self) {
-        self.sync();
+        if !self.sync() {
+            return;
+        }
         let mut to = self.path.clone().into_os_string();
         to.push(format!(".{}", self.next_rotation));
         match std::fs::rename(&self.path, &to) {
@@ -459,7 +591,18 @@ impl Writer {
                 self.stats.rotations.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(to = %Path::new(&to).display(), "audit register rotated");
             }
-            Err(e) => self.failed("rotation", &e),
+            // The register is still written (to the current file): no
+            // outage, a warning now and then, and the next write retries.
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                let quiet = self
+                    .last_rotation_log
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
+                if !quiet {
+                    self.last_rotation_log = Some(Instant::now());
+                    tracing::warn!(path = %self.path.display(), error = %e, "audit register: rotation failed");
+                }
+            }
         }
     }
 }

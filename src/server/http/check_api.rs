@@ -39,7 +39,7 @@ pub(crate) async fn routes(st: &Arc<State>, ident: &Ident, req: Request<Incoming
             let c = caller();
             (Endpoint::Feedback, feedback(st, &c, req).await)
         }
-        "/v1/health" if m == Method::GET => (Endpoint::Health, Ok(health(st))),
+        "/v1/health" if m == Method::GET => (Endpoint::Health, health(st)),
         "/metrics" if m == Method::GET => (Endpoint::Metrics, Ok(metrics(st))),
         "/v1/check" | "/v1/feedback" | "/v1/health" | "/metrics" => {
             (Endpoint::Unknown, Err(method_not_allowed(&m, &path)))
@@ -302,9 +302,17 @@ async fn feedback(st: &State, caller: &Caller, req: Request<Incoming>) -> Result
     Ok(no_content())
 }
 
-fn health(st: &State) -> Resp {
+/// 200 "serving", or 503 `unavailable` with the reason whenever checks
+/// would be refused (SPEC §11).
+fn health(st: &State) -> Result<Resp, Failure> {
+    if st.audit.admit().is_err() {
+        let why = st.audit.outage().unwrap_or_else(|| {
+            "the audit register cannot be written; checks are refused until it can".into()
+        });
+        return Err(Failure::unavailable(why));
+    }
     let s = st.served();
-    json(
+    Ok(json(
         StatusCode::OK,
         &serde_json::json!({
             "status": "serving",
@@ -312,7 +320,7 @@ fn health(st: &State) -> Resp {
             "generation": s.generation,
             "uptime_seconds": st.started.elapsed().as_secs_f64(),
         }),
-    )
+    ))
 }
 
 fn gauges(st: &State) -> Gauges {
@@ -331,6 +339,10 @@ fn gauges(st: &State) -> Gauges {
         audit_lost: a.lost.load(Ordering::Relaxed),
         audit_queued_bytes: st.audit.queued_bytes() as u64,
         audit_healthy: st.audit.healthy(),
+        audit_outages: a.outages.load(Ordering::Relaxed),
+        audit_unhealthy_seconds: st.audit.unhealthy_seconds(),
+        connections_evicted: st.conns.evictions.load(Ordering::Relaxed),
+        connections_refused: st.conns.refusals.load(Ordering::Relaxed),
         receipts: st.receipts.issued(),
     }
 }

@@ -28,6 +28,7 @@ mod transport;
 
 pub use transport::Ident;
 
+use crate::server::conns::Slot;
 use crate::server::metrics::Listener;
 use crate::server::state::State;
 use hyper::body::Incoming;
@@ -52,6 +53,7 @@ pub async fn serve<IO>(
     listener: Listener,
     api: Api,
     ident: Ident,
+    slot: Arc<Slot>,
     shutdown: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -65,5 +67,5 @@ pub async fn serve<IO>(
             }
         }
     };
-    transport::serve_connection(st, io, listener, router, shutdown).await
+    transport::serve_connection(st, io, listener, router, slot, shutdown).await
 }

@@ -1,16 +1,18 @@
 //! The HTTP transport: one connection served by hyper, its timeouts
-//! (idle, and a request head that never completes), request bodies read
-//! within their limits, and failures answered as error JSON
+//! (idle, and a request that is not received within `read_timeout_ms` of
+//! its first byte, head and body together), request bodies read within
+//! their limits, and failures answered as error JSON
 //! (`{"error": {"kind", "message"}}`). What a request means is the APIs'
 //! business: [`serve_connection`] hands every request to a router and
 //! counts its endpoint, outcome and latency.
 
 use crate::server::access::Caller;
+use crate::server::conns::Slot;
 use crate::server::metrics::{Endpoint, Listener, Outcome};
 use crate::server::state::State;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::body::{Body as _, Bytes, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -19,7 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 pub(crate) type Resp = Response<Full<Bytes>>;
 
@@ -85,6 +87,11 @@ impl Failure {
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
         }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the request may still trickle in: not read.
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         r
     }
 }
@@ -108,63 +115,105 @@ pub(crate) fn no_content() -> Resp {
 /// Milliseconds value meaning "not set".
 const UNSET: u64 = u64::MAX;
 
-/// Tracks a connection's activity for its timeouts: idle (no request in
-/// progress for `idle_timeout_ms`) and head (a request's first bytes
-/// arrived, but not its whole head within `read_timeout_ms`).
+/// How much later than a body's own deadline (answered 408 by
+/// [`read_body`]) the connection is dropped if that answer cannot be made.
+const BODY_GRACE: Duration = Duration::from_millis(500);
+
+/// Tracks a connection's activity for its timeouts and its place: idle (no
+/// request in progress for `idle_timeout_ms`) and reading (a request's
+/// first byte arrived, and its head and body must be in within
+/// `read_timeout_ms` of it).
 struct Activity {
     born: Instant,
     in_flight: AtomicUsize,
     /// Milliseconds after `born` when the last request finished.
     last_ms: AtomicU64,
-    /// Milliseconds after `born` when bytes of a request head first
-    /// arrived (`UNSET` when none are pending).
-    head_ms: AtomicU64,
+    /// Milliseconds after `born` when the first byte of the request being
+    /// received arrived (`UNSET` when none is being received).
+    reading_ms: AtomicU64,
+    /// Wakes the connection's loop to recompute its deadline.
+    changed: Notify,
+    /// The connection's place (see `server::conns`).
+    slot: Arc<Slot>,
 }
 
 impl Activity {
-    fn new() -> Activity {
+    fn new(slot: Arc<Slot>) -> Activity {
+        let born = Instant::now();
+        slot.idle(born);
         Activity {
-            born: Instant::now(),
+            born,
             in_flight: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
-            head_ms: AtomicU64::new(UNSET),
+            reading_ms: AtomicU64::new(UNSET),
+            changed: Notify::new(),
+            slot,
         }
     }
     fn now_ms(&self) -> u64 {
         self.born.elapsed().as_millis() as u64
     }
-    fn begin(&self) {
-        self.head_ms.store(UNSET, Ordering::SeqCst);
+    fn at(&self, ms: u64) -> Instant {
+        self.born + Duration::from_millis(ms)
+    }
+    /// A request's head is in: it is being worked on, unless its body is
+    /// still to come (then it is still being received).
+    fn begin(&self, body_to_come: bool) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if !body_to_come {
+            self.body_done();
+        }
+    }
+    /// The request is received (its body read, or given up).
+    fn body_done(&self) {
+        self.reading_ms.store(UNSET, Ordering::SeqCst);
+        self.slot.busy();
     }
     fn end(&self) {
-        self.last_ms.store(self.now_ms(), Ordering::SeqCst);
+        let now = self.now_ms();
+        self.last_ms.store(now, Ordering::SeqCst);
+        self.reading_ms.store(UNSET, Ordering::SeqCst);
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.slot.idle(self.at(now));
+        self.changed.notify_one();
     }
-    /// Bytes arrived: between requests, they start a head.
+    /// Bytes arrived: between requests, they start one.
     fn read(&self) {
         if self.in_flight.load(Ordering::SeqCst) == 0
-            && self.head_ms.load(Ordering::SeqCst) == UNSET
+            && self.reading_ms.load(Ordering::SeqCst) == UNSET
         {
-            self.head_ms.store(self.now_ms(), Ordering::SeqCst);
+            let now = self.now_ms();
+            self.reading_ms.store(now, Ordering::SeqCst);
+            self.slot.waiting(self.at(now));
+            self.changed.notify_one();
         }
     }
-    /// No request in progress and no head started.
-    fn idle(&self) -> bool {
-        self.in_flight.load(Ordering::SeqCst) == 0 && self.head_ms.load(Ordering::SeqCst) == UNSET
+    /// When the request being received must be in.
+    fn read_by(&self, read: Duration) -> Option<Instant> {
+        match self.reading_ms.load(Ordering::SeqCst) {
+            UNSET => None,
+            ms => Some(self.at(ms) + read),
+        }
     }
     /// When the connection expires, if nothing happens.
-    fn deadline(&self, idle: Duration, head: Duration) -> Instant {
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
-            return Instant::now() + idle;
-        }
-        let idle_end =
-            self.born + Duration::from_millis(self.last_ms.load(Ordering::SeqCst)) + idle;
-        match self.head_ms.load(Ordering::SeqCst) {
-            UNSET => idle_end,
-            ms => idle_end.min(self.born + Duration::from_millis(ms) + head),
+    fn deadline(&self, idle: Duration, read: Duration) -> Instant {
+        let in_flight = self.in_flight.load(Ordering::SeqCst) > 0;
+        match (self.read_by(read), in_flight) {
+            // A body being read: read_body answers 408 at the deadline.
+            (Some(by), true) => by + BODY_GRACE,
+            (Some(by), false) => by,
+            (None, true) => Instant::now() + idle,
+            (None, false) => self.at(self.last_ms.load(Ordering::SeqCst)) + idle,
         }
     }
+}
+
+/// Put in each request's extensions: when its body must be in, and the
+/// connection's activity to tell when it is.
+#[derive(Clone)]
+struct ReadClock {
+    by: Instant,
+    activity: Arc<Activity>,
 }
 
 /// The connection's socket, reporting reads to its [`Activity`].
@@ -228,6 +277,7 @@ pub(crate) async fn serve_connection<IO, R, F>(
     io: IO,
     listener: Listener,
     router: R,
+    slot: Arc<Slot>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -235,13 +285,23 @@ pub(crate) async fn serve_connection<IO, R, F>(
     F: Future<Output = Routed> + Send,
 {
     let limits = st.config.limits.clone();
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::new(slot));
+    let read_timeout = limits.read_timeout();
     let svc = {
         let (st, activity) = (st.clone(), activity.clone());
-        hyper::service::service_fn(move |req: Request<Incoming>| {
+        hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let (st, activity, router) = (st.clone(), activity.clone(), router.clone());
             async move {
-                activity.begin();
+                // The head is in; the body (if any) must follow by the
+                // deadline that started at the request's first byte.
+                let by = activity
+                    .read_by(read_timeout)
+                    .unwrap_or_else(|| Instant::now() + read_timeout);
+                activity.begin(!req.body().is_end_stream());
+                req.extensions_mut().insert(ReadClock {
+                    by,
+                    activity: activity.clone(),
+                });
                 st.metrics.in_flight(listener, 1);
                 let r = respond(&st, &router, req).await;
                 st.metrics.in_flight(listener, -1);
@@ -252,7 +312,7 @@ pub(crate) async fn serve_connection<IO, R, F>(
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // hyper's own header timeout also runs while a kept-alive connection
-    // waits for its next request; Activity times heads and idleness apart.
+    // waits for its next request; Activity times requests and idleness.
     builder
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(None)
@@ -264,14 +324,13 @@ pub(crate) async fn serve_connection<IO, R, F>(
     };
     let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), svc);
     tokio::pin!(conn);
-    let (idle, head) = (limits.idle_timeout(), limits.read_timeout());
-    let mut evict = st.evict_idle.subscribe();
+    let idle = limits.idle_timeout();
     let mut draining = *shutdown.borrow();
     if draining {
         conn.as_mut().graceful_shutdown();
     }
     loop {
-        let deadline = tokio::time::Instant::from_std(activity.deadline(idle, head));
+        let deadline = tokio::time::Instant::from_std(activity.deadline(idle, read_timeout));
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
@@ -283,18 +342,20 @@ pub(crate) async fn serve_connection<IO, R, F>(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            // A listener at its connection limit: an idle connection makes
-            // room (nothing is in progress on it).
-            r = evict.changed(), if !draining => {
-                if r.is_ok() && activity.idle() {
-                    return;
-                }
+            // A request started, ended, or its body came in: a new
+            // deadline.
+            _ = activity.changed.notified() => {}
+            // Another connection needs the place (see `server::conns`):
+            // this one is idle or waiting on its caller.
+            _ = activity.slot.evicted() => {
+                tracing::debug!(listener = listener.label(), "connection evicted to make room");
+                return;
             }
             _ = tokio::time::sleep_until(deadline) => {
-                // Idle, or a head that never completed: no request is in
-                // progress, so the connection is simply dropped (a graceful
-                // shutdown would wait for the rest of a partial head).
-                if activity.deadline(idle, head) <= Instant::now() {
+                // Idle, or a request not received in time: dropped (a
+                // graceful shutdown would wait for the rest of it).
+                if activity.deadline(idle, read_timeout) <= Instant::now() {
+                    tracing::debug!(listener = listener.label(), "connection timed out");
                     return;
                 }
             }
@@ -327,41 +388,52 @@ pub(crate) fn method_not_allowed(method: &Method, path: &str) -> Failure {
     )
 }
 
-/// Reads a whole body, at most `max_body_bytes`, within the read timeout.
+/// Reads a whole body, at most `max_body_bytes`, by the request's read
+/// deadline (`read_timeout_ms` after its first byte; 408 and the
+/// connection closed when it passes).
 pub(crate) async fn read_body(st: &State, req: Request<Incoming>) -> Result<Bytes, Failure> {
     let limits = &st.config.limits;
     let max = limits.max_body_bytes;
     let too_large = || Failure::bad("too_large", format!("request body over {max} bytes"));
+    let clock = req.extensions().get::<ReadClock>().cloned();
+    let by = clock
+        .as_ref()
+        .map_or_else(|| Instant::now() + limits.read_timeout(), |c| c.by);
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    let body = Limited::new(req.into_body(), max);
-    match tokio::time::timeout(limits.read_timeout(), body.collect()).await {
-        Err(_) => Err(Failure::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            format!(
-                "request body not received within {} ms",
-                limits.read_timeout_ms
-            ),
-        )),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
+    let result = if declared.is_some_and(|n| n > max as u64) {
+        Err(too_large())
+    } else {
+        let body = Limited::new(req.into_body(), max);
+        match tokio::time::timeout_at(tokio::time::Instant::from_std(by), body.collect()).await {
+            Err(_) => Err(Failure::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!(
+                    "request not received within {} ms of its first byte",
+                    limits.read_timeout_ms
+                ),
+            )),
+            Ok(Err(e))
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                Err(too_large())
+            }
+            Ok(Err(e)) => Err(Failure::bad(
+                "bad_json",
+                format!("cannot read the request body: {e}"),
+            )),
+            Ok(Ok(c)) => Ok(c.to_bytes()),
         }
-        Ok(Err(e)) => Err(Failure::bad(
-            "bad_json",
-            format!("cannot read the request body: {e}"),
-        )),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
+    };
+    if let Some(c) = clock {
+        c.activity.body_done();
     }
+    result
 }
 
 pub(crate) fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Failure> {
