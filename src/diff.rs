@@ -1,7 +1,10 @@
 //! Differences between two snapshots, by entry_id: added, removed and
-//! changed entries, counted by kind and authority.
+//! changed entries, counted by kind and authority; and by relation_id:
+//! added, removed and changed relations (§8), counted by role.
 
 use crate::date::Day;
+use crate::related::Role;
+use crate::snapshot::read::RelationView;
 use crate::snapshot::{EntryView, Snapshot};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -59,12 +62,149 @@ pub struct Diff {
     pub removed: Vec<EntryOut>,
     pub changed: Vec<Changed>,
     pub counts: AllCounts,
+    pub relations: RelationDiff,
 }
 
 impl Diff {
     pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.relations.is_empty()
+    }
+}
+
+/// A relation as `diff` and `inspect` show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RelationOut {
+    pub relation_id: String,
+    pub org: String,
+    pub party: String,
+    pub role: Role,
+    pub from: Day,
+    pub until: Option<Day>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RelationChanged {
+    pub relation_id: String,
+    /// Names of the changed fields, sorted.
+    pub fields: Vec<&'static str>,
+    pub old: RelationOut,
+    pub new: RelationOut,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RoleCounts {
+    pub total: u64,
+    pub by_role: BTreeMap<String, u64>,
+}
+
+impl RoleCounts {
+    fn add(&mut self, r: &RelationOut) {
+        self.total += 1;
+        *self.by_role.entry(r.role.as_str().to_string()).or_default() += 1;
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RelationCounts {
+    pub added: RoleCounts,
+    pub removed: RoleCounts,
+    pub changed: RoleCounts,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RelationDiff {
+    pub added: Vec<RelationOut>,
+    pub removed: Vec<RelationOut>,
+    pub changed: Vec<RelationChanged>,
+    pub counts: RelationCounts,
+}
+
+impl RelationDiff {
+    pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
+}
+
+pub fn relation_out(snap: &Snapshot, r: &RelationView) -> RelationOut {
+    let code = |sid| snap.subject_key(sid).to_code().as_str().to_string();
+    RelationOut {
+        relation_id: r.relation_id.to_string(),
+        org: code(r.org),
+        party: code(r.party),
+        role: r.facts.role,
+        from: r.facts.from,
+        until: r.facts.until,
+    }
+}
+
+/// Relation numbers in relation_id order.
+fn relations_by_id(snap: &Snapshot) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..snap.relations()).collect();
+    v.sort_by(|&a, &b| {
+        snap.relation(a)
+            .relation_id
+            .as_bytes()
+            .cmp(snap.relation(b).relation_id.as_bytes())
+    });
+    v
+}
+
+fn diff_relations(old: &Snapshot, new: &Snapshot) -> RelationDiff {
+    let mut d = RelationDiff::default();
+    let (a, b) = (relations_by_id(old), relations_by_id(new));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let ord = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) => old
+                .relation(x)
+                .relation_id
+                .as_bytes()
+                .cmp(new.relation(y).relation_id.as_bytes()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match ord {
+            std::cmp::Ordering::Less => {
+                let r = relation_out(old, &old.relation(a[i]));
+                d.counts.removed.add(&r);
+                d.removed.push(r);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                let r = relation_out(new, &new.relation(b[j]));
+                d.counts.added.add(&r);
+                d.added.push(r);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                let (ra, rb) = (
+                    relation_out(old, &old.relation(a[i])),
+                    relation_out(new, &new.relation(b[j])),
+                );
+                let mut fields = Vec::new();
+                macro_rules! cmp {
+                    ($($field:ident),*) => { $( if ra.$field != rb.$field { fields.push(stringify!($field)); } )* };
+                }
+                cmp!(org, party, role, from, until);
+                fields.sort_unstable();
+                if !fields.is_empty() {
+                    d.counts.changed.add(&rb);
+                    d.changed.push(RelationChanged {
+                        relation_id: rb.relation_id.clone(),
+                        fields,
+                        old: ra,
+                        new: rb,
+                    });
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    d
 }
 
 pub fn entry_out(snap: &Snapshot, v: &EntryView) -> EntryOut {
@@ -153,5 +293,6 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Diff {
             }
         }
     }
+    d.relations = diff_relations(old, new);
     d
 }

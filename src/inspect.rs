@@ -15,6 +15,15 @@ pub struct Expiring {
     pub entries: Vec<EntryOut>,
 }
 
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RelationCounts {
+    pub total: u64,
+    pub in_effect: u64,
+    /// Every role, in effect or not.
+    pub by_role: BTreeMap<String, u64>,
+    pub in_effect_by_role: BTreeMap<String, u64>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Inspection {
     pub format_version: u32,
@@ -32,6 +41,8 @@ pub struct Inspection {
     /// Entries effective on the data date whose valid_until falls within
     /// data date + 1 ..= data date + 30.
     pub expiring: Expiring,
+    /// Relations (§8): how many, in effect on the data date, by role.
+    pub relations: RelationCounts,
     /// The reporting deadline (§10), only when asked for
     /// (`--calendar` / `--deadline-days`): without it the output is as before.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,6 +97,26 @@ pub fn inspect(snap: &Snapshot) -> Inspection {
             count: expiring.len() as u64,
             entries: expiring,
         },
+        relations: relation_counts(snap),
         deadline: None,
     }
+}
+
+fn relation_counts(snap: &Snapshot) -> RelationCounts {
+    let mut c = RelationCounts::default();
+    for r in crate::related::Role::ALL {
+        c.by_role.insert(r.as_str().to_string(), 0);
+        c.in_effect_by_role.insert(r.as_str().to_string(), 0);
+    }
+    for i in 0..snap.relations() {
+        let r = snap.relation(i);
+        let role = r.facts.role.as_str().to_string();
+        c.total += 1;
+        *c.by_role.entry(role.clone()).or_default() += 1;
+        if crate::related::in_effect(&r.facts, snap.data_date) {
+            c.in_effect += 1;
+            *c.in_effect_by_role.entry(role).or_default() += 1;
+        }
+    }
+    c
 }

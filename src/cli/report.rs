@@ -91,6 +91,16 @@ pub fn inspect(a: InspectArgs) -> Outcome {
                 e.valid_until.map(|d| d.to_string()).unwrap_or_default()
             )?;
         }
+        let r = &i.relations;
+        writeln!(
+            out,
+            "relations    {} ({} in effect on the data date)",
+            r.total, r.in_effect
+        )?;
+        for (role, n) in &r.by_role {
+            let now = r.in_effect_by_role.get(role).copied().unwrap_or(0);
+            writeln!(out, "  {role:<24} {n} ({now} in effect)")?;
+        }
         if let Some(d) = &i.deadline {
             credlist::deadline::write_text(d, &mut out)?;
         }
@@ -160,6 +170,32 @@ pub fn diff(a: DiffArgs) -> Outcome {
         }
         for c in &d.changed {
             writeln!(out, "~ {} {}", c.entry_id, c.fields.join(", "))?;
+        }
+        let rel = &d.relations;
+        for (title, c) in [
+            ("relations added", &rel.counts.added),
+            ("relations removed", &rel.counts.removed),
+            ("relations changed", &rel.counts.changed),
+        ] {
+            let roles: Vec<String> = c.by_role.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            writeln!(out, "{title:<18} {:>8}   by role: {}", c.total, roles.join(", "))?;
+        }
+        for (sign, list) in [("+", &rel.added), ("-", &rel.removed)] {
+            for r in list {
+                writeln!(
+                    out,
+                    "{sign} relation {} {} {} of {} from {}{}",
+                    r.relation_id,
+                    r.party,
+                    r.role.as_str(),
+                    r.org,
+                    r.from,
+                    r.until.map(|u| format!(" until {u}")).unwrap_or_default()
+                )?;
+            }
+        }
+        for c in &rel.changed {
+            writeln!(out, "~ relation {} {}", c.relation_id, c.fields.join(", "))?;
         }
     }
     out.flush()?;
