@@ -66,6 +66,7 @@ fn snapshot_path() -> PathBuf {
         max_reject_ratio: 0.001,
         rejects: None,
         inputs: vec![dir.join("lists")],
+        relations: Vec::new(),
     };
     let report = credlist::build::run(&opts, &NoProgress).unwrap();
     assert!(
