@@ -134,7 +134,7 @@ pub fn run(a: BuildArgs) -> Outcome {
     );
     for r in Reason::ALL {
         if let Some(n) = s.rejected.get(r.as_str()) {
-            let _ = writeln!(out, "  {:<20} {n}", r.as_str());
+            let _ = writeln!(out, "  {:<22} {n}", r.as_str());
         }
     }
     let _ = writeln!(
@@ -203,7 +203,7 @@ fn relations_summary(out: &mut String, s: &Stats) {
     );
     for r in Reason::ALL {
         if let Some(n) = s.relations_rejected.get(r.as_str()) {
-            let _ = writeln!(out, "    {:<18} {n}", r.as_str());
+            let _ = writeln!(out, "    {:<20} {n}", r.as_str());
         }
     }
 }

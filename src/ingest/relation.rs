@@ -138,12 +138,19 @@ fn parse_org(
     // Say so when the code is a valid ID number: the most likely mistake
     // is a person's code in the organisation's column.
     let person = codes::parse_normalized(&norm, as_of).is_ok_and(|p| p.kind == CodeKind::Person);
-    let what = if person {
-        "is a citizen ID number, not an organisation's USCC: "
-    } else {
-        "(USCC reading): "
+    let message = match e {
+        _ if person && norm.len() == 15 => {
+            "org code is a 15-digit citizen ID number, not an organisation's USCC".to_string()
+        }
+        _ if person => {
+            format!("org code is a citizen ID number, not an organisation's USCC (as a USCC: {e})")
+        }
+        codes::CodeError::Length { got } => {
+            format!("org code: wrong length: a USCC has 18 characters, got {got}")
+        }
+        e => format!("org code (as a USCC): {e}"),
     };
-    Err((Reason::BadCode, format!("org code {what}{e}")))
+    Err((Reason::BadCode, message))
 }
 
 /// `missing_field`: a required field empty or absent.
