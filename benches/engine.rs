@@ -53,6 +53,7 @@ fn snapshot_path() -> PathBuf {
             seed: SEED,
             as_of: data_date(),
             files: 8,
+            relations: Some(0),
         },
         &dir,
     )
