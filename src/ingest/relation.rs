@@ -116,7 +116,15 @@ fn parse_org(
     if raw.is_empty() {
         return Ok(None);
     }
-    let norm = codes::normalize(raw);
+    // Most codes arrive canonical: no allocation then.
+    let norm: std::borrow::Cow<str> = if raw
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        raw.into()
+    } else {
+        codes::normalize(raw).into()
+    };
     let e = match codes::parse_uscc(&norm, as_of) {
         Ok(p) => return Ok(Some((p, false))),
         Err(e) => e,
