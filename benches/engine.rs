@@ -53,6 +53,7 @@ fn snapshot_path() -> PathBuf {
             seed: SEED,
             as_of: data_date(),
             files: 8,
+            relations: Some(0),
         },
         &dir,
     )
@@ -66,6 +67,7 @@ fn snapshot_path() -> PathBuf {
         max_reject_ratio: 0.001,
         rejects: None,
         inputs: vec![dir.join("lists")],
+        relations: Vec::new(),
     };
     let report = credlist::build::run(&opts, &NoProgress).unwrap();
     assert!(

@@ -1,4 +1,5 @@
-//! `credlist build`: catalog + list files → reject report + snapshot.
+//! `credlist build`: catalog + list files + relation files → reject report
+//! + snapshot.
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::date::Day;
@@ -22,6 +23,8 @@ pub struct BuildOptions {
     /// Default: the snapshot path + `.rejects.csv`.
     pub rejects: Option<PathBuf>,
     pub inputs: Vec<PathBuf>,
+    /// Relation files or folders (SPEC §8), read like `inputs`.
+    pub relations: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub enum BuildError {
     },
     #[error("no input files found in {0}")]
     NoInputs(String),
+    #[error("no relation files found in {0}")]
+    NoRelations(String),
 }
 
 /// What a build did.
@@ -86,22 +91,29 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
         Some(p) => LegacyCodes::load(p)?,
         None => LegacyCodes::default(),
     };
+    let names = |paths: &[PathBuf]| {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        names.join(", ")
+    };
     let mut skipped = Vec::new();
     let files = ingest::list_inputs(&opts.inputs, &mut skipped)?;
     if files.is_empty() {
-        let names: Vec<String> = opts
-            .inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        return Err(BuildError::NoInputs(names.join(", ")));
+        return Err(BuildError::NoInputs(names(&opts.inputs)));
     }
-    let total_bytes: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
-    progress.start(total_bytes);
+    let relation_files = ingest::list_inputs(&opts.relations, &mut skipped)?;
+    if relation_files.is_empty() && !opts.relations.is_empty() {
+        return Err(BuildError::NoRelations(names(&opts.relations)));
+    }
+    skipped.sort();
+    let size = |files: &[PathBuf]| -> u64 {
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let (list_bytes, relation_bytes) = (size(&files), size(&relation_files));
+    progress.start(list_bytes + relation_bytes);
 
     let rejects_path = rejects_path(opts);
     let mut report = RejectWriter::create(&rejects_path)?;
@@ -113,15 +125,22 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
     });
     ing.stats.skipped_files = skipped;
     // Rows of the §2 format are rarely under 100 bytes; a third of a row is
-    // entry id and name.
-    ing.reserve((total_bytes / 100) as usize, (total_bytes / 3) as usize);
-    // Files are read and validated in parallel, then merged in path order.
+    // entry id and name. Relation rows are rarely under 60 bytes.
+    ing.reserve((list_bytes / 100) as usize, (list_bytes / 3) as usize);
+    ing.reserve_relations((relation_bytes / 60) as usize);
+    // Files are read and validated in parallel, then merged in path order:
+    // list files, then relation files (their digests in that order too).
     let advance = |n: u64| progress.advance(n);
     let reads: Vec<Result<ingest::FileRead, IngestError>> = files
         .par_iter()
         .map(|f| ing.read_file(f, &advance))
+        .chain(
+            relation_files
+                .par_iter()
+                .map(|f| ing.read_relation_file(f, &advance)),
+        )
         .collect();
-    let mut digests = Vec::with_capacity(files.len());
+    let mut digests = Vec::with_capacity(reads.len());
     for r in reads {
         let r = r?;
         digests.push(r.digest.clone());

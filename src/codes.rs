@@ -178,6 +178,43 @@ pub fn parse_normalized(s: &str, as_of: Day) -> Result<Parsed, CodeError> {
     })
 }
 
+/// The USCC reading of §1 alone, for a field that must name an
+/// organisation (SPEC §8: a relation's `org`): an already normalised code
+/// validated as a USCC whatever its ID reading says. An all-digit code that
+/// passes both readings is accepted, and `kind` is still §1's: `Person`
+/// then, because such a code counts as a natural person. A 15-digit ID
+/// number is a length error here.
+pub fn parse_uscc(s: &str, as_of: Day) -> Result<Parsed, CodeError> {
+    let nchars = s.chars().count();
+    if nchars != 18 || s.len() != 18 {
+        if nchars == 18 {
+            let (pos, ch) = s
+                .chars()
+                .enumerate()
+                .find(|(_, c)| !c.is_ascii())
+                .unwrap_or((0, '?'));
+            return Err(CodeError::ForbiddenChar { ch, pos: pos + 1 });
+        }
+        return Err(if nchars == 0 {
+            CodeError::Empty
+        } else {
+            CodeError::Length { got: nchars }
+        });
+    }
+    let mut code = [0u8; 18];
+    code.copy_from_slice(s.as_bytes());
+    let warning = check_uscc(&code)?;
+    let kind = match classify(&code, as_of) {
+        Some(CodeKind::Person) => CodeKind::Person,
+        _ => CodeKind::Org,
+    };
+    Ok(Parsed {
+        code: Code(code),
+        kind,
+        warning,
+    })
+}
+
 /// Whether an 18-byte, already normalised code is valid and of which kind:
 /// exactly `parse_normalized(code).ok().map(|p| p.kind)`, without building
 /// a result or an error. The batch protocol's path for unlisted codes.

@@ -10,10 +10,18 @@
 //!
 //! Mix (SPEC §7): 40% black, 40% red, 20% watch entries; 20% of subjects on
 //! two or more lists; 70% organisations, 30% natural persons.
+//!
+//! Relations (SPEC §8, [`RelationStream`]): every listed organisation has a
+//! legal representative, a third of them a second role, a tenth of the
+//! parties are themselves listed subjects. Parties that are not listed get
+//! codes of their own ([`party_code`]), in administrative divisions no
+//! subject uses, so that they are never a subject's code or a load
+//! generator's miss.
 
 use crate::catalog::Catalog;
 use crate::codes::{id_check_char, org_check_char, uscc_check_char, Code};
 use crate::date::Day;
+use crate::related::Role;
 use std::io::Write;
 use std::path::Path;
 
@@ -122,6 +130,9 @@ pub struct GenOptions {
     pub seed: u64,
     pub as_of: Day,
     pub files: u32,
+    /// Number of relations: `None` for the §8 mix over the listed
+    /// organisations (see [`RelationStream`]), `Some(0)` for none.
+    pub relations: Option<u64>,
 }
 
 /// What [`generate`] wrote.
@@ -131,6 +142,23 @@ pub struct GenReport {
     pub subjects: u64,
     pub by_kind: [u64; 3],
     pub multi_list_subjects: u64,
+    pub relations: RelationReport,
+}
+
+/// What [`generate`] wrote of relations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelationReport {
+    pub relations: u64,
+    /// By role ([`Role`] order).
+    pub by_role: [u64; 6],
+    /// Relations whose party is a listed subject.
+    pub listed_parties: u64,
+    /// Relations whose party is an organisation.
+    pub org_parties: u64,
+    /// Relations that ended before the data date.
+    pub ended: u64,
+    /// Organisations with a legal representative.
+    pub orgs_with_legal_rep: u64,
 }
 
 /// Number of subjects for `entries` entries: 80% of subjects have one
@@ -139,7 +167,9 @@ pub fn subjects_for(entries: u64) -> u64 {
     (entries * 4).div_ceil(5)
 }
 
-/// Writes `catalog.toml` and `lists/part-NNN.csv` into `dir`, streaming.
+/// Writes `catalog.toml`, `lists/part-NNN.csv` and (unless
+/// `opts.relations` is `Some(0)`) `relations/part-NNN.csv` into `dir`,
+/// streaming.
 pub fn generate(
     catalog: &Catalog,
     catalog_text: &str,
@@ -192,7 +222,289 @@ pub fn generate(
         w.get_ref().sync_all()?;
     }
     rep.entries = written;
+    // The subjects written are 0 .. subjects (fewer than nsub when the
+    // entries ran out first).
+    let listed = rep.subjects.min(nsub);
+    let count = match opts.relations {
+        Some(n) => n,
+        None => RelationStream::new(opts.seed, listed, opts.as_of).count() as u64,
+    };
+    if count > 0 {
+        rep.relations = write_relations(opts, listed, count, dir)?;
+    }
     Ok(rep)
+}
+
+/// Writes `count` relations of the subjects `0 .. listed` into
+/// `relations/part-NNN.csv`, streaming.
+fn write_relations(
+    opts: GenOptions,
+    listed: u64,
+    count: u64,
+    dir: &Path,
+) -> std::io::Result<RelationReport> {
+    std::fs::create_dir_all(dir.join("relations"))?;
+    let files = opts.files.max(1) as u64;
+    let mut rep = RelationReport::default();
+    let mut stream = RelationStream::new(opts.seed, listed, opts.as_of).cycle_passes();
+    let mut written = 0u64;
+    for f in 0..files {
+        let path = dir.join("relations").join(format!("part-{f:03}.csv"));
+        let target = count * (f + 1) / files;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+        writeln!(w, "relation_id,org,party,role,from,until")?;
+        while written < target {
+            let Some(r) = stream.next() else {
+                return Err(std::io::Error::other(
+                    "no organisation among the generated subjects to relate parties to",
+                ));
+            };
+            rep.relations += 1;
+            rep.by_role[r.role as usize] += 1;
+            rep.listed_parties += r.party_listed as u64;
+            rep.org_parties += r.party_org as u64;
+            rep.ended += r.until.is_some_and(|u| u < opts.as_of) as u64;
+            rep.orgs_with_legal_rep +=
+                (r.role == Role::LegalRep && r.pass == 0 && !r.successor) as u64;
+            let until = r.until.map(|d| d.to_string()).unwrap_or_default();
+            writeln!(
+                w,
+                "R{written:010},{},{},{},{},{until}",
+                r.org,
+                r.party,
+                r.role.as_str(),
+                r.from
+            )?;
+            written += 1;
+        }
+        w.flush()?;
+        w.get_ref().sync_all()?;
+    }
+    Ok(rep)
+}
+
+/// Administrative divisions of parties that are not listed: none is in
+/// [`DIVISIONS`], so their codes are never a subject's.
+const PARTY_DIVISIONS: [&str; 6] = ["350102", "350103", "350104", "350105", "350111", "350121"];
+
+/// The code of unlisted party number `j`: a natural person's ID number, or
+/// (`org`) an organisation's USCC. Unique for `j` below 131 million (per
+/// kind), and never equal to a [`subject_code`].
+pub fn party_code(j: u64, org: bool) -> Code {
+    let area = PARTY_DIVISIONS[(j % 6) as usize].as_bytes();
+    let k = j / 6;
+    let mut c = [0u8; 18];
+    if org {
+        c[0] = b'9';
+        c[1] = b'1';
+        c[2..8].copy_from_slice(area);
+        let body = format!("{:08}", k % 100_000_000);
+        c[8..16].copy_from_slice(body.as_bytes());
+        if k >= 100_000_000 {
+            c[8] = b"ABCDEFGHJK"[((k / 100_000_000) % 10) as usize];
+        }
+        c[16] = org_check_char(&c[8..16]).unwrap_or(b'0');
+        c[17] = uscc_check_char(&c[..17]);
+    } else {
+        // Born 1950-01-01 + 0..21 900 days, as subjects are.
+        let day = Day(-7305 + (k % 21_900) as i32);
+        let (y, m, d) = day.ymd();
+        let seq = (k / 21_900) % 1000;
+        let area = std::str::from_utf8(area).unwrap_or("350102");
+        let s = format!("{area}{y:04}{m:02}{d:02}{seq:03}");
+        c[..17].copy_from_slice(s.as_bytes());
+        c[17] = id_check_char(&c[..17]);
+    }
+    Code(c)
+}
+
+/// One generated relation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenRelation {
+    pub org: Code,
+    pub party: Code,
+    pub role: Role,
+    pub from: Day,
+    pub until: Option<Day>,
+    /// The party is a listed subject.
+    pub party_listed: bool,
+    /// The party is an organisation (a shareholder).
+    pub party_org: bool,
+    /// Which pass over the organisations (0: the §8 mix; later passes add
+    /// further roles when more relations are asked for).
+    pub pass: u32,
+    /// A legal representative who took over from one whose term ended.
+    pub successor: bool,
+}
+
+/// The relations of a generated data set, one at a time and in a fixed
+/// order (nothing is held but the current organisation's): for each
+/// organisation among the subjects `0 .. listed`, a legal representative
+/// (15% of them a former one, followed by the successor who took over the
+/// next day), and for a third of them a second role (principal, manager,
+/// director, shareholder or professional). A tenth of the parties are
+/// listed subjects, the rest unlisted ([`party_code`]); 40% of shareholders
+/// are organisations. Of the second roles, 20% ended before the data date.
+///
+/// [`RelationStream::cycle_passes`] goes on over the organisations again,
+/// with second roles only, for as many relations as asked.
+pub struct RelationStream {
+    seed: u64,
+    listed: u64,
+    as_of: Day,
+    rng: Rng,
+    /// Next subject number to look at.
+    next: u64,
+    pass: u32,
+    cycle: bool,
+    /// Some subject of `0 .. listed` is an organisation.
+    has_org: bool,
+    /// Relations of the current organisation not yet yielded.
+    pending: Vec<GenRelation>,
+    /// Unlisted parties handed out so far (their numbers).
+    parties: u64,
+}
+
+impl RelationStream {
+    /// One pass of the §8 mix over the organisations among `0 .. listed`.
+    pub fn new(seed: u64, listed: u64, as_of: Day) -> RelationStream {
+        RelationStream {
+            seed,
+            listed,
+            as_of,
+            // Apart from the entries' generator: their bytes do not change.
+            rng: Rng::new(seed ^ 0x5EED_0F4E_1A71_05C3),
+            next: 0,
+            pass: 0,
+            cycle: false,
+            // Found at once unless there is none (70% are organisations).
+            has_org: (0..listed).any(|i| !is_person(seed, i)),
+            pending: Vec::with_capacity(4),
+            parties: 0,
+        }
+    }
+
+    /// Goes on past the first pass without end (while there is an
+    /// organisation at all).
+    pub fn cycle_passes(mut self) -> RelationStream {
+        self.cycle = true;
+        self
+    }
+
+    /// A party for a relation and whether it is listed: 10% a listed
+    /// subject (a person, or an organisation when `org`; an unlisted one
+    /// when none of that kind turns up in a few draws), else unlisted.
+    fn party(&mut self, org: bool) -> (Code, bool) {
+        if self.rng.chance(10) {
+            for _ in 0..32 {
+                let i = self.rng.below(self.listed);
+                if is_person(self.seed, i) != org {
+                    return (subject_code(self.seed, i), true);
+                }
+            }
+        }
+        let j = self.parties;
+        self.parties += 1;
+        (party_code(j, org), false)
+    }
+
+    /// A start day up to 15 years before the data date.
+    fn from(&mut self) -> Day {
+        self.as_of.plus(-(self.rng.below(15 * 365) as i32))
+    }
+
+    /// Fills `pending` with the relations of organisation `org`.
+    fn relations_of(&mut self, org: Code) {
+        let rel =
+            |party: (Code, bool), role, from, until, party_org, pass, successor| GenRelation {
+                org,
+                party: party.0,
+                role,
+                from,
+                until,
+                party_listed: party.1,
+                party_org,
+                pass,
+                successor,
+            };
+        let pass = self.pass;
+        if pass == 0 {
+            let from = self.from();
+            if self.rng.chance(15) && from < self.as_of.plus(-1) {
+                // A former legal representative and the successor.
+                let span = (self.as_of.0 - from.0) as u64;
+                let until = from.plus(self.rng.below(span - 1) as i32);
+                let p = self.party(false);
+                self.pending.push(rel(
+                    p,
+                    Role::LegalRep,
+                    from,
+                    Some(until),
+                    false,
+                    pass,
+                    false,
+                ));
+                let p = self.party(false);
+                self.pending.push(rel(
+                    p,
+                    Role::LegalRep,
+                    until.plus(1),
+                    None,
+                    false,
+                    pass,
+                    true,
+                ));
+            } else {
+                let p = self.party(false);
+                self.pending
+                    .push(rel(p, Role::LegalRep, from, None, false, pass, false));
+            }
+        }
+        if pass > 0 || self.rng.below(3) == 0 {
+            const SECOND: [Role; 5] = [
+                Role::Principal,
+                Role::Manager,
+                Role::Director,
+                Role::Shareholder,
+                Role::Professional,
+            ];
+            let role = SECOND[self.rng.below(5) as usize];
+            let party_org = role == Role::Shareholder && self.rng.chance(40);
+            let p = self.party(party_org);
+            let from = self.from();
+            let until = (self.rng.chance(20) && from < self.as_of)
+                .then(|| from.plus(self.rng.below((self.as_of.0 - from.0) as u64) as i32));
+            self.pending
+                .push(rel(p, role, from, until, party_org, pass, false));
+        }
+        // Yielded in the order pushed.
+        self.pending.reverse();
+    }
+}
+
+impl Iterator for RelationStream {
+    type Item = GenRelation;
+
+    fn next(&mut self) -> Option<GenRelation> {
+        loop {
+            if let Some(r) = self.pending.pop() {
+                return Some(r);
+            }
+            if self.next >= self.listed {
+                // Another pass without an organisation would never yield.
+                if !self.cycle || !self.has_org {
+                    return None;
+                }
+                self.next = 0;
+                self.pass += 1;
+            }
+            let i = self.next;
+            self.next += 1;
+            if !is_person(self.seed, i) {
+                self.relations_of(subject_code(self.seed, i));
+            }
+        }
+    }
 }
 
 /// Kinds (0 black, 1 watch, 2 red) of a subject's `n` entries, all
@@ -332,6 +644,7 @@ mod tests {
             seed: 42,
             as_of: Day::parse("2026-11-20").unwrap(),
             files: 3,
+            relations: Some(0),
         };
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let ra = generate(&cat, "", opts, a.path()).unwrap();
@@ -354,5 +667,126 @@ mod tests {
         );
         let multi = ra.multi_list_subjects as f64 / ra.subjects as f64;
         assert!((multi - 0.2).abs() < 0.02, "{multi}");
+        assert!(!a.path().join("relations").exists());
+    }
+
+    #[test]
+    fn party_codes_are_valid_unique_and_never_subjects() {
+        let as_of = Day::parse("2026-11-21").unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for j in (0..100_000u64).chain(599_999_990..600_000_010) {
+            for org in [false, true] {
+                let c = party_code(j, org);
+                let p = parse(c.as_str(), as_of).unwrap_or_else(|e| panic!("{j}: {c}: {e}"));
+                assert!(p.warning.is_none(), "{c}");
+                assert_eq!(p.kind == CodeKind::Org, org, "{c}");
+                assert!(
+                    !DIVISIONS.contains(&&c.as_str()[..6])
+                        && !DIVISIONS.contains(&&c.as_str()[2..8])
+                );
+                assert!(seen.insert(c), "duplicate party code {c} at {j}");
+            }
+        }
+    }
+
+    /// The §8 mix, checked on the relations as written, and that a build
+    /// accepts every row.
+    #[test]
+    fn relations_follow_the_mix_and_build_cleanly() {
+        let cat = Catalog::from_toml(
+            "[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n",
+            "t",
+        )
+        .unwrap();
+        let as_of = Day::parse("2026-11-20").unwrap();
+        let opts = GenOptions {
+            entries: 20_000,
+            seed: 42,
+            as_of,
+            files: 3,
+            relations: None,
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let ra = generate(&cat, "", opts, a.path()).unwrap();
+        let rb = generate(&cat, "", opts, b.path()).unwrap();
+        assert_eq!(ra.relations, rb.relations);
+        for f in 0..3 {
+            let name = format!("relations/part-{f:03}.csv");
+            assert_eq!(
+                std::fs::read(a.path().join(&name)).unwrap(),
+                std::fs::read(b.path().join(&name)).unwrap()
+            );
+        }
+        let r = &ra.relations;
+        let orgs = (0..ra.subjects.min(subjects_for(opts.entries)))
+            .filter(|&i| !is_person(42, i))
+            .count() as u64;
+        assert_eq!(
+            r.orgs_with_legal_rep, orgs,
+            "every organisation a legal representative"
+        );
+        let second = r.relations - r.by_role[Role::LegalRep as usize];
+        let share = |n: u64, of: u64| n as f64 / of as f64;
+        assert!((share(second, orgs) - 1.0 / 3.0).abs() < 0.02, "{r:?}");
+        assert!(
+            (share(r.listed_parties, r.relations) - 0.1).abs() < 0.02,
+            "{r:?}"
+        );
+        assert!(r.org_parties > 0 && r.ended > 0, "{r:?}");
+        assert!(r.by_role.iter().all(|&n| n > 0), "{r:?}");
+
+        // Every row builds.
+        let snap = a.path().join("s.snap");
+        let bo = crate::build::BuildOptions {
+            catalog: a.path().join("catalog.toml"),
+            out: snap,
+            as_of,
+            encoding: Default::default(),
+            legacy_codes: None,
+            max_reject_ratio: 0.0,
+            rejects: None,
+            inputs: vec![a.path().join("lists")],
+            relations: vec![a.path().join("relations")],
+        };
+        std::fs::write(
+            &bo.catalog,
+            "[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n",
+        )
+        .unwrap();
+        let built = crate::build::run(&bo, &crate::build::NoProgress).unwrap();
+        assert_eq!(
+            built.stats.rejected_total(),
+            0,
+            "{:?}",
+            built.stats.rejected
+        );
+        assert_eq!(built.stats.relations(), r.relations);
+        assert_eq!(built.stats.relations_by_role, r.by_role);
+
+        // An explicit count, more than one pass: exactly that many, the
+        // extra ones second roles.
+        let c = tempfile::tempdir().unwrap();
+        let n = r.relations * 2 + 7;
+        let rc = generate(
+            &cat,
+            "",
+            GenOptions {
+                relations: Some(n),
+                ..opts
+            },
+            c.path(),
+        )
+        .unwrap();
+        assert_eq!(rc.relations.relations, n);
+        assert_eq!(rc.relations.orgs_with_legal_rep, orgs);
+        let lines: usize = (0..3)
+            .map(|f| {
+                let t =
+                    std::fs::read_to_string(c.path().join(format!("relations/part-{f:03}.csv")))
+                        .unwrap();
+                t.lines().count() - 1
+            })
+            .sum();
+        assert_eq!(lines as u64, n);
     }
 }

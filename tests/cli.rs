@@ -1102,6 +1102,189 @@ fn damaged_snapshot_is_refused() {
 }
 
 // ---------------------------------------------------------------------------
+// build: relation files (SPEC §8 input)
+// ---------------------------------------------------------------------------
+
+const DEMO_RELATIONS: &str = "fixtures/relations/demo";
+const BAD_RELATIONS: &str = "fixtures/relations/bad";
+/// Relation rows of `fixtures/relations/bad`, and those rejected (see
+/// `fixtures/expected/bad-relations.rejects.csv`).
+const BAD_RELATION_ROWS: usize = 44;
+const BAD_RELATION_REJECTS: usize = 38;
+
+fn stdout_of(b: &Build) -> String {
+    String::from_utf8_lossy(&b.out.stdout).into_owned()
+}
+
+#[test]
+fn demo_relations_build_without_rejects_and_are_counted_by_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = build(
+        dir.path(),
+        "rel",
+        DATA_DATE,
+        &[
+            "--legacy-codes",
+            LEGACY_CODES,
+            "--relations",
+            DEMO_RELATIONS,
+        ],
+        &[DEMO_LISTS],
+    );
+    b.assert_ok().assert_no_rejects();
+    let out = stdout_of(&b);
+    for line in [
+        "rows read    47 (32 entry rows, 15 relation rows)",
+        "accepted     47 (32 entries, 15 relations)",
+        "relations    legal_rep 6, principal 2, manager 1, director 2, shareholder 3, professional 1",
+        "relation rows rejected 0",
+    ] {
+        assert!(out.contains(line), "summary should say {line:?}: {}", b.describe());
+    }
+}
+
+#[test]
+fn bad_relations_give_the_expected_reject_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = build(
+        dir.path(),
+        "badrel",
+        DATA_DATE,
+        &[
+            "--legacy-codes",
+            LEGACY_CODES,
+            "--max-reject-ratio",
+            "1",
+            "--relations",
+            BAD_RELATIONS,
+        ],
+        &[DEMO_LISTS],
+    );
+    b.assert_ok();
+    let expected = parse_rejects(
+        &read_fixture("fixtures/expected/bad-relations.rejects.csv"),
+        "fixtures/expected/bad-relations.rejects.csv",
+    );
+    assert_eq!(expected.len(), BAD_RELATION_REJECTS);
+    assert_rejects(
+        &read_rejects(&b.rejects),
+        &expected,
+        "build --relations fixtures/relations/bad",
+    );
+    let out = stdout_of(&b);
+    let rows = format!("({DEMO_ENTRIES} entry rows, {BAD_RELATION_ROWS} relation rows)");
+    for line in [
+        rows.as_str(),
+        "relations    legal_rep 3, principal 2, manager 0, director 1, shareholder 0, professional 0",
+        "relation rows rejected 38",
+        "duplicate_relation_id  2",
+        "unknown_role           4",
+    ] {
+        assert!(out.contains(line), "summary should say {line:?}: {}", b.describe());
+    }
+}
+
+#[test]
+fn relation_rows_count_in_the_reject_ratio() {
+    // 38 of 32 + 44 = 76 rows rejected: exactly half.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, ratio, ok) in [("under", "0.49", false), ("at", "0.5", true)] {
+        let b = build(
+            dir.path(),
+            name,
+            DATA_DATE,
+            &[
+                "--legacy-codes",
+                LEGACY_CODES,
+                "--max-reject-ratio",
+                ratio,
+                "--relations",
+                BAD_RELATIONS,
+            ],
+            &[DEMO_LISTS],
+        );
+        if ok {
+            b.assert_ok();
+        } else {
+            assert_eq!(b.out.status.code(), Some(1), "{}", b.describe());
+            assert!(!b.snap.exists(), "{}", b.describe());
+        }
+        assert_eq!(read_rejects(&b.rejects).len(), BAD_RELATION_REJECTS);
+    }
+}
+
+#[test]
+fn relation_files_go_into_the_snapshot_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = std::fs::read(demo_snapshot(dir.path())).unwrap();
+    let with = |name: &str, relations: &str| {
+        let b = build(
+            dir.path(),
+            name,
+            DATA_DATE,
+            &["--legacy-codes", LEGACY_CODES, "--relations", relations],
+            &[DEMO_LISTS],
+        );
+        b.assert_ok().assert_no_rejects();
+        std::fs::read(&b.snap).unwrap()
+    };
+    let a = with("a", DEMO_RELATIONS);
+    let a2 = with("a2", DEMO_RELATIONS);
+    let one = with("one", "fixtures/relations/demo/legal-reps.csv");
+    assert!(a == a2, "the same relation files give the same snapshot");
+    assert!(a != plain, "relation files change the snapshot");
+    assert!(
+        a != one,
+        "a different set of relation files changes the snapshot"
+    );
+}
+
+#[test]
+fn gbk_relations_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = build(
+        dir.path(),
+        "gbkrel",
+        DATA_DATE,
+        &[
+            "--encoding",
+            "gbk",
+            "--relations",
+            "fixtures/gbk/relations.csv",
+        ],
+        &["fixtures/gbk/list.csv"],
+    );
+    b.assert_ok().assert_no_rejects();
+    assert!(
+        stdout_of(&b).contains(
+            "relations    legal_rep 1, principal 0, manager 0, director 0, shareholder 1"
+        ),
+        "{}",
+        b.describe()
+    );
+}
+
+#[test]
+fn relations_folder_without_files_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let b = build(
+        dir.path(),
+        "norel",
+        DATA_DATE,
+        &["--relations", s(&empty)],
+        &[DEMO_LISTS],
+    );
+    assert_eq!(b.out.status.code(), Some(1), "{}", b.describe());
+    assert!(
+        String::from_utf8_lossy(&b.out.stderr).contains("no relation files"),
+        "{}",
+        b.describe()
+    );
+}
+
+// ---------------------------------------------------------------------------
 // usage
 // ---------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ use super::{parse_day, Outcome};
 use anyhow::Context;
 use credlist::build::{run as build, BuildOptions, Progress, DEFAULT_MAX_REJECT_RATIO};
 use credlist::date::Day;
-use credlist::ingest::{Encoding, Reason};
+use credlist::ingest::{Encoding, Reason, Stats};
+use credlist::related::Role;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,10 @@ pub struct BuildArgs {
     /// Reject report (default: the snapshot path + .rejects.csv).
     #[arg(long)]
     rejects: Option<PathBuf>,
+    /// Relation files (.csv, .jsonl) or folders: who holds which role in
+    /// which organisation (repeatable).
+    #[arg(long = "relations", value_name = "PATH")]
+    relations: Vec<PathBuf>,
     /// List files (.csv, .jsonl) or folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -74,6 +79,7 @@ pub fn run(a: BuildArgs) -> Outcome {
         max_reject_ratio: a.max_reject_ratio,
         rejects: a.rejects,
         inputs: a.inputs,
+        relations: a.relations,
     };
     let bar = Bar(std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -94,9 +100,31 @@ pub fn run(a: BuildArgs) -> Outcome {
     let s = &report.stats;
     let mut out = String::new();
     use std::fmt::Write;
-    let _ = writeln!(out, "files        {} ({} bytes)", s.files, s.bytes);
-    let _ = writeln!(out, "rows read    {}", s.rows);
-    let _ = writeln!(out, "accepted     {}", s.accepted);
+    if s.relation_files > 0 {
+        let _ = writeln!(
+            out,
+            "files        {} ({} bytes; {} of relations)",
+            s.files, s.bytes, s.relation_files
+        );
+        let _ = writeln!(
+            out,
+            "rows read    {} ({} entry rows, {} relation rows)",
+            s.rows,
+            s.rows - s.relation_rows,
+            s.relation_rows
+        );
+        let _ = writeln!(
+            out,
+            "accepted     {} ({} entries, {} relations)",
+            s.accepted + s.relations(),
+            s.accepted,
+            s.relations()
+        );
+    } else {
+        let _ = writeln!(out, "files        {} ({} bytes)", s.files, s.bytes);
+        let _ = writeln!(out, "rows read    {}", s.rows);
+        let _ = writeln!(out, "accepted     {}", s.accepted);
+    }
     let _ = writeln!(
         out,
         "rejected     {} ({:.4}%, limit {:.4}%)",
@@ -106,7 +134,7 @@ pub fn run(a: BuildArgs) -> Outcome {
     );
     for r in Reason::ALL {
         if let Some(n) = s.rejected.get(r.as_str()) {
-            let _ = writeln!(out, "  {:<20} {n}", r.as_str());
+            let _ = writeln!(out, "  {:<22} {n}", r.as_str());
         }
     }
     let _ = writeln!(
@@ -122,6 +150,9 @@ pub fn run(a: BuildArgs) -> Outcome {
     }
     let [b, w, r] = report.entries_by_kind;
     let _ = writeln!(out, "entries      black {b}, watch {w}, red {r}");
+    if s.relation_files > 0 {
+        relations_summary(&mut out, s);
+    }
     let _ = writeln!(
         out,
         "elapsed      {:.3} s ({:.0} rows/s; read {:.3} s, index {:.3} s, write {:.3} s)",
@@ -152,6 +183,27 @@ pub fn run(a: BuildArgs) -> Outcome {
                 report.rejects_path.display()
             );
             Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// The relation lines of the summary: accepted relations by role, and the
+/// rejected relation rows by reason (also counted in the lines above).
+fn relations_summary(out: &mut String, s: &Stats) {
+    use std::fmt::Write;
+    let by_role: Vec<String> = Role::ALL
+        .iter()
+        .map(|r| format!("{} {}", r.as_str(), s.relations_by_role[*r as usize]))
+        .collect();
+    let _ = writeln!(out, "relations    {}", by_role.join(", "));
+    let _ = writeln!(
+        out,
+        "  relation rows rejected {}",
+        s.relations_rejected_total()
+    );
+    for r in Reason::ALL {
+        if let Some(n) = s.relations_rejected.get(r.as_str()) {
+            let _ = writeln!(out, "    {:<20} {n}", r.as_str());
         }
     }
 }

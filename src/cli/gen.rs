@@ -6,6 +6,7 @@ use credlist::catalog::Catalog;
 use credlist::date::Day;
 use credlist::gen::{generate, GenOptions};
 use credlist::gen_audit::{generate_audit, AuditGenOptions};
+use credlist::related::Role;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,7 +21,7 @@ pub struct GenArgs {
     /// Seed: the same seed and size give the same bytes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Output folder: catalog.toml and lists/part-NNN.csv.
+    /// Output folder: catalog.toml, lists/part-NNN.csv and relations/part-NNN.csv.
     #[arg(long, required_unless_present = "audit")]
     out: Option<PathBuf>,
     /// Instead of list data, write an audit register (version 2 records) to this file.
@@ -38,9 +39,14 @@ pub struct GenArgs {
     /// Data date the entries are generated around.
     #[arg(long, value_parser = parse_day, default_value = "2026-11-20")]
     as_of: Day,
-    /// Number of CSV files.
+    /// Number of CSV files (of entries, and of relations).
     #[arg(long, default_value_t = 8)]
     files: u32,
+    /// Number of relations (default: the mix of SPEC §8, every listed
+    /// organisation a legal representative and a third of them a second
+    /// role; 0: no relations).
+    #[arg(long)]
+    relations: Option<u64>,
 }
 
 pub fn run(a: GenArgs) -> Outcome {
@@ -84,6 +90,7 @@ pub fn run(a: GenArgs) -> Outcome {
             seed: a.seed,
             as_of: a.as_of,
             files: a.files,
+            relations: a.relations,
         },
         &out,
     )
@@ -99,5 +106,22 @@ pub fn run(a: GenArgs) -> Outcome {
         out.display(),
         started.elapsed().as_secs_f64()
     );
+    let r = &rep.relations;
+    if r.relations > 0 {
+        let by_role: Vec<String> = Role::ALL
+            .iter()
+            .map(|role| format!("{} {}", role.as_str(), r.by_role[*role as usize]))
+            .collect();
+        println!(
+            "wrote {} relations ({}; {} organisations with a legal representative, {} parties listed, {} organisation parties, {} ended) to {}",
+            r.relations,
+            by_role.join(", "),
+            r.orgs_with_legal_rep,
+            r.listed_parties,
+            r.org_parties,
+            r.ended,
+            out.join("relations").display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,19 @@
-//! Reading list files (SPEC §2): CSV (UTF-8 or GBK) and JSON Lines, from
-//! files and folders in path-byte order, one row at a time.
+//! Reading list files (SPEC §2) and relation files (§8): CSV (UTF-8 or
+//! GBK) and JSON Lines, from files and folders in path-byte order, one row
+//! at a time.
 //!
 //! Every row is either accepted into a [`crate::snapshot::Builder`] or
 //! rejected with its file, physical line and the first reason kind that
-//! applies ([`Reason`]). Memory grows with the accepted entries only: rows
+//! applies ([`Reason`]). Memory grows with the accepted rows only: rows
 //! are streamed, strings go into the builder's arena, authorities are
-//! interned.
+//! interned. Entry ids and relation ids are separate namespaces, each
+//! checked for duplicates across all files of its kind.
 //!
 //! - `files`: finding input files and their order;
 //! - `decode`: CSV / JSON Lines / GBK decoding into rows of named fields,
 //!   with physical line numbers, for any kind of row file;
 //! - `row`: one list-entry row checked against §1/§2;
+//! - `relation`: one relation row checked against §1/§8;
 //! - `reject`: the reject report's rows and reasons;
 //! - `legacy`: the `--legacy-codes` file;
 //! - this module: the driver, reading files in parallel and merging them
@@ -21,6 +24,7 @@ mod error;
 mod files;
 mod legacy;
 mod reject;
+mod relation;
 mod row;
 
 pub use decode::Encoding;
@@ -32,8 +36,9 @@ pub use reject::{Reason, Reject};
 use crate::catalog::Catalog;
 use crate::codes::CodeKind;
 use crate::date::Day;
-use crate::snapshot::{Builder, InputDigest, Row};
+use crate::snapshot::{Builder, InputDigest, RelationRow, Row};
 use decode::RowSink;
+use relation::{F_RELATION_ID, RELATION_FIELDS};
 use row::{RawRow, FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME, NFIELDS};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
@@ -47,19 +52,41 @@ pub struct Options<'a> {
     pub legacy: &'a LegacyCodes,
 }
 
-/// Counters for the build summary.
+/// What a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// List entries (SPEC §2), the INPUT arguments.
+    Entries,
+    /// Relations (SPEC §8), the `--relations` arguments.
+    Relations,
+}
+
+/// Counters for the build summary. Files, bytes, rows and rejects count
+/// both kinds of file (the reject ratio is over all rows); the
+/// `relation_*` counters are the relation files' share.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub files: u64,
     pub bytes: u64,
+    /// Rows read: entry rows and relation rows.
     pub rows: u64,
+    /// Entry rows accepted.
     pub accepted: u64,
+    /// Rejected rows of both kinds, by reason.
     pub rejected: HashMap<&'static str, u64>,
-    /// GB 11714 organisation-code check mismatches accepted.
+    /// Relation files read, and their rows.
+    pub relation_files: u64,
+    pub relation_rows: u64,
+    /// Relation rows accepted, by role ([`crate::related::Role`] order).
+    pub relations_by_role: [u64; 6],
+    /// Rejected relation rows by reason (also counted in `rejected`).
+    pub relations_rejected: HashMap<&'static str, u64>,
+    /// GB 11714 organisation-code check mismatches accepted (rows whose
+    /// code, or a relation's org or party code, has one).
     pub org_code_warnings: u64,
-    /// Pilot-era legacy codes accepted through `--legacy-codes`.
+    /// Rows accepted with a pilot-era legacy code (`--legacy-codes`).
     pub legacy_codes: u64,
-    /// 15-digit ID numbers upgraded to 18.
+    /// Rows accepted with a 15-digit ID number, upgraded to 18.
     pub upgraded_ids: u64,
     /// Columns of CSV headers that are not §2 fields (ignored), as `file: column`.
     pub ignored_columns: Vec<String>,
@@ -71,11 +98,21 @@ impl Stats {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
     }
+
+    /// Relation rows accepted.
+    pub fn relations(&self) -> u64 {
+        self.relations_by_role.iter().sum()
+    }
+
+    /// Relation rows rejected.
+    pub fn relations_rejected_total(&self) -> u64 {
+        self.relations_rejected.values().sum()
+    }
 }
 
 /// Reads all files into `acc`: each file on its own ([`Ingest::read_file`],
-/// in parallel), then merged in path order ([`Ingest::merge`]), where
-/// duplicate entry ids are found across files.
+/// [`Ingest::read_relation_file`], in parallel), then merged in path order
+/// ([`Ingest::merge`]), where duplicate ids are found across files.
 pub struct Ingest<'a> {
     opts: Options<'a>,
     pub acc: Builder,
@@ -83,12 +120,17 @@ pub struct Ingest<'a> {
     /// XXH3-128 of every accepted entry_id: 16 bytes an entry instead of
     /// the string (a collision is a 2^-128 event per pair).
     seen_ids: FxHashSet<u128>,
+    /// The same for relation ids, a namespace of their own.
+    seen_relation_ids: FxHashSet<u128>,
 }
 
 /// One file read and validated, before the duplicate check.
 pub struct FileRead {
+    kind: FileKind,
+    /// The file's entries, or its relations.
     acc: Builder,
-    /// Per accepted entry: its physical line, entry_id hash and warning bits.
+    /// Per accepted row (entry or relation, as the file's kind): its
+    /// physical line, id hash and warning bits.
     lines: Vec<u64>,
     id_hashes: Vec<u128>,
     warnings: Vec<u8>,
@@ -108,6 +150,7 @@ impl<'a> Ingest<'a> {
             acc: Builder::default(),
             stats: Stats::default(),
             seen_ids: FxHashSet::default(),
+            seen_relation_ids: FxHashSet::default(),
         }
     }
 
@@ -118,11 +161,35 @@ impl<'a> Ingest<'a> {
         self.seen_ids.reserve(rows);
     }
 
-    /// Reads and validates one file (no shared state: files can be read in
-    /// parallel). `progress(bytes)` is called as the file is read.
+    /// Reserves room for about `rows` relations.
+    pub(crate) fn reserve_relations(&mut self, rows: usize) {
+        self.acc.relations.reserve(rows);
+        self.seen_relation_ids.reserve(rows);
+    }
+
+    /// Reads and validates one list file (no shared state: files can be
+    /// read in parallel). `progress(bytes)` is called as the file is read.
     pub fn read_file(
         &self,
         path: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<FileRead, IngestError> {
+        self.read(path, FileKind::Entries, progress)
+    }
+
+    /// Reads and validates one relation file, like [`Ingest::read_file`].
+    pub fn read_relation_file(
+        &self,
+        path: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<FileRead, IngestError> {
+        self.read(path, FileKind::Relations, progress)
+    }
+
+    fn read(
+        &self,
+        path: &Path,
+        kind: FileKind,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<FileRead, IngestError> {
         let name = path.display().to_string();
@@ -130,15 +197,25 @@ impl<'a> Ingest<'a> {
             path: name.clone(),
             source,
         })?;
-        // Reserve from the file size (rows are rarely under 100 bytes, a
-        // third of a row is entry id and name) so vectors do not regrow.
+        // Reserve from the file size (entry rows are rarely under 100
+        // bytes, a third of a row is entry id and name; relation rows
+        // rarely under 60, a sixth of one its id) so vectors do not regrow.
         let size = file.metadata().map_or(0, |m| m.len()) as usize;
-        let rows = size / 100;
+        let (rows, string_bytes) = match kind {
+            FileKind::Entries => (size / 100, size / 3),
+            FileKind::Relations => (size / 60, size / 6),
+        };
+        let mut acc = Builder::with_capacity(0, string_bytes);
+        match kind {
+            FileKind::Entries => acc.entries.reserve(rows),
+            FileKind::Relations => acc.relations.reserve(rows),
+        }
         let mut fr = FileReader {
             opts: &self.opts,
             file: name,
             out: FileRead {
-                acc: Builder::with_capacity(rows, size / 3),
+                kind,
+                acc,
                 lines: Vec::with_capacity(rows),
                 id_hashes: Vec::with_capacity(rows),
                 warnings: Vec::with_capacity(rows),
@@ -147,22 +224,40 @@ impl<'a> Ingest<'a> {
                 digest: Default::default(),
             },
         };
-        let digest = decode::read_file(path, file, self.opts.encoding, &FIELDS, progress, &mut fr)?;
+        let encoding = self.opts.encoding;
+        let digest = match kind {
+            FileKind::Entries => {
+                decode::read_file(path, file, encoding, &FIELDS, progress, &mut fr)?
+            }
+            FileKind::Relations => {
+                let mut rr = RelationReader(fr);
+                let d =
+                    decode::read_file(path, file, encoding, &RELATION_FIELDS, progress, &mut rr)?;
+                fr = rr.0;
+                d
+            }
+        };
         let mut out = fr.out;
         out.stats.files = 1;
         out.stats.bytes = digest.bytes;
+        if kind == FileKind::Relations {
+            out.stats.relation_files = 1;
+            out.stats.relation_rows = out.stats.rows;
+        }
         out.digest = digest;
         Ok(out)
     }
 
-    /// Adds a file's entries in order, rejecting entry ids already accepted;
-    /// `on_reject` receives the file's rejected rows in line order.
+    /// Adds a file's entries or relations in order, rejecting ids already
+    /// accepted in the file kind's namespace; `on_reject` receives the
+    /// file's rejected rows in line order.
     pub fn merge(
         &mut self,
         f: FileRead,
         on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
     ) -> Result<(), IngestError> {
         let FileRead {
+            kind,
             acc,
             lines,
             id_hashes,
@@ -175,41 +270,59 @@ impl<'a> Ingest<'a> {
         st.files += stats.files;
         st.bytes += stats.bytes;
         st.rows += stats.rows;
+        st.relation_files += stats.relation_files;
+        st.relation_rows += stats.relation_rows;
         for (k, n) in stats.rejected {
             *st.rejected.entry(k).or_default() += n;
         }
+        for (k, n) in stats.relations_rejected {
+            *st.relations_rejected.entry(k).or_default() += n;
+        }
         st.ignored_columns.extend(stats.ignored_columns);
-        let seen_ids = &mut self.seen_ids;
+        let (seen, reason, id_name) = match kind {
+            FileKind::Entries => (&mut self.seen_ids, Reason::DuplicateEntryId, "entry_id"),
+            FileKind::Relations => (
+                &mut self.seen_relation_ids,
+                Reason::DuplicateRelationId,
+                "relation_id",
+            ),
+        };
         let mut dups = false;
-        self.acc.append(
-            acc,
-            |i, entry_id| {
-                if !seen_ids.insert(id_hashes[i]) {
-                    let entry_id = String::from_utf8_lossy(entry_id).into_owned();
-                    let message =
-                        format!("entry_id {entry_id:?} was already used by an accepted row");
-                    *st.rejected
-                        .entry(Reason::DuplicateEntryId.as_str())
-                        .or_default() += 1;
-                    rejects.push(Reject {
-                        file: digest.path.clone(),
-                        line: lines[i],
-                        entry_id,
-                        reason: Reason::DuplicateEntryId,
-                        message,
-                    });
-                    dups = true;
-                    return false;
+        // Decides each row of the file's kind: the first of an id is kept.
+        let mut keep = |i: usize, id: &[u8]| {
+            if !seen.insert(id_hashes[i]) {
+                let id = String::from_utf8_lossy(id).into_owned();
+                let message = format!("{id_name} {id:?} was already used by an accepted row");
+                *st.rejected.entry(reason.as_str()).or_default() += 1;
+                if kind == FileKind::Relations {
+                    *st.relations_rejected.entry(reason.as_str()).or_default() += 1;
                 }
-                st.accepted += 1;
-                st.org_code_warnings += (warnings[i] & WARN_ORG != 0) as u64;
-                st.legacy_codes += (warnings[i] & WARN_LEGACY != 0) as u64;
-                st.upgraded_ids += (warnings[i] & WARN_UPGRADED != 0) as u64;
-                true
-            },
-            // Entry files carry no relations.
-            |_, _| true,
-        );
+                rejects.push(Reject {
+                    file: digest.path.clone(),
+                    line: lines[i],
+                    entry_id: id,
+                    reason,
+                    message,
+                });
+                dups = true;
+                return false;
+            }
+            st.org_code_warnings += (warnings[i] & WARN_ORG != 0) as u64;
+            st.legacy_codes += (warnings[i] & WARN_LEGACY != 0) as u64;
+            st.upgraded_ids += (warnings[i] & WARN_UPGRADED != 0) as u64;
+            true
+        };
+        // A file holds rows of one kind only: the other closure is never called.
+        let mut none = |_: usize, _: &[u8]| true;
+        let before = (self.acc.entries.len(), self.acc.relations.len());
+        match kind {
+            FileKind::Entries => self.acc.append(acc, &mut keep, &mut none),
+            FileKind::Relations => self.acc.append(acc, &mut none, &mut keep),
+        }
+        st.accepted += (self.acc.entries.len() - before.0) as u64;
+        for r in &self.acc.relations[before.1..] {
+            st.relations_by_role[r.facts.role as usize] += 1;
+        }
         if dups {
             rejects.sort_by_key(|r| r.line);
         }
@@ -234,6 +347,14 @@ struct FileReader<'o, 'a> {
 impl FileReader<'_, '_> {
     fn reject(&mut self, line: u64, entry_id: &str, reason: Reason, message: String) {
         *self.out.stats.rejected.entry(reason.as_str()).or_default() += 1;
+        if self.out.kind == FileKind::Relations {
+            *self
+                .out
+                .stats
+                .relations_rejected
+                .entry(reason.as_str())
+                .or_default() += 1;
+        }
         self.out.rejects.push(Reject {
             file: self.file.clone(),
             line,
@@ -271,15 +392,7 @@ impl RowSink<NFIELDS> for FileReader<'_, '_> {
             authority: fields[F_AUTHORITY],
             basis: fields[F_BASIS],
         });
-        self.out.lines.push(line);
-        self.out
-            .id_hashes
-            .push(xxhash_rust::xxh3::xxh3_128(entry_id.as_bytes()));
-        self.out.warnings.push(
-            if v.org_warning { WARN_ORG } else { 0 }
-                | if v.legacy { WARN_LEGACY } else { 0 }
-                | if v.upgraded { WARN_UPGRADED } else { 0 },
-        );
+        self.accepted(line, entry_id, v.org_warning, v.legacy, v.upgraded);
         Ok(())
     }
 
@@ -291,6 +404,57 @@ impl RowSink<NFIELDS> for FileReader<'_, '_> {
 
     fn ignored_column(&mut self, column: String) {
         self.out.stats.ignored_columns.push(column);
+    }
+}
+
+impl FileReader<'_, '_> {
+    /// Notes an accepted row's line, id hash and warning bits.
+    fn accepted(&mut self, line: u64, id: &str, org_warning: bool, legacy: bool, upgraded: bool) {
+        self.out.lines.push(line);
+        self.out
+            .id_hashes
+            .push(xxhash_rust::xxh3::xxh3_128(id.as_bytes()));
+        self.out.warnings.push(
+            if org_warning { WARN_ORG } else { 0 }
+                | if legacy { WARN_LEGACY } else { 0 }
+                | if upgraded { WARN_UPGRADED } else { 0 },
+        );
+    }
+}
+
+/// Reads one file's relation rows (SPEC §8) into a [`FileRead`].
+struct RelationReader<'o, 'a>(FileReader<'o, 'a>);
+
+impl RowSink<6> for RelationReader<'_, '_> {
+    fn row(&mut self, line: u64, fields: &[&str; 6]) -> Result<(), IngestError> {
+        let fr = &mut self.0;
+        fr.out.stats.rows += 1;
+        let relation_id = fields[F_RELATION_ID];
+        let v = match relation::validate(fields, fr.opts.as_of, fr.opts.legacy) {
+            Ok(v) => v,
+            Err((reason, message)) => {
+                fr.reject(line, relation_id, reason, message);
+                return Ok(());
+            }
+        };
+        fr.out.acc.push_relation(&RelationRow {
+            org: v.org.key().expect("validated codes are in the alphabet"),
+            org_person: v.org_person,
+            party: v.party.key().expect("validated codes are in the alphabet"),
+            party_person: v.party_person,
+            relation_id,
+            facts: v.facts,
+        });
+        fr.accepted(line, relation_id, v.org_warning, v.legacy, v.upgraded);
+        Ok(())
+    }
+
+    fn malformed(&mut self, line: u64, message: String) {
+        self.0.malformed(line, message);
+    }
+
+    fn ignored_column(&mut self, column: String) {
+        self.0.ignored_column(column);
     }
 }
 

@@ -124,7 +124,7 @@ fn check_lengths(f: &[&str; NFIELDS]) -> Result<(), Rejected> {
 /// `bad_code`: a present code that fails §1 and is not a named legacy
 /// code. `None` when the code is absent (a missing field, found next);
 /// else the parsed code and whether it was accepted as a legacy code.
-fn parse_code(
+pub(crate) fn parse_code(
     raw: &str,
     as_of: Day,
     legacy: &LegacyCodes,

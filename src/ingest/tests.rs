@@ -13,6 +13,18 @@ fn catalog() -> Catalog {
 }
 
 fn run(files: &[(&str, &[u8])], encoding: Encoding) -> (Builder, Stats, Vec<Reject>) {
+    let files: Vec<(&str, &[u8], FileKind)> = files
+        .iter()
+        .map(|(n, b)| (*n, *b, FileKind::Entries))
+        .collect();
+    run_kinds(&files, encoding)
+}
+
+/// Files of either kind, read and merged in the order given.
+fn run_kinds(
+    files: &[(&str, &[u8], FileKind)],
+    encoding: Encoding,
+) -> (Builder, Stats, Vec<Reject>) {
     let dir = tempfile::tempdir().unwrap();
     let cat = catalog();
     let legacy = LegacyCodes::default();
@@ -23,10 +35,14 @@ fn run(files: &[(&str, &[u8])], encoding: Encoding) -> (Builder, Stats, Vec<Reje
         legacy: &legacy,
     });
     let mut rejects = Vec::new();
-    for (name, bytes) in files {
+    for (name, bytes, kind) in files {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();
-        let read = ing.read_file(&p, &|_| {}).unwrap();
+        let read = match kind {
+            FileKind::Entries => ing.read_file(&p, &|_| {}),
+            FileKind::Relations => ing.read_relation_file(&p, &|_| {}),
+        }
+        .unwrap();
         ing.merge(read, &mut |r| {
             rejects.push(r);
             Ok(())
@@ -142,6 +158,167 @@ fn jsonl_rows() {
     );
     assert_eq!(acc.entries.len(), 1);
     assert_eq!(stats.rows, 4);
+}
+
+/// Reject rows as (file name, line, id, reason).
+fn keys(rejects: &[Reject]) -> Vec<(String, u64, String, Reason)> {
+    rejects
+        .iter()
+        .map(|r| {
+            let name = r.file.rsplit('/').next().unwrap_or("").to_string();
+            (name, r.line, r.entry_id.clone(), r.reason)
+        })
+        .collect()
+}
+
+const REL_HEAD: &str = "relation_id,org,party,role,from,until\n";
+
+#[test]
+fn relations_duplicates_namespaces_and_stats() {
+    use crate::related::Role;
+    let list = "entry_id,code,kind,domain,authority,listed_on\n\
+        E1,91350100MA2Y3K8L5G,black,court,fy,2025-03-12\n";
+    // R1 rejected first (bad date), then accepted; E1 as a relation id is
+    // no duplicate of the entry; R2 repeats across files.
+    let a = format!(
+        "{REL_HEAD}R1,91350100MA2Y3K8L5G,350102198507162135,legal_rep,2020-13-01,\n\
+         R1,91350100MA2Y3K8L5G,350102198507162135,legal_rep,2020-01-01,\n\
+         E1,91350100MA2Y3K8L5G,350103720528151,principal,2015-01-01,2025-06-30\n\
+         R2,350103196001014976,91350102MA31FE2N4E,shareholder,2021-05-01,\n\
+         \n\
+         R1,91350100MA2Y3K8L5G,350102198507162135,director,2020-01-01,\n"
+    );
+    let b = format!(
+        "{REL_HEAD}R2,91350100MA2Y3K8L5G,350102198507162135,director,2020-01-01,\n\
+         R3,91350100MA2Y3K8L5G,350102198507162135,chairman,2020-01-01,\n\
+         R4,91350100MA2Y3K8L5G\n"
+    );
+    let (acc, stats, rejects) = run_kinds(
+        &[
+            ("l.csv", list.as_bytes(), FileKind::Entries),
+            ("a.csv", a.as_bytes(), FileKind::Relations),
+            ("b.csv", b.as_bytes(), FileKind::Relations),
+        ],
+        Encoding::Utf8,
+    );
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        keys(&rejects),
+        vec![
+            (s("a.csv"), 2, s("R1"), Reason::BadDate),
+            (s("a.csv"), 7, s("R1"), Reason::DuplicateRelationId),
+            (s("b.csv"), 2, s("R2"), Reason::DuplicateRelationId),
+            (s("b.csv"), 3, s("R3"), Reason::UnknownRole),
+            (s("b.csv"), 4, s(""), Reason::MalformedRow),
+        ]
+    );
+    assert_eq!((acc.entries.len(), acc.relations.len()), (1, 3));
+    let ids: Vec<&str> = acc
+        .relations
+        .iter()
+        .map(|r| acc.arena.get(r.relation_id))
+        .collect();
+    assert_eq!(ids, ["R1", "E1", "R2"]);
+    // E1's party was upgraded; R2's org is valid both ways (a person), its
+    // party an organisation.
+    let r = &acc.relations[1];
+    assert_eq!(r.facts.role, Role::Principal);
+    assert_eq!(r.facts.until, Some(Day::parse("2025-06-30").unwrap()));
+    let r = &acc.relations[2];
+    assert_eq!(r.facts.role, Role::Shareholder);
+    assert!(r.facts.until.is_none());
+    assert_eq!((stats.rows, stats.relation_rows), (9, 8));
+    assert_eq!((stats.files, stats.relation_files), (3, 2));
+    assert_eq!(stats.accepted, 1);
+    assert_eq!(stats.relations_by_role, [1, 1, 0, 0, 1, 0]);
+    assert_eq!(stats.rejected_total(), 5);
+    assert_eq!(stats.relations_rejected_total(), 5);
+    assert_eq!(
+        stats.relations_rejected.get("duplicate_relation_id"),
+        Some(&2)
+    );
+    assert_eq!(stats.upgraded_ids, 1);
+}
+
+#[test]
+fn relation_kinds_of_codes_reach_the_builder() {
+    let a = format!(
+        "{REL_HEAD}R1,350103196001014976,350102198507162135,legal_rep,2020-01-01,\n\
+         R2,123501004880123464,91350102MA31FE2N4E,shareholder,2020-01-01,\n\
+         R3,350102198507162135,350102198507162135,legal_rep,2020-01-01,\n"
+    );
+    let (acc, _, rejects) = run_kinds(
+        &[("a.csv", a.as_bytes(), FileKind::Relations)],
+        Encoding::Utf8,
+    );
+    assert_eq!(
+        keys(&rejects),
+        vec![("a.csv".into(), 4, "R3".into(), Reason::BadCode)]
+    );
+    let kinds: Vec<(bool, bool)> = acc
+        .relations
+        .iter()
+        .map(|r| (r.org_person, r.party_person))
+        .collect();
+    assert_eq!(kinds, [(true, true), (false, false)]);
+    assert_eq!(
+        acc.relations[0].org.key().to_code().as_str(),
+        "350103196001014976"
+    );
+}
+
+#[test]
+fn relations_in_gbk_and_jsonl() {
+    // Full-width codes and a Chinese column (ignored) in a GBK export.
+    let (text, _, _) = encoding_rs::GBK.encode(
+        "relation_id,org,party,role,from,until,备注\n\
+         G1,９１３５０１００ＭＡ２Ｙ３Ｋ８Ｌ５Ｇ,３５０１０２１９８５０７１６２１３５,legal_rep,2020-01-01,,法定代表人\n",
+    );
+    let (acc, stats, rejects) = run_kinds(&[("g.csv", &text, FileKind::Relations)], Encoding::Gbk);
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(acc.relations.len(), 1);
+    assert_eq!(stats.ignored_columns.len(), 1);
+    assert_eq!(
+        acc.relations[0].party.key().to_code().as_str(),
+        "350102198507162135"
+    );
+
+    let j = "{\"relation_id\":\"J1\",\"org\":\"91350100MA2Y3K8L5G\",\"party\":\"350102198507162135\",\"role\":\"manager\",\"from\":\"2020-01-01\",\"until\":null}\n\
+             \n\
+             {\"relation_id\":\"J2\",\"org\":\"91350100MA2Y3K8L5G\",\"party\":\"350102198507162135\",\"role\":\"manager\"}\n\
+             [1]\n\
+             {\"relation_id\":\"J3\",\"org\":\"91350100MA2Y3K8L5G\",\"party\":\"350102198507162135\",\"role\":\"manager\",\"from\":\"2020-01-01\",\"until\":\"2019-01-01\"}\n";
+    let (acc, _, rejects) = run_kinds(
+        &[("r.jsonl", j.as_bytes(), FileKind::Relations)],
+        Encoding::Utf8,
+    );
+    let got: Vec<(u64, Reason)> = rejects.iter().map(|r| (r.line, r.reason)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, Reason::MissingField),
+            (4, Reason::MalformedRow),
+            (5, Reason::DateOrder)
+        ]
+    );
+    assert_eq!(acc.relations.len(), 1);
+}
+
+proptest! {
+        /// Arbitrary bytes as a relation file never panic, and every row
+        /// is either accepted or rejected.
+        #[test]
+        fn relation_files_never_panic(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut csv = REL_HEAD.as_bytes().to_vec();
+            csv.extend_from_slice(&body);
+            let (acc, stats, rejects) = run_kinds(
+                &[("r.csv", &csv, FileKind::Relations), ("r.jsonl", &body, FileKind::Relations)],
+                Encoding::Utf8,
+            );
+            prop_assert_eq!(stats.rows, acc.relations.len() as u64 + rejects.len() as u64);
+            prop_assert_eq!(stats.rows, stats.relation_rows);
+            prop_assert!(acc.entries.is_empty());
+        }
 }
 
 proptest! {

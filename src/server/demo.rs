@@ -88,6 +88,7 @@ pub fn prepare(dir: &Path) -> Result<Config, DemoError> {
         max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
         rejects: None,
         inputs: vec![lists],
+        relations: Vec::new(),
     };
     let report = build::run(&opts, &NoProgress)?;
     if report.snapshot_id.is_none() {

@@ -58,6 +58,7 @@ pub fn build_fixture_snapshot(out: &Path) {
         max_reject_ratio: credlist::build::DEFAULT_MAX_REJECT_RATIO,
         rejects: Some(out.with_extension("rejects.csv")),
         inputs: vec![fixtures().join("lists")],
+        relations: Vec::new(),
     };
     let r = credlist::build::run(&opts, &credlist::build::NoProgress).expect("fixture build");
     assert!(r.snapshot_id.is_some(), "fixture build wrote no snapshot");
