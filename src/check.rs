@@ -75,6 +75,9 @@ pub struct HitOut {
 pub struct MeasureOut {
     pub id: String,
     pub name: String,
+    /// The measure's legal basis from the catalog (what officers cite);
+    /// empty when the catalog gives none.
+    pub basis: String,
     pub entries: Vec<String>,
 }
 
@@ -248,6 +251,7 @@ pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
                             MeasureOut {
                                 id: cm.id.clone(),
                                 name: cm.name.clone(),
+                                basis: cm.basis.clone(),
                                 entries,
                             }
                         })
