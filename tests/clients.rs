@@ -35,7 +35,9 @@ fn have(tool: &str, version_arg: &str) -> bool {
             std::env::var_os("CI").is_none(),
             "{tool} is needed under CI (.ci/run installs it)"
         );
-        eprintln!("skipped: {tool} is not installed (apt-get install openjdk-17-jdk-headless golang-go)");
+        eprintln!(
+            "skipped: {tool} is not installed (apt-get install openjdk-17-jdk-headless golang-go)"
+        );
     }
     ok
 }
@@ -87,7 +89,12 @@ fn expected(d: &Daemon) -> String {
         let f: Vec<String> = f.iter().map(u8::to_string).collect();
         out += &format!("batch {rid} {}\n", f.join(","));
     }
-    b.send(&encode_request(3, DATA_DAY, "no_such_matter", &codes18(&CODES)));
+    b.send(&encode_request(
+        3,
+        DATA_DAY,
+        "no_such_matter",
+        &codes18(&CODES),
+    ));
     let (status, rid, message) = error_of(b.recv());
     out += &format!("batch-error {rid} {status} {message}\n");
     out
@@ -115,7 +122,10 @@ fn feedback_recorded(d: &Daemon, note: &str) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         None
     });
-    assert!(found.is_some(), "feedback {note:?} not in the audit register");
+    assert!(
+        found.is_some(),
+        "feedback {note:?} not in the audit register"
+    );
 }
 
 #[test]

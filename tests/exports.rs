@@ -71,10 +71,8 @@ fn answers_like_the_gbk_fixture(dir: &Path) {
     };
     let got = parse(&String::from_utf8(o.stdout).unwrap());
     let want = parse(
-        &std::fs::read_to_string(repo(
-            "fixtures/expected/check-gbk-honours-2026-11-20.jsonl",
-        ))
-        .unwrap(),
+        &std::fs::read_to_string(repo("fixtures/expected/check-gbk-honours-2026-11-20.jsonl"))
+            .unwrap(),
     );
     assert_eq!(got, want);
 }
@@ -147,14 +145,70 @@ fn write_workbook(path: &Path) {
         &'a str,
     );
     let rows: [Row; 4] = [
-        (1, "CS-2026-0301", "12350100488020178B", "福州市仓山区启明职业培训学校", "黑名单", "court", "仓山区人民法院", "（2026）闽0104执301号", (2026, 3, 1), "", "active"),
-        (3, "CS-2026-0302", "350121197904121032", "王某某", "黑名单", "court", "仓山区人民法院", "（2026）闽0104执302号", (2026, 3, 2), "2027-03-01", "active"),
-        (4, "CS-R-2026-0017", "91350104MA32HB6T2C", "福建鑫源建材有限公司", "红名单", "market", "仓山区市场监督管理局", "2025年度“守合同重信用”企业", (2026, 6, 18), "2028-06-17", "active"),
-        (5, "CS-W-2026-0045", "９１３５０１２１ＭＡ２ＸＱ７Ｄ５５４", "福州青山化工有限公司", "重点关注名单", "environment", "仓山区生态环境局", "榕仓环〔2026〕45号 重点排污单位", (2026, 4, 15), "2027-04-14", "objection"),
+        (
+            1,
+            "CS-2026-0301",
+            "12350100488020178B",
+            "福州市仓山区启明职业培训学校",
+            "黑名单",
+            "court",
+            "仓山区人民法院",
+            "（2026）闽0104执301号",
+            (2026, 3, 1),
+            "",
+            "active",
+        ),
+        (
+            3,
+            "CS-2026-0302",
+            "350121197904121032",
+            "王某某",
+            "黑名单",
+            "court",
+            "仓山区人民法院",
+            "（2026）闽0104执302号",
+            (2026, 3, 2),
+            "2027-03-01",
+            "active",
+        ),
+        (
+            4,
+            "CS-R-2026-0017",
+            "91350104MA32HB6T2C",
+            "福建鑫源建材有限公司",
+            "红名单",
+            "market",
+            "仓山区市场监督管理局",
+            "2025年度“守合同重信用”企业",
+            (2026, 6, 18),
+            "2028-06-17",
+            "active",
+        ),
+        (
+            5,
+            "CS-W-2026-0045",
+            "９１３５０１２１ＭＡ２ＸＱ７Ｄ５５４",
+            "福州青山化工有限公司",
+            "重点关注名单",
+            "environment",
+            "仓山区生态环境局",
+            "榕仓环〔2026〕45号 重点排污单位",
+            (2026, 4, 15),
+            "2027-04-14",
+            "objection",
+        ),
     ];
     for (r, id, code, name, kind, domain, authority, basis, (y, m, d), until, status) in rows {
         sheet.write_number(r, 0, f64::from(r)).unwrap();
-        for (c, v) in [(1, id), (2, code), (3, name), (4, kind), (5, domain), (6, authority), (7, basis)] {
+        for (c, v) in [
+            (1, id),
+            (2, code),
+            (3, name),
+            (4, kind),
+            (5, domain),
+            (6, authority),
+            (7, basis),
+        ] {
             sheet.write_string(r, c, v).unwrap();
         }
         let day = ExcelDateTime::from_ymd(y, m, d).unwrap();
@@ -185,11 +239,7 @@ fn xlsx_workbook_first_sheet_with_sheet_row_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("export.xlsx");
     write_workbook(&input);
-    let o = build(
-        dir.path(),
-        &["--max-reject-ratio", "0.5"],
-        &[s(&input)],
-    );
+    let o = build(dir.path(), &["--max-reject-ratio", "0.5"], &[s(&input)]);
     assert!(o.status.success(), "{}", describe(&o));
     let r = rejects(dir.path());
     assert_eq!(r.len(), 1, "{r:?}");

@@ -85,7 +85,10 @@ impl Seen {
 
     fn check_response(&mut self, doc: &Value, resp: &Value, reply: &Reply, what: &str) {
         let Some(content) = resp.get("content") else {
-            assert!(reply.body.is_empty(), "{what}: a body where none is documented");
+            assert!(
+                reply.body.is_empty(),
+                "{what}: a body where none is documented"
+            );
             return;
         };
         let ctype = reply
@@ -141,15 +144,25 @@ fn the_document_is_openapi_3_1_and_its_examples_conform() {
                 continue;
             }
             let what = format!("{method} {path}");
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{what}: no operationId"));
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: no operationId"));
             assert!(ids.insert(id.to_string()), "operationId {id} twice");
             assert!(op["summary"].is_string(), "{what}: no summary");
             for (status, resp) in op["responses"].as_object().unwrap() {
                 let resp = deref(&doc, resp);
-                assert!(resp["description"].is_string(), "{what} {status}: no description");
+                assert!(
+                    resp["description"].is_string(),
+                    "{what} {status}: no description"
+                );
                 for (media, c) in resp["content"].as_object().into_iter().flatten() {
                     if let Some(ex) = c.get("example") {
-                        assert_valid(&doc, &c["schema"], ex, &format!("{what} {status} {media} example"));
+                        assert_valid(
+                            &doc,
+                            &c["schema"],
+                            ex,
+                            &format!("{what} {status} {media} example"),
+                        );
                     }
                 }
             }
@@ -157,7 +170,12 @@ fn the_document_is_openapi_3_1_and_its_examples_conform() {
     }
     for (name, resp) in doc["components"]["responses"].as_object().unwrap() {
         let c = &resp["content"]["application/json"];
-        assert_valid(&doc, &c["schema"], &c["example"], &format!("components.responses.{name}"));
+        assert_valid(
+            &doc,
+            &c["schema"],
+            &c["example"],
+            &format!("components.responses.{name}"),
+        );
     }
 }
 
@@ -214,9 +232,8 @@ fn every_endpoint_and_error_kind_conforms() {
         .start();
     let check = d.check_sock();
     let admin = d.admin_sock();
-    let call = |sock: &Path, method: &str, path: &str, body: Option<&str>| {
-        http(sock, method, path, body)
-    };
+    let call =
+        |sock: &Path, method: &str, path: &str, body: Option<&str>| http(sock, method, path, body);
 
     // The served document is the repository's, byte for byte.
     let r = call(&check, "GET", "/v1/openapi.json", None);
@@ -231,7 +248,8 @@ fn every_endpoint_and_error_kind_conforms() {
         {"code": "91350100M000100Y44"},
         {"code": PERSON_CODE, "role": "legal_rep"},
     ]);
-    let body = json!({"matter": MATTER, "as_of": DATA_DATE, "request_id": "APP-1", "subjects": subjects});
+    let body =
+        json!({"matter": MATTER, "as_of": DATA_DATE, "request_id": "APP-1", "subjects": subjects});
     let r = d.check(&body);
     assert_eq!(r.status, 200, "{}", r.body);
     let items = r.json()["results"].as_array().unwrap().clone();
@@ -251,12 +269,31 @@ fn every_endpoint_and_error_kind_conforms() {
     let big = "x".repeat(9000);
     for (body, kind) in [
         ("{".to_string(), "bad_json"),
-        (json!({"subjects": [{"code": BLACK_CODE}]}).to_string(), "missing_field"),
-        (json!({"matter": MATTER, "as_of": "2026-02-30", "subjects": [{"code": BLACK_CODE}]}).to_string(), "bad_date"),
-        (json!({"matter": "procurement", "subjects": [{"code": BLACK_CODE}]}).to_string(), "unknown_matter"),
-        (json!({"matter": MATTER, "subjects": too_many}).to_string(), "too_many_subjects"),
-        (json!({"matter": MATTER, "request_id": big, "subjects": []}).to_string(), "too_large"),
-        (json!({"matter": "honours", "subjects": [{"code": BLACK_CODE}]}).to_string(), "forbidden"),
+        (
+            json!({"subjects": [{"code": BLACK_CODE}]}).to_string(),
+            "missing_field",
+        ),
+        (
+            json!({"matter": MATTER, "as_of": "2026-02-30", "subjects": [{"code": BLACK_CODE}]})
+                .to_string(),
+            "bad_date",
+        ),
+        (
+            json!({"matter": "procurement", "subjects": [{"code": BLACK_CODE}]}).to_string(),
+            "unknown_matter",
+        ),
+        (
+            json!({"matter": MATTER, "subjects": too_many}).to_string(),
+            "too_many_subjects",
+        ),
+        (
+            json!({"matter": MATTER, "request_id": big, "subjects": []}).to_string(),
+            "too_large",
+        ),
+        (
+            json!({"matter": "honours", "subjects": [{"code": BLACK_CODE}]}).to_string(),
+            "forbidden",
+        ),
     ] {
         let r = call(&check, "POST", "/v1/check", Some(&body));
         assert_eq!(r.error_kind(), kind, "{}", r.body);
@@ -275,7 +312,9 @@ fn every_endpoint_and_error_kind_conforms() {
     seen.conforms(&doc, "/v1/check", "POST", &r);
 
     // The TCP listener with and without the token.
-    let body = json!({"matter": "honours", "as_of": DATA_DATE, "subjects": [{"code": PERSON_CODE}]}).to_string();
+    let body =
+        json!({"matter": "honours", "as_of": DATA_DATE, "subjects": [{"code": PERSON_CODE}]})
+            .to_string();
     let r = tcp_call(port, "/v1/check", &body, Some(token));
     assert_eq!(r.status, 200, "{}", r.body);
     seen.conforms(&doc, "/v1/check", "POST", &r);
@@ -289,9 +328,17 @@ fn every_endpoint_and_error_kind_conforms() {
     };
     for (body, status, kind) in [
         (fb(&receipt, "P-PROC-01"), 204, ""),
-        (fb("0000000000000000-1", "P-PROC-01"), 400, "unknown_receipt"),
+        (
+            fb("0000000000000000-1", "P-PROC-01"),
+            400,
+            "unknown_receipt",
+        ),
         (fb(&receipt, "P-NONE"), 400, "unknown_measure"),
-        (json!({"receipt": receipt}).to_string(), 400, "missing_field"),
+        (
+            json!({"receipt": receipt}).to_string(),
+            400,
+            "missing_field",
+        ),
     ] {
         let r = call(&check, "POST", "/v1/feedback", Some(&body));
         assert_eq!(r.status, status, "{}", r.body);
@@ -314,7 +361,9 @@ fn every_endpoint_and_error_kind_conforms() {
     let cat = call(&check, "GET", "/v1/catalog", None).json();
     assert_eq!(cat["matters"].as_array().unwrap().len(), 5);
     let m = cat["measures"].as_array().unwrap();
-    assert!(m.iter().all(|m| m["applies_to"].is_array() && m["basis"].is_string()));
+    assert!(m
+        .iter()
+        .all(|m| m["applies_to"].is_array() && m["basis"].is_string()));
     // Any other path: 404 not_found, as documented in components.
     let r = call(&check, "GET", "/v1/chek", None);
     assert_eq!(r.error_kind(), "not_found");
@@ -329,7 +378,10 @@ fn every_endpoint_and_error_kind_conforms() {
     assert_eq!(r.status, 201, "{}", r.body);
     seen.conforms(&doc, "/v1/admin/holds", "POST", &r);
     for (body, status) in [
-        (json!({"entry_id": "NO-SUCH", "reason": "x"}).to_string(), 404),
+        (
+            json!({"entry_id": "NO-SUCH", "reason": "x"}).to_string(),
+            404,
+        ),
         (json!({"entry_id": BLACK_ENTRY}).to_string(), 400),
         ("[".to_string(), 400),
     ] {
@@ -340,10 +392,20 @@ fn every_endpoint_and_error_kind_conforms() {
     let r = call(&admin, "GET", "/v1/admin/holds", None);
     assert_eq!(r.json()["holds"].as_array().unwrap().len(), 1);
     seen.conforms(&doc, "/v1/admin/holds", "GET", &r);
-    let r = call(&admin, "DELETE", &format!("/v1/admin/holds/{BLACK_ENTRY}"), None);
+    let r = call(
+        &admin,
+        "DELETE",
+        &format!("/v1/admin/holds/{BLACK_ENTRY}"),
+        None,
+    );
     assert_eq!(r.status, 204, "{}", r.body);
     seen.conforms(&doc, "/v1/admin/holds/{entry_id}", "DELETE", &r);
-    let r = call(&admin, "DELETE", &format!("/v1/admin/holds/{BLACK_ENTRY}"), None);
+    let r = call(
+        &admin,
+        "DELETE",
+        &format!("/v1/admin/holds/{BLACK_ENTRY}"),
+        None,
+    );
     assert_eq!(r.status, 404, "{}", r.body);
     seen.conforms(&doc, "/v1/admin/holds/{entry_id}", "DELETE", &r);
     let r = call(&admin, "POST", "/v1/admin/reload", None);
@@ -351,10 +413,20 @@ fn every_endpoint_and_error_kind_conforms() {
     seen.conforms(&doc, "/v1/admin/reload", "POST", &r);
     let garbage = d.path("garbage.snap");
     std::fs::write(&garbage, b"not a snapshot").unwrap();
-    let r = call(&admin, "POST", "/v1/admin/reload", Some(&json!({"path": s(&garbage)}).to_string()));
+    let r = call(
+        &admin,
+        "POST",
+        "/v1/admin/reload",
+        Some(&json!({"path": s(&garbage)}).to_string()),
+    );
     assert_eq!(r.error_kind(), "snapshot_refused", "{}", r.body);
     seen.conforms(&doc, "/v1/admin/reload", "POST", &r);
-    let r = call(&admin, "POST", "/v1/admin/reload", Some("{\"snapshot\": 1}"));
+    let r = call(
+        &admin,
+        "POST",
+        "/v1/admin/reload",
+        Some("{\"snapshot\": 1}"),
+    );
     assert_eq!(r.error_kind(), "bad_json", "{}", r.body);
     seen.conforms(&doc, "/v1/admin/reload", "POST", &r);
     let r = call(&admin, "GET", "/v1/admin/reload", None);

@@ -20,14 +20,21 @@ fn with_key(path: &Path) -> Daemon {
 }
 
 fn receipt_of(d: &Daemon) -> String {
-    let r = d.check(&json!({"matter": MATTER, "as_of": DATA_DATE, "subjects": [{"code": BLACK_CODE}]}));
+    let r =
+        d.check(&json!({"matter": MATTER, "as_of": DATA_DATE, "subjects": [{"code": BLACK_CODE}]}));
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()["receipt"].as_str().unwrap().to_string()
 }
 
 fn feedback(d: &Daemon, receipt: &str) -> Reply {
-    let body = json!({"receipt": receipt, "code": BLACK_CODE, "measure": "P-PROC-01", "applied": true});
-    http(&d.check_sock(), "POST", "/v1/feedback", Some(&body.to_string()))
+    let body =
+        json!({"receipt": receipt, "code": BLACK_CODE, "measure": "P-PROC-01", "applied": true});
+    http(
+        &d.check_sock(),
+        "POST",
+        "/v1/feedback",
+        Some(&body.to_string()),
+    )
 }
 
 #[test]
@@ -44,7 +51,11 @@ fn daemons_with_one_key_accept_each_others_receipts() {
 
     let ra = receipt_of(&a);
     let rb = receipt_of(&b);
-    for (d, r, name) in [(&b, &ra, "b takes a's"), (&a, &rb, "a takes b's"), (&a, &ra, "a takes its own")] {
+    for (d, r, name) in [
+        (&b, &ra, "b takes a's"),
+        (&a, &rb, "a takes b's"),
+        (&a, &ra, "a takes its own"),
+    ] {
         let reply = feedback(d, r);
         assert_eq!(reply.status, 204, "{name}: {}", reply.body);
     }
@@ -95,7 +106,12 @@ fn refused_start(d: &Daemon) -> String {
     assert_eq!(status.code(), Some(1));
     let mut err = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     err
 }
 
@@ -113,5 +129,8 @@ fn a_key_file_others_may_read_refuses_the_start() {
     std::fs::write(&short, b"too short").unwrap();
     std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
     let err = refused_start(&with_key(&short));
-    assert!(err.contains("has 9 bytes") && err.contains("32 to 4096"), "{err}");
+    assert!(
+        err.contains("has 9 bytes") && err.contains("32 to 4096"),
+        "{err}"
+    );
 }

@@ -180,7 +180,11 @@ fn read_header<const N: usize>(
             if let Some(j) = columns.iter().position(|c| *c == Some(fi)) {
                 let first = trim(&header[j]);
                 let what = if first == col {
-                    format!("column {col:?} appears twice (columns {} and {})", j + 1, i + 1)
+                    format!(
+                        "column {col:?} appears twice (columns {} and {})",
+                        j + 1,
+                        i + 1
+                    )
                 } else {
                     format!(
                         "columns {} ({first:?}) and {} ({col:?}) both give the field {}",

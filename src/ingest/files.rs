@@ -64,7 +64,7 @@ fn is_list_file(p: &Path) -> bool {
         .is_some_and(|n| n.starts_with("~$"));
     !lock
         && matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("csv") | Some("jsonl") | Some("xlsx")
-    )
+            p.extension().and_then(|e| e.to_str()),
+            Some("csv") | Some("jsonl") | Some("xlsx")
+        )
 }

@@ -412,7 +412,10 @@ impl Config {
             ("admin.socket", &self.admin.socket),
             (
                 "receipts.key_file",
-                self.receipts.key_file.as_ref().unwrap_or(&self.admin.socket),
+                self.receipts
+                    .key_file
+                    .as_ref()
+                    .unwrap_or(&self.admin.socket),
             ),
         ] {
             if p.as_os_str().is_empty() {

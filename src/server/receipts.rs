@@ -304,8 +304,7 @@ impl Receipts {
             let Some((body, tag)) = receipt.rsplit_once('-') else {
                 return false;
             };
-            return parse(body).is_some()
-                && self.key.as_ref().is_some_and(|k| k.verify(body, tag));
+            return parse(body).is_some() && self.key.as_ref().is_some_and(|k| k.verify(body, tag));
         }
         let Some((boot, seq)) = parse(receipt) else {
             return false;

@@ -46,9 +46,7 @@ pub(crate) async fn routes(st: &Arc<State>, ident: &Ident, req: Request<Incoming
         "/v1/catalog" if m == Method::GET => (Endpoint::Catalog, Ok(catalog(st))),
         "/v1/openapi.json" if m == Method::GET => (Endpoint::OpenApi, Ok(super::openapi())),
         "/v1/check" | "/v1/feedback" | "/v1/health" | "/metrics" | "/v1/catalog"
-        | "/v1/openapi.json" => {
-            (Endpoint::Unknown, Err(method_not_allowed(&m, &path)))
-        }
+        | "/v1/openapi.json" => (Endpoint::Unknown, Err(method_not_allowed(&m, &path))),
         _ => (
             Endpoint::Unknown,
             Err(Failure::not_found(format!(
