@@ -78,7 +78,14 @@ pub struct MeasureOut {
     /// The measure's legal basis from the catalog (what officers cite);
     /// empty when the catalog gives none.
     pub basis: String,
+    /// The triggering entries' ids, sorted, each once.
     pub entries: Vec<String>,
+    /// The listing authority of each of `entries`, in the same order: not
+    /// part of the answer, but recorded in the audit register (SPEC §9),
+    /// whatever way the measure fired (an organisation's entry for a
+    /// measure through a relation included).
+    #[serde(skip)]
+    pub authorities: Vec<String>,
 }
 
 /// One result item (SPEC §6): a valid code with its status, hits and
@@ -244,15 +251,20 @@ pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
                     list.into_iter()
                         .map(|a| {
                             let cm = &ctx.snap.catalog.measures[a.measure];
-                            let mut entries: Vec<String> =
-                                a.hits.iter().map(|&i| hits[i].entry_id.clone()).collect();
-                            entries.sort();
-                            entries.dedup();
+                            let mut triggers: Vec<(String, String)> = a
+                                .hits
+                                .iter()
+                                .map(|&i| (hits[i].entry_id.clone(), hits[i].authority.clone()))
+                                .collect();
+                            triggers.sort();
+                            triggers.dedup_by(|a, b| a.0 == b.0);
+                            let (entries, authorities) = triggers.into_iter().unzip();
                             MeasureOut {
                                 id: cm.id.clone(),
                                 name: cm.name.clone(),
                                 basis: cm.basis.clone(),
                                 entries,
+                                authorities,
                             }
                         })
                         .collect()

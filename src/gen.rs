@@ -64,7 +64,7 @@ const FIRM_TRADES: [&str; 8] = [
     "医药",
     "建材",
 ];
-const AUTHORITIES: [&str; 10] = [
+pub const AUTHORITIES: [&str; 10] = [
     "fz-court",
     "fz-tax",
     "fz-eco",

@@ -32,6 +32,10 @@ pub struct Inspection {
     /// Entries effective on the data date whose valid_until falls within
     /// data date + 1 ..= data date + 30.
     pub expiring: Expiring,
+    /// The reporting deadline (§10), only when asked for
+    /// (`--calendar` / `--deadline-days`): without it the output is as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<crate::deadline::Deadline>,
 }
 
 pub fn inspect(snap: &Snapshot) -> Inspection {
@@ -82,5 +86,6 @@ pub fn inspect(snap: &Snapshot) -> Inspection {
             count: expiring.len() as u64,
             entries: expiring,
         },
+        deadline: None,
     }
 }

@@ -1034,6 +1034,7 @@ fn every_check_is_in_the_audit_register_and_files_are_private() {
         .collect();
     let mut seen = HashSet::new();
     for r in &records {
+        assert_eq!(r["v"], 2, "every record carries its version");
         assert!(r["time"].as_str().unwrap().ends_with('Z'));
         assert_eq!(r["caller"]["uid"], our_uid());
         assert!(r["caller"]["pid"].as_i64().unwrap() > 0);
@@ -1041,9 +1042,15 @@ fn every_check_is_in_the_audit_register_and_files_are_private() {
             seen.insert(r["receipt"].as_str().unwrap().to_string());
             assert_eq!(r["matter"], MATTER);
             assert!(r["request_id"].as_str().unwrap().starts_with("R-"));
+            // Record version 2: each measure named with its entries and
+            // their authorities (SPEC §9).
             assert_eq!(
                 r["items"],
-                json!([{"code": BLACK_CODE, "status": "black"}, {"code": "123", "status": "invalid"}])
+                json!([{"code": BLACK_CODE, "status": "black",
+                        "must_apply": [{"id": "P-PROC-01", "entries": {"FY-2025-0312": "shi-fayuan"}}],
+                        "may_apply": [{"id": "P-LIC-02", "entries": {"CG-2025-1219": "finance-bureau", "FY-2025-0312": "shi-fayuan"}},
+                                      {"id": "P-PROC-02", "entries": {"CG-2025-1219": "finance-bureau"}}]},
+                       {"code": "123", "status": "invalid"}])
             );
         }
     }

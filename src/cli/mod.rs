@@ -9,7 +9,9 @@ use std::process::ExitCode;
 mod admin;
 mod bench;
 mod build;
+mod followup;
 mod gen;
+mod publish;
 mod query;
 mod report;
 mod serve;
@@ -29,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Build a snapshot from the catalog and list files (.csv/.jsonl, folders recursively).
     Build(build::BuildArgs),
-    /// Show a snapshot's header, counts and entries expiring within 30 days.
+    /// Show a snapshot's header, counts and entries expiring within 30 days (and the reporting deadline with --calendar / --deadline-days).
     Inspect(report::InspectArgs),
     /// Check codes (arguments, or stdin one per line): one JSON object per code.
     Check(query::CheckArgs),
@@ -39,6 +41,10 @@ pub enum Command {
     Screen(query::ScreenArgs),
     /// Entries added, removed and changed between two snapshots.
     Diff(report::DiffArgs),
+    /// The lists as published on a date: in-force hits, natural persons masked.
+    Publish(publish::PublishArgs),
+    /// Per authority: listings, exits with their reason, warnings and escalations between two snapshots.
+    Notices(publish::NoticesArgs),
     /// Generate a deterministic, realistic data set of any size.
     Gen(gen::GenArgs),
     /// Run the daemon (without --config: a demo on sockets in ./credlist-demo/).
@@ -51,6 +57,8 @@ pub enum Command {
     Release(admin::ReleaseArgs),
     /// List the objection holds of a running daemon.
     Holds(admin::HoldsArgs),
+    /// Follow-through report (跟踪问效) over audit registers: checks, measures named, feedback.
+    Report(followup::ReportArgs),
     /// Load a running daemon (batch frames, JSON checks) or Redis, and report.
     Bench(bench::BenchArgs),
 }
@@ -72,6 +80,8 @@ pub fn main() -> ExitCode {
         Command::Sweep(a) => query::sweep(a),
         Command::Screen(a) => query::screen(a),
         Command::Diff(a) => report::diff(a),
+        Command::Publish(a) => publish::publish(a),
+        Command::Notices(a) => publish::notices(a),
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Reload(a) => admin::reload(a),
@@ -79,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Release(a) => admin::release(a),
         Command::Holds(a) => admin::holds(a),
         Command::Bench(a) => bench::run(a),
+        Command::Report(a) => followup::run(a),
     };
     match result {
         Ok(code) => code,

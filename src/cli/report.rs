@@ -1,6 +1,7 @@
 //! `credlist inspect` and `diff`: what a snapshot holds and what changed.
 
 use super::{open_snapshot, Outcome};
+use credlist::calendar::Calendar;
 use credlist::diff::{diff as run_diff, Counts};
 use credlist::inspect::inspect as run_inspect;
 use std::io::Write;
@@ -13,11 +14,31 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Working-day calendar (TOML: holidays, workdays) for the reporting
+    /// deadline; adds the deadline part (default: Monday to Friday).
+    #[arg(long)]
+    calendar: Option<PathBuf>,
+    /// Reporting deadline in working days after listed_on; adds the
+    /// deadline part.
+    #[arg(long)]
+    deadline_days: Option<u32>,
 }
 
 pub fn inspect(a: InspectArgs) -> Outcome {
     let snap = open_snapshot(&a.snapshot)?;
-    let i = run_inspect(&snap);
+    let mut i = run_inspect(&snap);
+    if a.calendar.is_some() || a.deadline_days.is_some() {
+        let cal = match &a.calendar {
+            Some(path) => Calendar::load(path)?,
+            None => Calendar::weekdays(),
+        };
+        i.deadline = Some(credlist::deadline::of_snapshot(
+            &snap,
+            &cal,
+            a.calendar.as_ref().map(|p| p.display().to_string()),
+            a.deadline_days.unwrap_or(credlist::deadline::DEFAULT_DAYS),
+        ));
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if a.json {
         serde_json::to_writer_pretty(&mut out, &i)?;
@@ -69,6 +90,9 @@ pub fn inspect(a: InspectArgs) -> Outcome {
                 e.code,
                 e.valid_until.map(|d| d.to_string()).unwrap_or_default()
             )?;
+        }
+        if let Some(d) = &i.deadline {
+            credlist::deadline::write_text(d, &mut out)?;
         }
     }
     out.flush()?;

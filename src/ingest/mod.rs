@@ -35,7 +35,7 @@ use crate::codes::CodeKind;
 use crate::date::Day;
 use crate::snapshot::{Builder, InputDigest, Row};
 use decode::RowSink;
-use row::{RawRow, ENTRY_FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME};
+use row::{RawRow, ENTRY_FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME, NFIELDS};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::path::Path;
@@ -246,8 +246,8 @@ impl FileReader<'_, '_> {
     }
 }
 
-impl RowSink<12> for FileReader<'_, '_> {
-    fn row(&mut self, line: u64, fields: &[&str; 12]) -> Result<(), IngestError> {
+impl RowSink<NFIELDS> for FileReader<'_, '_> {
+    fn row(&mut self, line: u64, fields: &[&str; NFIELDS]) -> Result<(), IngestError> {
         self.out.stats.rows += 1;
         let entry_id = fields[F_ENTRY_ID];
         let opts = self.opts;
@@ -267,6 +267,7 @@ impl RowSink<12> for FileReader<'_, '_> {
             key: v.code.key().expect("validated codes are in the alphabet"),
             person: v.kind_of_code == CodeKind::Person,
             facts: v.facts,
+            reported_on: v.reported_on,
             entry_id,
             name: fields[F_NAME],
             authority: fields[F_AUTHORITY],

@@ -10,7 +10,7 @@ use crate::date::Day;
 use crate::entry::{Facts, Kind, Status};
 
 /// The §2 fields, in the order raw rows carry them.
-pub(crate) const FIELDS: [&str; 12] = [
+pub(crate) const FIELDS: [&str; NFIELDS] = [
     "entry_id",
     "code",
     "name",
@@ -23,7 +23,11 @@ pub(crate) const FIELDS: [&str; 12] = [
     "status",
     "exited_on",
     "watch_until",
+    "reported_on",
 ];
+/// Number of §2 fields.
+pub(crate) const NFIELDS: usize = 13;
+
 /// Header names (and JSON keys) of the platforms' exports accepted for
 /// the §2 fields, besides the fields' own names (README "Input files").
 pub(crate) const ALIASES: &[(&str, usize)] = &[
@@ -63,7 +67,7 @@ const REQUIRED: &[usize] = &[
 ];
 
 /// How list-entry files name their fields.
-pub(crate) const ENTRY_FIELDS: FieldSpec<12> = FieldSpec {
+pub(crate) const ENTRY_FIELDS: FieldSpec<NFIELDS> = FieldSpec {
     names: FIELDS,
     aliases: ALIASES,
     required: REQUIRED,
@@ -84,10 +88,11 @@ const F_VALID_UNTIL: usize = 8;
 const F_STATUS: usize = 9;
 const F_EXITED_ON: usize = 10;
 const F_WATCH_UNTIL: usize = 11;
+const F_REPORTED_ON: usize = 12;
 
 /// A row as read: field values (trimmed; empty = absent).
 pub(crate) struct RawRow<'r> {
-    pub(crate) fields: [&'r str; 12],
+    pub(crate) fields: [&'r str; NFIELDS],
 }
 
 /// A validated row, before the duplicate check.
@@ -96,6 +101,8 @@ pub(crate) struct Valid {
     pub(crate) code: Code,
     pub(crate) kind_of_code: CodeKind,
     pub(crate) facts: Facts,
+    /// The day the listing reached the platform (§10), if given.
+    pub(crate) reported_on: Option<Day>,
     /// Warnings counted in the summary: org-code mismatch, legacy code, 15→18.
     pub(crate) org_warning: bool,
     pub(crate) legacy: bool,
@@ -136,12 +143,14 @@ pub(crate) fn validate(
         exited_on: date(f, F_EXITED_ON)?,
         watch_until: date(f, F_WATCH_UNTIL)?,
     };
-    check_date_order(&facts)?;
+    let reported_on = date(f, F_REPORTED_ON)?;
+    check_date_order(&facts, reported_on)?;
     let upgraded = parsed.kind == CodeKind::Person && f[F_CODE].chars().count() == 15;
     Ok(Valid {
         code: parsed.code,
         kind_of_code: parsed.kind,
         facts,
+        reported_on,
         org_warning: parsed.warning.is_some() && !legacy,
         legacy,
         upgraded,
@@ -149,7 +158,7 @@ pub(crate) fn validate(
 }
 
 /// `malformed_row`: a value too long to store.
-fn check_lengths(f: &[&str; 12]) -> Result<(), Rejected> {
+fn check_lengths(f: &[&str; NFIELDS]) -> Result<(), Rejected> {
     match (0..FIELDS.len()).find(|&i| f[i].len() > MAX_FIELD_BYTES) {
         Some(i) => Err((
             Reason::MalformedRow,
@@ -193,7 +202,7 @@ fn parse_code(
 
 /// `missing_field`: a required field empty, `exited_on` for `repaired` and
 /// `valid_until` for `expired` included.
-fn check_required(f: &[&str; 12]) -> Result<(), Rejected> {
+fn check_required(f: &[&str; NFIELDS]) -> Result<(), Rejected> {
     let extra = match f[F_STATUS] {
         "repaired" => Some(F_EXITED_ON),
         "expired" => Some(F_VALID_UNTIL),
@@ -253,7 +262,7 @@ fn parse_status(s: &str) -> Result<Status, Rejected> {
 }
 
 /// `bad_date`: field `i` as a date, `None` when empty.
-fn date(f: &[&str; 12], i: usize) -> Result<Option<Day>, Rejected> {
+fn date(f: &[&str; NFIELDS], i: usize) -> Result<Option<Day>, Rejected> {
     let s = f[i];
     if s.is_empty() {
         return Ok(None);
@@ -268,14 +277,15 @@ fn date(f: &[&str; 12], i: usize) -> Result<Option<Day>, Rejected> {
     Ok(Some(d))
 }
 
-/// `date_order`: a later date before `listed_on`, or `watch_until` before
-/// the exit day.
-fn check_date_order(facts: &Facts) -> Result<(), Rejected> {
+/// `date_order`: a later date (`reported_on` included) before `listed_on`,
+/// or `watch_until` before the exit day.
+fn check_date_order(facts: &Facts, reported_on: Option<Day>) -> Result<(), Rejected> {
     let listed_on = facts.listed_on;
     for (i, d) in [
         (F_VALID_UNTIL, facts.valid_until),
         (F_EXITED_ON, facts.exited_on),
         (F_WATCH_UNTIL, facts.watch_until),
+        (F_REPORTED_ON, reported_on),
     ] {
         if let Some(d) = d {
             if d < listed_on {
@@ -312,8 +322,8 @@ mod tests {
 
     const ORG: &str = "91350100M000100Y43";
 
-    fn row<'a>(overrides: &[(&str, &'a str)]) -> [&'a str; 12] {
-        let mut f: [&'a str; 12] = [
+    fn row<'a>(overrides: &[(&str, &'a str)]) -> [&'a str; NFIELDS] {
+        let mut f: [&'a str; NFIELDS] = [
             "E1",
             ORG,
             "某公司",
@@ -326,6 +336,7 @@ mod tests {
             "",
             "",
             "",
+            "",
         ];
         for (k, v) in overrides {
             f[FIELDS.iter().position(|x| x == k).unwrap()] = v;
@@ -333,7 +344,7 @@ mod tests {
         f
     }
 
-    fn check(fields: [&str; 12]) -> Result<Valid, Reason> {
+    fn check(fields: [&str; NFIELDS]) -> Result<Valid, Reason> {
         let cat = catalog();
         let legacy = LegacyCodes::parse("91350100M0001TGQXM # Fuzhou pilot\n", "l").unwrap();
         let as_of = Day::parse("2026-11-21").unwrap();
@@ -363,6 +374,10 @@ mod tests {
             (vec![("listed_on", "2026-02-30")], Err(BadDate)),
             (vec![("watch_until", "2026/03/01")], Err(BadDate)),
             (vec![("valid_until", "2025-12-31")], Err(DateOrder)),
+            // §10 reported_on: a real date, not before listed_on.
+            (vec![("reported_on", "2026-01-01")], Ok(())),
+            (vec![("reported_on", "2026-01-32")], Err(BadDate)),
+            (vec![("reported_on", "2025-12-31")], Err(DateOrder)),
             (
                 vec![("status", "repaired"), ("exited_on", "2025-12-01")],
                 Err(DateOrder),
@@ -392,8 +407,8 @@ mod tests {
     proptest! {
         /// Arbitrary field values never panic and always yield a reason.
         #[test]
-        fn validate_never_panics(fields in proptest::array::uniform12("\\PC{0,20}")) {
-            let f: [&str; 12] = std::array::from_fn(|i| fields[i].as_str());
+        fn validate_never_panics(fields in proptest::array::uniform13("\\PC{0,20}")) {
+            let f: [&str; NFIELDS] = std::array::from_fn(|i| fields[i].as_str());
             let _ = check(f);
         }
     }

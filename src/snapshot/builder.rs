@@ -5,7 +5,7 @@
 //! A build that reads files in parallel gives each file a builder of its
 //! own and `Builder::append`s them, in input order, into one.
 
-use super::format::Meta;
+use super::format::{Meta, NONE_DAY};
 use super::rows::{Arena, EntryRec, Interner};
 use super::write::{assemble, Sections};
 use super::SnapshotError;
@@ -20,6 +20,8 @@ pub(crate) struct Row<'a> {
     /// The code counts as a natural person (§1).
     pub(crate) person: bool,
     pub(crate) facts: Facts,
+    /// §10: the day the listing reached the platform.
+    pub(crate) reported_on: Option<Day>,
     pub(crate) entry_id: &'a str,
     pub(crate) name: &'a str,
     pub(crate) authority: &'a str,
@@ -54,6 +56,7 @@ impl Builder {
             key: row.key.into(),
             person: row.person,
             facts: row.facts,
+            reported_on: row.reported_on.map_or(NONE_DAY, Day::to_u32),
             entry_id: self.arena.push(row.entry_id),
             name: self.arena.push(row.name),
             authority: self.authorities.intern(row.authority),

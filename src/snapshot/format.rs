@@ -1,4 +1,4 @@
-//! The snapshot file format, version 1.
+//! The snapshot file format, version 2.
 //!
 //! One immutable file, little-endian throughout, every section 8-byte
 //! aligned. Written by [`super::write`], read by [`super::read`]; both
@@ -7,7 +7,7 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic "CREDLIST"
-//! 8       4     format version (u32) = 1
+//! 8       4     format version (u32) = 2
 //! 12      4     number of sections S (u32) = 9
 //! 16      8     file length in bytes (u64), footer included
 //! 24      4     data date (u32 days since 1970-01-01)
@@ -54,7 +54,8 @@
 //!    6  2  domain index in the catalog
 //!    8  4  listed_on           12 4  valid_until (u32::MAX = none)
 //!    16 4  exited_on (MAX=none) 20 4 watch_until (MAX = none)
-//!    24 4  authority index (into META's table)  28 4  reserved, 0
+//!    24 4  authority index (into META's table)
+//!    28 4  reported_on (u32 day, MAX = none; version 2, reserved 0 in 1)
 //!    32 8  offset in STRINGS of entry_id, immediately followed by name
 //!          and basis
 //!    40 2  entry_id length     42 2  name length
@@ -82,7 +83,11 @@ pub const MAGIC: &[u8; 8] = b"CREDLIST";
 /// Bumped on any change of layout. A reader refuses other versions with
 /// [`super::SnapshotError::Version`]: rebuild the snapshot with the matching
 /// `credlist build`.
-pub const VERSION: u32 = 1;
+///
+/// History: 1, the first; 2 stores `reported_on` (SPEC §10) at offset 28 of
+/// an ENTRIES record, reserved (0) in version 1, where 0 would read as
+/// 1970-01-01: hence the bump rather than a silent reinterpretation.
+pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 32;
 pub const SECTION_ENTRY_LEN: usize = 24;
 pub const FOOTER_LEN: usize = 16;

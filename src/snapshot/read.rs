@@ -86,6 +86,8 @@ pub struct EntryView<'a> {
     pub name: &'a str,
     pub authority: &'a str,
     pub basis: &'a str,
+    /// §10: the day the listing reached the platform, if known.
+    pub reported_on: Option<Day>,
 }
 
 /// Opens a snapshot file, refusing one too short to hold a header and a
@@ -462,6 +464,10 @@ impl Snapshot {
                 .get(u32_at(r, 24) as usize)
                 .map_or("", |s| s),
             basis: text(so + il + nl, so + il + nl + bl),
+            reported_on: match u32_at(r, 28) {
+                NONE_DAY => None,
+                v => Some(Day::from_u32(v)),
+            },
         }
     }
 

@@ -1,7 +1,7 @@
 //! Build → read round trips and corruption: every truncation and byte flip
 //! is refused with an error, never a panic.
 
-use super::format::{Section, FOOTER_LEN, HEADER_LEN, SECTION_ENTRY_LEN};
+use super::format::{Section, FOOTER_LEN, HEADER_LEN, NONE_DAY, SECTION_ENTRY_LEN, VERSION};
 use super::rows::EntryRec;
 use super::*;
 use crate::catalog::Catalog;
@@ -60,6 +60,7 @@ fn accepted(rows: &[Row]) -> Builder {
                 exited_on: None,
                 watch_until: None,
             },
+            reported_on: NONE_DAY,
             entry_id: acc.arena.push(id),
             name: acc.arena.push("某某"),
             authority: acc.authorities.intern(if s % 2 == 0 { "fy" } else { "sw" }),
@@ -174,9 +175,10 @@ fn a_flip_in_every_section_is_refused() {
 #[test]
 fn wrong_version_is_named() {
     let mut b = sample();
-    b[8] = 2;
+    let other = VERSION + 1;
+    b[8..12].copy_from_slice(&other.to_le_bytes());
     let err = Snapshot::from_bytes(b).err().unwrap().to_string();
-    assert!(err.contains("version 2"), "{err}");
+    assert!(err.contains(&format!("version {other}")), "{err}");
 }
 
 /// Re-seals a modified body with a valid footer, as a hostile writer would.

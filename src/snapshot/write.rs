@@ -282,6 +282,7 @@ fn entries_section(entries: &[EntryRec], first: &[u32]) -> Vec<u8> {
                 r[16..20].copy_from_slice(&opt(f.exited_on).to_le_bytes());
                 r[20..24].copy_from_slice(&opt(f.watch_until).to_le_bytes());
                 r[24..28].copy_from_slice(&e.authority.to_le_bytes());
+                r[28..32].copy_from_slice(&e.reported_on.to_le_bytes());
                 r[32..40].copy_from_slice(&e.entry_id.off().to_le_bytes());
                 r[40..42].copy_from_slice(&(e.entry_id.len() as u16).to_le_bytes());
                 r[42..44].copy_from_slice(&(e.name.len() as u16).to_le_bytes());
