@@ -75,6 +75,9 @@ pub struct HitOut {
 pub struct MeasureOut {
     pub id: String,
     pub name: String,
+    /// The measure's legal basis from the catalog (what officers cite);
+    /// empty when the catalog gives none.
+    pub basis: String,
     /// The triggering entries' ids, sorted, each once.
     pub entries: Vec<String>,
     /// The listing authority of each of `entries`, in the same order: not
@@ -259,6 +262,7 @@ pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
                             MeasureOut {
                                 id: cm.id.clone(),
                                 name: cm.name.clone(),
+                                basis: cm.basis.clone(),
                                 entries,
                                 authorities,
                             }

@@ -8,8 +8,9 @@
 //! interned.
 //!
 //! - `files`: finding input files and their order;
-//! - `decode`: CSV / JSON Lines / GBK decoding into rows of named fields,
-//!   with physical line numbers, for any kind of row file;
+//! - `decode`: CSV / JSON Lines / GBK / `.xlsx` decoding into rows of
+//!   named fields (their aliases and required header columns given per kind
+//!   of row file), with physical line numbers, for any kind of row file;
 //! - `row`: one list-entry row checked against §1/§2;
 //! - `reject`: the reject report's rows and reasons;
 //! - `legacy`: the `--legacy-codes` file;
@@ -34,7 +35,7 @@ use crate::codes::CodeKind;
 use crate::date::Day;
 use crate::snapshot::{Builder, InputDigest, Row};
 use decode::RowSink;
-use row::{RawRow, FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME, NFIELDS};
+use row::{RawRow, ENTRY_FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME, NFIELDS};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::path::Path;
@@ -147,7 +148,14 @@ impl<'a> Ingest<'a> {
                 digest: Default::default(),
             },
         };
-        let digest = decode::read_file(path, file, self.opts.encoding, &FIELDS, progress, &mut fr)?;
+        let digest = decode::read_file(
+            path,
+            file,
+            self.opts.encoding,
+            &ENTRY_FIELDS,
+            progress,
+            &mut fr,
+        )?;
         let mut out = fr.out;
         out.stats.files = 1;
         out.stats.bytes = digest.bytes;
