@@ -83,6 +83,9 @@ pub struct HitOut {
 pub struct MeasureOut {
     pub id: String,
     pub name: String,
+    /// The measure's legal basis from the catalog (what officers cite);
+    /// empty when the catalog gives none.
+    pub basis: String,
     /// The triggering entries' ids, sorted, each once.
     pub entries: Vec<String>,
     /// The relations it fired through (§8 rule 4), when it did.

@@ -193,6 +193,7 @@ impl<'s> Related<'s> {
         MeasureOut {
             id: cm.id.clone(),
             name: cm.name.clone(),
+            basis: cm.basis.clone(),
             entries,
             via: (!via.is_empty()).then_some(via),
             authorities,

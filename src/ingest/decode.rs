@@ -1,15 +1,21 @@
 //! Decoding input files into rows of named fields (SPEC §2): CSV (UTF-8 or
-//! GBK, a header row) and JSON Lines, with physical line numbers, a BOM
-//! allowed, blank lines skipped and values trimmed.
+//! GBK, a header row), JSON Lines and `.xlsx` workbooks (the first sheet, a
+//! header row), with physical line numbers (sheet row numbers for a
+//! workbook), a BOM allowed, blank lines skipped and values trimmed.
 //!
 //! Nothing here knows what the fields mean: a [`RowSink`] receives each
 //! row as the values of the `N` fields it asked for, so list entries and
-//! any other kind of row file are read the same way.
+//! any other kind of row file are read the same way. Which header names
+//! (and JSON keys) give which field is a [`Fields`] of the row file's kind:
+//! a [`FieldSpec`] adds aliases (the Chinese names platforms export) and
+//! the fields a header must name; a plain `[&str; N]` is the names alone.
+//! A header that names a field twice, or lacks a required one, is an error
+//! for the file ([`IngestError::Header`]), not a rejected row per line.
 
 use super::error::IngestError;
 use crate::snapshot::InputDigest;
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::rc::Rc;
@@ -42,6 +48,59 @@ impl Encoding {
     }
 }
 
+/// The fields of a kind of row file, as headers and JSON keys name them.
+pub(crate) trait Fields<const N: usize> {
+    /// The field's own name (the §2 name).
+    fn name(&self, i: usize) -> &str;
+    /// Every header name or key that gives field `i`, its own name first.
+    fn accepted(&self, i: usize) -> Vec<&str>;
+    /// Fields a header must have a column for.
+    fn required(&self) -> &[usize];
+}
+
+/// Field names alone: no aliases, no required columns.
+impl<const N: usize> Fields<N> for [&str; N] {
+    fn name(&self, i: usize) -> &str {
+        self[i]
+    }
+    fn accepted(&self, i: usize) -> Vec<&str> {
+        vec![self[i]]
+    }
+    fn required(&self) -> &[usize] {
+        &[]
+    }
+}
+
+/// Field names, the other names each is exported under, and the fields a
+/// header must name.
+pub(crate) struct FieldSpec<const N: usize> {
+    pub(crate) names: [&'static str; N],
+    /// `(alias, field index)`: header names and keys besides the own names.
+    pub(crate) aliases: &'static [(&'static str, usize)],
+    pub(crate) required: &'static [usize],
+}
+
+impl<const N: usize> Fields<N> for FieldSpec<N> {
+    fn name(&self, i: usize) -> &str {
+        self.names[i]
+    }
+    fn accepted(&self, i: usize) -> Vec<&str> {
+        let mut v = vec![self.names[i]];
+        v.extend(self.aliases.iter().filter(|a| a.1 == i).map(|a| a.0));
+        v
+    }
+    fn required(&self) -> &[usize] {
+        self.required
+    }
+}
+
+/// Header name or key → field index, built once per file.
+fn lookup_table<const N: usize>(fields: &impl Fields<N>) -> HashMap<&str, usize> {
+    (0..N)
+        .flat_map(|i| fields.accepted(i).into_iter().map(move |n| (n, i)))
+        .collect()
+}
+
 /// What receives the rows of one file.
 pub(crate) trait RowSink<const N: usize> {
     /// A readable row at its physical line: the values of the `N` fields
@@ -58,15 +117,15 @@ pub(crate) fn trim(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{3000}')
 }
 
-/// Reads the open file `path` (`.jsonl`: JSON Lines, else CSV) into `sink`,
-/// mapping columns or keys to `names`. `progress(bytes)` is called as the
-/// file is read. Returns the file's digest (every byte, also those after a
-/// reader stopped early).
+/// Reads the open file `path` (`.jsonl`: JSON Lines, `.xlsx`: a workbook,
+/// else CSV) into `sink`, mapping columns or keys to `names`.
+/// `progress(bytes)` is called as the file is read. Returns the file's
+/// digest (every byte, also those after a reader stopped early).
 pub(crate) fn read_file<const N: usize>(
     path: &Path,
     file: std::fs::File,
     encoding: Encoding,
-    names: &[&str; N],
+    names: &impl Fields<N>,
     progress: &(dyn Fn(u64) + Sync),
     sink: &mut impl RowSink<N>,
 ) -> Result<InputDigest, IngestError> {
@@ -79,10 +138,10 @@ pub(crate) fn read_file<const N: usize>(
         progress,
         hasher: &mut hasher,
     };
-    if path.extension().and_then(|e| e.to_str()) == Some("jsonl") {
-        read_jsonl(&name, &mut counting, names, sink)?;
-    } else {
-        read_csv(&name, &mut counting, encoding, names, sink)?;
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl") => read_jsonl(&name, &mut counting, names, sink)?,
+        Some("xlsx") => read_xlsx(&name, &mut counting, names, sink)?,
+        _ => read_csv(&name, &mut counting, encoding, names, sink)?,
     }
     // Readers may stop early (a CSV with no header): hash the rest too.
     std::io::copy(&mut counting, &mut std::io::sink()).map_err(|source| IngestError::Io {
@@ -97,46 +156,99 @@ pub(crate) fn read_file<const N: usize>(
     })
 }
 
-/// Maps the header's columns to field positions (`None`: ignored column).
+/// Maps the header's columns (at physical `line`) to field positions
+/// (`None`: ignored column). Two columns for one field, or a required field
+/// without a column, refuse the file.
 fn read_header<const N: usize>(
     name: &str,
-    rec: &csv::ByteRecord,
-    names: &[&str; N],
+    line: u64,
+    header: &[String],
+    fields: &impl Fields<N>,
     sink: &mut impl RowSink<N>,
 ) -> Result<Vec<Option<usize>>, IngestError> {
-    let mut columns: Vec<Option<usize>> = Vec::with_capacity(rec.len());
-    for (i, raw) in rec.iter().enumerate() {
-        let raw = if i == 0 {
-            raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
-        } else {
-            raw
-        };
-        let col = std::str::from_utf8(raw).map_err(|_| IngestError::Header {
-            path: name.to_string(),
-            message: format!("column {} is not valid text", i + 1),
-        })?;
+    let table = lookup_table(fields);
+    let err = |message: String| IngestError::Header {
+        path: name.to_string(),
+        line,
+        message,
+    };
+    let mut columns: Vec<Option<usize>> = Vec::with_capacity(header.len());
+    for (i, col) in header.iter().enumerate() {
         let col = trim(col);
-        let field = names.iter().position(|f| *f == col);
+        let field = table.get(col).copied();
         if let Some(fi) = field {
-            if columns.contains(&Some(fi)) {
-                return Err(IngestError::Header {
-                    path: name.to_string(),
-                    message: format!("column {col:?} appears twice"),
-                });
+            if let Some(j) = columns.iter().position(|c| *c == Some(fi)) {
+                let first = trim(&header[j]);
+                let what = if first == col {
+                    format!(
+                        "column {col:?} appears twice (columns {} and {})",
+                        j + 1,
+                        i + 1
+                    )
+                } else {
+                    format!(
+                        "columns {} ({first:?}) and {} ({col:?}) both give the field {}",
+                        j + 1,
+                        i + 1,
+                        fields.name(fi)
+                    )
+                };
+                return Err(err(format!("{what}: keep one of them")));
             }
-        } else {
+        } else if !col.is_empty() || header.len() == 1 {
             sink.ignored_column(format!("{name}: {col}"));
         }
         columns.push(field);
     }
+    let missing: Vec<String> = fields
+        .required()
+        .iter()
+        .filter(|&&fi| !columns.contains(&Some(fi)))
+        .map(|&fi| {
+            let names = fields.accepted(fi);
+            if names.len() == 1 {
+                names[0].to_string()
+            } else {
+                format!("{} (or {})", names[0], names[1..].join(" / "))
+            }
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(err(format!(
+            "no column for the required field{} {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        )));
+    }
     Ok(columns)
+}
+
+/// The header record's names (BOM stripped), or the column that is not text.
+fn header_names(name: &str, rec: &csv::ByteRecord) -> Result<Vec<String>, IngestError> {
+    rec.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let raw = if i == 0 {
+                raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+            } else {
+                raw
+            };
+            std::str::from_utf8(raw)
+                .map(str::to_string)
+                .map_err(|_| IngestError::Header {
+                    path: name.to_string(),
+                    line: 1,
+                    message: format!("column {} is not valid text", i + 1),
+                })
+        })
+        .collect()
 }
 
 fn read_csv<const N: usize, R: Read>(
     name: &str,
     input: R,
     encoding: Encoding,
-    names: &[&str; N],
+    names: &impl Fields<N>,
     sink: &mut impl RowSink<N>,
 ) -> Result<(), IngestError> {
     let decoded: Box<dyn Read + '_> = match encoding {
@@ -173,7 +285,10 @@ fn read_csv<const N: usize, R: Read>(
     if !rdr.read_byte_record(&mut rec).map_err(io)? {
         return Ok(());
     }
-    let columns = read_header(name, &rec, names, sink)?;
+    let header_line = newlines
+        .borrow_mut()
+        .line_at(rec.position().map_or(0, |p| p.byte()));
+    let columns = read_header(name, header_line, &header_names(name, &rec)?, names, sink)?;
     let ncols = columns.len();
     while rdr.read_byte_record(&mut rec).map_err(io)? {
         let line = newlines
@@ -215,9 +330,10 @@ fn read_csv<const N: usize, R: Read>(
 fn read_jsonl<const N: usize, R: Read>(
     name: &str,
     input: R,
-    names: &[&str; N],
+    names: &impl Fields<N>,
     sink: &mut impl RowSink<N>,
 ) -> Result<(), IngestError> {
+    let table = lookup_table(names);
     let mut rdr = BufReader::with_capacity(1 << 16, input);
     let mut buf = Vec::new();
     let mut line = 0u64;
@@ -254,29 +370,133 @@ fn read_jsonl<const N: usize, R: Read>(
                 continue;
             }
         };
+        for t in texts.iter_mut() {
+            t.clear();
+        }
+        let mut given: [Option<&str>; N] = [None; N];
         let mut bad = None;
-        for (text, f) in texts.iter_mut().zip(names) {
-            text.clear();
-            match obj.get(*f) {
-                None | Some(serde_json::Value::Null) => {}
-                Some(serde_json::Value::String(s)) => text.push_str(trim(s)),
-                Some(serde_json::Value::Number(n)) => {
+        for (key, value) in &obj {
+            let Some(&fi) = table.get(key.as_str()) else {
+                continue;
+            };
+            let text = &mut texts[fi];
+            match value {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => text.push_str(trim(s)),
+                serde_json::Value::Number(n) => {
                     use std::fmt::Write;
                     let _ = write!(text, "{n}");
                 }
-                Some(_) => {
-                    bad.get_or_insert(*f);
+                _ => {
+                    bad.get_or_insert(format!("field {key} must be a string"));
+                    continue;
                 }
             }
+            if let Some(first) = given[fi].replace(key) {
+                bad.get_or_insert(format!(
+                    "keys {first:?} and {key:?} both give the field {}",
+                    names.name(fi)
+                ));
+            }
         }
-        if let Some(f) = bad {
-            sink.malformed(line, format!("field {f} must be a string"));
+        if let Some(message) = bad {
+            sink.malformed(line, message);
             continue;
         }
         let fields: [&str; N] = std::array::from_fn(|i| texts[i].as_str());
         sink.row(line, &fields)?;
     }
     Ok(())
+}
+
+/// Reads the first sheet of a workbook: its first non-blank row is the
+/// header, each further non-blank row a row at its sheet row number (the
+/// first row of the sheet is 1). Date cells become `YYYY-MM-DD`; whole
+/// numbers are written without a fraction.
+fn read_xlsx<const N: usize, R: Read>(
+    name: &str,
+    mut input: R,
+    names: &impl Fields<N>,
+    sink: &mut impl RowSink<N>,
+) -> Result<(), IngestError> {
+    use calamine::{Reader, Xlsx};
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|source| IngestError::Io {
+            path: name.to_string(),
+            source,
+        })?;
+    let bad = |message: String| IngestError::Workbook {
+        path: name.to_string(),
+        message,
+    };
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|e: calamine::XlsxError| bad(e.to_string()))?;
+    let range = match book.worksheet_range_at(0) {
+        None => return Err(bad("it has no sheet".into())),
+        Some(r) => r.map_err(|e| bad(e.to_string()))?,
+    };
+    let Some((top, _)) = range.start() else {
+        return Ok(()); // an empty sheet: no header, no rows
+    };
+    let mut cells: Vec<String> = Vec::with_capacity(range.width());
+    let mut columns: Option<Vec<Option<usize>>> = None;
+    for (i, r) in range.rows().enumerate() {
+        let line = u64::from(top) + i as u64 + 1;
+        cells.clear();
+        let mut error = None;
+        for (c, cell) in r.iter().enumerate() {
+            match cell_text(cell) {
+                Ok(t) => cells.push(t),
+                Err(e) => {
+                    error.get_or_insert(format!("column {} holds the error {e}", c + 1));
+                    cells.push(String::new());
+                }
+            }
+        }
+        if error.is_none() && cells.iter().all(|c| trim(c).is_empty()) {
+            continue;
+        }
+        let Some(cols) = &columns else {
+            columns = Some(read_header(name, line, &cells, names, sink)?);
+            continue;
+        };
+        if let Some(message) = error {
+            sink.malformed(line, message);
+            continue;
+        }
+        let mut fields = [""; N];
+        for (i, text) in cells.iter().enumerate() {
+            if let Some(Some(fi)) = cols.get(i) {
+                fields[*fi] = trim(text);
+            }
+        }
+        sink.row(line, &fields)?;
+    }
+    Ok(())
+}
+
+/// The text of one workbook cell, or the cell's error value.
+fn cell_text(cell: &calamine::Data) -> Result<String, String> {
+    use calamine::Data;
+    Ok(match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(d) if d.is_datetime() => {
+            let (y, m, day, ..) = d.to_ymd_hms_milli();
+            format!("{y:04}-{m:02}-{day:02}")
+        }
+        Data::DateTime(d) => d.as_f64().to_string(),
+        // ISO cells (OpenDocument): the date part of a date-time.
+        Data::DateTimeIso(s) => s.split('T').next().unwrap_or(s).to_string(),
+        Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => return Err(e.to_string()),
+    })
 }
 
 /// Newlines read but not yet passed by the parser: offset, and whether the

@@ -8,7 +8,7 @@ pub enum IngestError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: not a .csv or .jsonl file")]
+    #[error("{path}: not a .csv, .jsonl or .xlsx file")]
     Extension { path: String },
     #[error("{path}:{line}: {message}")]
     Legacy {
@@ -16,6 +16,15 @@ pub enum IngestError {
         line: u64,
         message: String,
     },
-    #[error("{path}:1: header: {message}")]
-    Header { path: String, message: String },
+    /// A header that cannot be read as the fields: an unreadable name, two
+    /// columns for one field, a required field without a column. `line` is
+    /// the header's physical line (sheet row for a workbook).
+    #[error("{path}:{line}: header: {message}")]
+    Header {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}: not a readable .xlsx workbook: {message}")]
+    Workbook { path: String, message: String },
 }

@@ -6,7 +6,7 @@ use super::error::IngestError;
 use std::path::{Path, PathBuf};
 
 /// Expands INPUT arguments: files as given, folders recursively (only
-/// `.csv`/`.jsonl` files; others are listed in `skipped`), all sorted by the
+/// `.csv`/`.jsonl`/`.xlsx` files; others are listed in `skipped`), all sorted by the
 /// bytes of their paths.
 pub(crate) fn list_inputs(
     inputs: &[PathBuf],
@@ -57,8 +57,14 @@ pub(crate) fn list_inputs(
 }
 
 fn is_list_file(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("csv") | Some("jsonl")
-    )
+    // `~$name.xlsx` is the lock file of a workbook open in a spreadsheet.
+    let lock = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("~$"));
+    !lock
+        && matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("csv") | Some("jsonl") | Some("xlsx")
+        )
 }

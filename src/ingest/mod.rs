@@ -10,8 +10,9 @@
 //! checked for duplicates across all files of its kind.
 //!
 //! - `files`: finding input files and their order;
-//! - `decode`: CSV / JSON Lines / GBK decoding into rows of named fields,
-//!   with physical line numbers, for any kind of row file;
+//! - `decode`: CSV / JSON Lines / GBK / `.xlsx` decoding into rows of
+//!   named fields (their aliases and required header columns given per kind
+//!   of row file), with physical line numbers, for any kind of row file;
 //! - `row`: one list-entry row checked against §1/§2;
 //! - `relation`: one relation row checked against §1/§8;
 //! - `reject`: the reject report's rows and reasons;
@@ -39,7 +40,7 @@ use crate::date::Day;
 use crate::snapshot::{Builder, InputDigest, RelationRow, Row};
 use decode::RowSink;
 use relation::{F_RELATION_ID, RELATION_FIELDS};
-use row::{RawRow, FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME, NFIELDS};
+use row::{RawRow, ENTRY_FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME, NFIELDS};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::path::Path;
@@ -227,7 +228,7 @@ impl<'a> Ingest<'a> {
         let encoding = self.opts.encoding;
         let digest = match kind {
             FileKind::Entries => {
-                decode::read_file(path, file, encoding, &FIELDS, progress, &mut fr)?
+                decode::read_file(path, file, encoding, &ENTRY_FIELDS, progress, &mut fr)?
             }
             FileKind::Relations => {
                 let mut rr = RelationReader(fr);

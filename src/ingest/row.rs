@@ -1,6 +1,7 @@
 //! One list-entry row checked against SPEC §1/§2: the first reason kind
 //! that applies, in the reject report's precedence order.
 
+use super::decode::FieldSpec;
 use super::legacy::LegacyCodes;
 use super::reject::Reason;
 use crate::catalog::Catalog;
@@ -26,6 +27,52 @@ pub(crate) const FIELDS: [&str; NFIELDS] = [
 ];
 /// Number of §2 fields.
 pub(crate) const NFIELDS: usize = 13;
+
+/// Header names (and JSON keys) of the platforms' exports accepted for
+/// the §2 fields, besides the fields' own names (README "Input files").
+pub(crate) const ALIASES: &[(&str, usize)] = &[
+    ("名单编号", F_ENTRY_ID),
+    ("记录编号", F_ENTRY_ID),
+    ("统一社会信用代码", F_CODE),
+    ("证件号码", F_CODE),
+    ("身份证号码", F_CODE),
+    ("统一社会信用代码或证件号码", F_CODE),
+    ("主体名称", F_NAME),
+    ("名称", F_NAME),
+    ("姓名", F_NAME),
+    ("名单类型", F_KIND),
+    ("领域", F_DOMAIN),
+    ("认定部门", F_AUTHORITY),
+    ("认定单位", F_AUTHORITY),
+    ("认定文书号", F_BASIS),
+    ("认定依据", F_BASIS),
+    ("认定日期", F_LISTED_ON),
+    ("列入日期", F_LISTED_ON),
+    ("有效期至", F_VALID_UNTIL),
+    ("有效期截止日期", F_VALID_UNTIL),
+    ("状态", F_STATUS),
+    ("退出日期", F_EXITED_ON),
+    ("移出日期", F_EXITED_ON),
+    ("关注期至", F_WATCH_UNTIL),
+];
+
+/// The §2 fields a header must have a column for.
+const REQUIRED: &[usize] = &[
+    F_ENTRY_ID,
+    F_CODE,
+    F_KIND,
+    F_DOMAIN,
+    F_AUTHORITY,
+    F_LISTED_ON,
+];
+
+/// How list-entry files name their fields.
+pub(crate) const ENTRY_FIELDS: FieldSpec<NFIELDS> = FieldSpec {
+    names: FIELDS,
+    aliases: ALIASES,
+    required: REQUIRED,
+};
+
 /// Longest field value accepted; the snapshot stores string lengths as u16.
 pub(crate) const MAX_FIELD_BYTES: usize = 4096;
 const _: () = assert!(MAX_FIELD_BYTES <= u16::MAX as usize);
@@ -183,11 +230,18 @@ fn check_required(f: &[&str; NFIELDS]) -> Result<(), Rejected> {
     ))
 }
 
+/// A kind: its §2 name, or the list's Chinese name.
 fn parse_kind(s: &str) -> Result<Kind, Rejected> {
-    Kind::parse(s).ok_or_else(|| {
+    let alias = match s {
+        "红名单" => Some(Kind::Red),
+        "黑名单" => Some(Kind::Black),
+        "重点关注名单" => Some(Kind::Watch),
+        _ => None,
+    };
+    alias.or_else(|| Kind::parse(s)).ok_or_else(|| {
         (
             Reason::UnknownKind,
-            format!("unknown kind {s:?} (expected red, black or watch)"),
+            format!("unknown kind {s:?} (expected red, black or watch, or 红名单, 黑名单 or 重点关注名单)"),
         )
     })
 }

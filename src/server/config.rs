@@ -24,6 +24,8 @@
 //! mode = "0660"
 //! [admin]
 //! socket = "/run/credlist/admin.sock"
+//! [receipts]
+//! # key_file = "/etc/credlist/receipt.key"
 //! [limits]
 //! max_connections = 1024
 //! max_connections_per_peer = 256
@@ -83,6 +85,8 @@ pub struct Config {
     pub batch: BatchSection,
     /// `[admin]`: the operators' HTTP/JSON socket.
     pub admin: AdminSection,
+    /// `[receipts]`: how receipts are signed.
+    pub receipts: ReceiptsSection,
     /// `[limits]`: sizes, counts and timeouts.
     pub limits: Limits,
     /// `[[client]]`: callers and their permissions. None = everyone who can
@@ -183,6 +187,17 @@ impl Default for CheckSection {
             tcp: None,
         }
     }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiptsSection {
+    /// A file of at least 32 bytes whose bytes are the receipt key, readable
+    /// by the daemon's user alone (a file with any permission for group or
+    /// others is refused at start). Daemons given the same key accept each
+    /// other's receipts in `/v1/feedback`. Default: none (a daemon accepts
+    /// only the receipts it issued itself, from its state directory).
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -381,6 +396,9 @@ impl Config {
         fix(&mut self.check.socket);
         fix(&mut self.batch.socket);
         fix(&mut self.admin.socket);
+        if let Some(k) = &mut self.receipts.key_file {
+            fix(k);
+        }
     }
 
     fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -411,6 +429,13 @@ impl Config {
             ("check.socket", &self.check.socket),
             ("batch.socket", &self.batch.socket),
             ("admin.socket", &self.admin.socket),
+            (
+                "receipts.key_file",
+                self.receipts
+                    .key_file
+                    .as_ref()
+                    .unwrap_or(&self.admin.socket),
+            ),
         ] {
             if p.as_os_str().is_empty() {
                 return Err(self.invalid(key, "must not be empty"));
@@ -619,6 +644,12 @@ mod tests {
     fn relative_paths_follow_the_config_file() {
         let c = parse("[snapshot]\npath = \"x.snap\"\n").unwrap();
         assert_eq!(c.snapshot.path, Path::new("/etc/credlist/x.snap"));
+        let c = parse("[receipts]\nkey_file = \"receipt.key\"\n").unwrap();
+        assert_eq!(
+            c.receipts.key_file.as_deref(),
+            Some(Path::new("/etc/credlist/receipt.key"))
+        );
+        assert!(err("[receipts]\nkey_file = \"\"").contains("receipts.key_file"));
     }
 
     #[test]

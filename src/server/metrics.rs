@@ -15,6 +15,8 @@ pub enum Endpoint {
     Feedback,
     Health,
     Metrics,
+    Catalog,
+    OpenApi,
     Batch,
     AdminReload,
     AdminHolds,
@@ -24,11 +26,13 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::Check,
         Endpoint::Feedback,
         Endpoint::Health,
         Endpoint::Metrics,
+        Endpoint::Catalog,
+        Endpoint::OpenApi,
         Endpoint::Batch,
         Endpoint::AdminReload,
         Endpoint::AdminHolds,
@@ -41,6 +45,8 @@ impl Endpoint {
             Endpoint::Feedback => "feedback",
             Endpoint::Health => "health",
             Endpoint::Metrics => "metrics",
+            Endpoint::Catalog => "catalog",
+            Endpoint::OpenApi => "openapi",
             Endpoint::Batch => "batch",
             Endpoint::AdminReload => "admin_reload",
             Endpoint::AdminHolds => "admin_holds",

@@ -76,6 +76,8 @@ pub enum ServerError {
     #[error("receipts journal: {0}")]
     Receipts(#[from] journal::JournalError),
     #[error(transparent)]
+    ReceiptKey(#[from] receipts::KeyError),
+    #[error(transparent)]
     Audit(#[from] audit::AuditError),
     #[error("{what} socket {path}: {message}")]
     Bind {
@@ -154,7 +156,11 @@ async fn start(
         .await
         .map_err(ServerError::Snapshot)?;
     let registry = holds::HoldRegistry::open(&config.state.dir)?;
-    let receipts = receipts::Receipts::start(&config.state.dir)?;
+    let key = match &config.receipts.key_file {
+        Some(p) => Some(receipts::ReceiptKey::load(p)?),
+        None => None,
+    };
+    let receipts = receipts::Receipts::start(&config.state.dir, key)?;
     let audit = audit::Audit::start(&config.audit)?;
     let bound = match bind_all(&config, &mut activated) {
         Ok(b) => b,

@@ -16,10 +16,21 @@
 //! final count, or, for a boot that ended in a crash, its last reservation.
 //! So feedback can never cite a receipt that was not issued, except, after
 //! a crash, one of the at most [`BLOCK`] numbers reserved but not reached.
+//!
+//! With a receipt key (`[receipts] key_file`, SPEC §11) a receipt is
+//! `<boot>-<seq>-<tag>`: `<tag>` is 32 hex digits, the first 16 bytes of
+//! HMAC-SHA256 under the key of `credlist-receipt-v1:<boot>-<seq>`. Such a
+//! receipt is valid when its tag is, whichever daemon holding the key
+//! issued it, so feedback may reach any daemon behind a balancer; one made
+//! with another key is refused. Receipts of the plain form (issued before
+//! the key was configured) are still verified from the journal.
 
 use super::journal::{Journal, JournalError};
+use hmac::{Hmac, Mac};
 use serde_json::json;
+use sha2::Sha256;
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,8 +40,123 @@ pub const RECEIPTS_FILE: &str = "receipts";
 /// Receipt numbers reserved per journal write.
 pub const BLOCK: u64 = 1 << 20;
 
+/// Shortest receipt key accepted, in bytes.
+pub const MIN_KEY_BYTES: u64 = 32;
+/// Longest receipt key file read (a larger file is a configuration mistake).
+pub const MAX_KEY_BYTES: u64 = 4096;
+/// Hex digits of a receipt's tag (128 bits of the HMAC).
+const TAG_HEX: usize = 32;
+/// Domain separation of the HMAC input.
+const TAG_CONTEXT: &[u8] = b"credlist-receipt-v1:";
+
+/// The shared receipt key (`[receipts] key_file`).
+#[derive(Clone)]
+pub struct ReceiptKey(Vec<u8>);
+
+impl std::fmt::Debug for ReceiptKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReceiptKey({} bytes)", self.0.len())
+    }
+}
+
+/// Why a receipt key file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("receipt key file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "receipt key file {path} has mode {mode:04o}: it must be readable by the daemon's \
+         user alone (no permission for group or others; chmod 600 {path})"
+    )]
+    Mode { path: String, mode: u32 },
+    #[error("receipt key file {path} is not a regular file")]
+    NotAFile { path: String },
+    #[error(
+        "receipt key file {path} has {len} bytes: a key has {MIN_KEY_BYTES} to {MAX_KEY_BYTES} \
+         bytes (e.g. head -c 32 /dev/urandom > {path})"
+    )]
+    Length { path: String, len: u64 },
+}
+
+impl ReceiptKey {
+    /// Reads a key file: a regular file of [`MIN_KEY_BYTES`] to
+    /// [`MAX_KEY_BYTES`] bytes (all of them the key, a final newline too)
+    /// with no permission bits for group or others.
+    pub fn load(path: &Path) -> Result<ReceiptKey, KeyError> {
+        use std::io::Read;
+        let name = path.display().to_string();
+        let io = |source| KeyError::Io {
+            path: name.clone(),
+            source,
+        };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        // The opened file's metadata: what is read is what was checked.
+        let meta = f.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(KeyError::NotAFile { path: name });
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Mode { path: name, mode });
+        }
+        let len = meta.len();
+        if !(MIN_KEY_BYTES..=MAX_KEY_BYTES).contains(&len) {
+            return Err(KeyError::Length { path: name, len });
+        }
+        let mut key = Vec::with_capacity(len as usize);
+        f.by_ref()
+            .take(MAX_KEY_BYTES + 1)
+            .read_to_end(&mut key)
+            .map_err(io)?;
+        let len = key.len() as u64;
+        if !(MIN_KEY_BYTES..=MAX_KEY_BYTES).contains(&len) {
+            return Err(KeyError::Length { path: name, len });
+        }
+        Ok(ReceiptKey(key))
+    }
+
+    /// A key from bytes (tests).
+    pub fn from_bytes(bytes: &[u8]) -> ReceiptKey {
+        ReceiptKey(bytes.to_vec())
+    }
+
+    fn mac(&self, body: &str) -> Hmac<Sha256> {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
+        m.update(TAG_CONTEXT);
+        m.update(body.as_bytes());
+        m
+    }
+
+    /// The tag of `<boot>-<seq>`, as hex.
+    fn tag(&self, body: &str) -> String {
+        let out = self.mac(body).finalize().into_bytes();
+        out[..TAG_HEX / 2]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Does `tag` (hex) belong to `body` under this key? Compared in
+    /// constant time.
+    fn verify(&self, body: &str, tag: &str) -> bool {
+        if tag.len() != TAG_HEX || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return false;
+        }
+        let mut bytes = [0u8; TAG_HEX / 2];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&tag[2 * i..2 * i + 2], 16).expect("hex digits");
+        }
+        self.mac(body).verify_truncated_left(&bytes).is_ok()
+    }
+}
+
 pub struct Receipts {
     boot: u64,
+    /// The shared key receipts are tagged with; `None`: plain receipts.
+    key: Option<ReceiptKey>,
     /// Last sequence number handed out.
     issued: AtomicU64,
     /// Highest number covered by a durable reservation.
@@ -71,8 +197,9 @@ fn random_u64() -> u64 {
 }
 
 impl Receipts {
-    /// Replays the journal and starts a new boot (durably).
-    pub fn start(dir: &Path) -> Result<Receipts, JournalError> {
+    /// Replays the journal and starts a new boot (durably); with a `key`,
+    /// receipts are tagged with it.
+    pub fn start(dir: &Path, key: Option<ReceiptKey>) -> Result<Receipts, JournalError> {
         let (mut journal, records) = Journal::open(&dir.join(RECEIPTS_FILE))?;
         let mut earlier: HashMap<u64, u64> = HashMap::new();
         let mut finals: HashMap<u64, u64> = HashMap::new();
@@ -104,6 +231,7 @@ impl Receipts {
         }))?;
         Ok(Receipts {
             boot,
+            key,
             issued: AtomicU64::new(0),
             reserved: AtomicU64::new(BLOCK),
             journal: Mutex::new(journal),
@@ -141,7 +269,19 @@ impl Receipts {
                 }
             });
         }
-        Ok(format!("{:016x}-{seq}", self.boot))
+        let body = format!("{:016x}-{seq}", self.boot);
+        Ok(match &self.key {
+            Some(k) => {
+                let tag = k.tag(&body);
+                format!("{body}-{tag}")
+            }
+            None => body,
+        })
+    }
+
+    /// Are receipts tagged with a shared key?
+    pub fn keyed(&self) -> bool {
+        self.key.is_some()
     }
 
     /// Makes numbers up to at least `need` durable.
@@ -157,8 +297,15 @@ impl Receipts {
         Ok(())
     }
 
-    /// Was this receipt issued (by this boot or an earlier one)?
+    /// Was this receipt issued (by this boot or an earlier one, or, for a
+    /// tagged receipt, by any daemon holding the same key)?
     pub fn verify(&self, receipt: &str) -> bool {
+        if receipt.matches('-').count() == 2 {
+            let Some((body, tag)) = receipt.rsplit_once('-') else {
+                return false;
+            };
+            return parse(body).is_some() && self.key.as_ref().is_some_and(|k| k.verify(body, tag));
+        }
         let Some((boot, seq)) = parse(receipt) else {
             return false;
         };
@@ -186,7 +333,7 @@ mod tests {
     #[tokio::test]
     async fn receipts_verify_across_boots() {
         let dir = tempfile::tempdir().unwrap();
-        let r = Arc::new(Receipts::start(dir.path()).unwrap());
+        let r = Arc::new(Receipts::start(dir.path(), None).unwrap());
         let a = r.issue().await.unwrap();
         let b = r.issue().await.unwrap();
         assert_ne!(a, b);
@@ -197,7 +344,7 @@ mod tests {
         assert!(!r.verify("garbage"));
         r.finish().unwrap();
         drop(r);
-        let r2 = Receipts::start(dir.path()).unwrap();
+        let r2 = Receipts::start(dir.path(), None).unwrap();
         assert!(r2.verify(&a) && r2.verify(&b));
         assert!(!r2.verify(&format!("{boot:016x}-{}", seq + 1)));
     }
@@ -205,14 +352,63 @@ mod tests {
     #[tokio::test]
     async fn a_crashed_boot_is_bounded_by_its_reservation() {
         let dir = tempfile::tempdir().unwrap();
-        let r = Arc::new(Receipts::start(dir.path()).unwrap());
+        let r = Arc::new(Receipts::start(dir.path(), None).unwrap());
         let a = r.issue().await.unwrap();
         let boot = r.boot();
         drop(r); // no finish: a crash
-        let r2 = Receipts::start(dir.path()).unwrap();
+        let r2 = Receipts::start(dir.path(), None).unwrap();
         assert!(r2.verify(&a));
         assert!(r2.verify(&format!("{boot}-{BLOCK}")));
         assert!(!r2.verify(&format!("{boot}-{}", BLOCK + 1)));
+    }
+
+    #[tokio::test]
+    async fn keyed_receipts_verify_wherever_the_key_is() {
+        let key = ReceiptKey::from_bytes(&[7u8; 32]);
+        let (d1, d2, d3) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let a = Arc::new(Receipts::start(d1.path(), Some(key.clone())).unwrap());
+        let b = Receipts::start(d2.path(), Some(key)).unwrap();
+        let other = Receipts::start(d3.path(), Some(ReceiptKey::from_bytes(&[8u8; 32]))).unwrap();
+        let plain = Receipts::start(d3.path(), None).unwrap();
+        let r = a.issue().await.unwrap();
+        assert_eq!(r.split('-').nth(2).map(str::len), Some(TAG_HEX), "{r}");
+        assert!(a.verify(&r) && b.verify(&r));
+        assert!(!other.verify(&r) && !plain.verify(&r));
+        // Any change to the body or the tag is refused.
+        let (body, tag) = r.rsplit_once('-').unwrap();
+        let (boot, seq) = parse(body).unwrap();
+        assert!(!b.verify(&format!("{boot:016x}-{}-{tag}", seq + 1)));
+        let mut flipped = tag.to_string().into_bytes();
+        flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
+        assert!(!b.verify(&format!("{body}-{}", String::from_utf8(flipped).unwrap())));
+        assert!(!b.verify(&format!("{body}-{}", &tag[..TAG_HEX - 2])));
+        assert!(!b.verify(&format!("{body}-{tag}x")));
+        assert!(!b.verify(&format!("{body}-é{}", &tag[2..])));
+    }
+
+    #[test]
+    fn key_files_are_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key");
+        std::fs::write(&p, [1u8; 32]).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(ReceiptKey::load(&p).is_ok());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = ReceiptKey::load(&p).unwrap_err().to_string();
+        assert!(e.contains("mode 0640") && e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o604)).unwrap();
+        assert!(ReceiptKey::load(&p).is_err());
+        std::fs::write(&p, [1u8; 31]).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).unwrap();
+        let e = ReceiptKey::load(&p).unwrap_err().to_string();
+        assert!(e.contains("31 bytes"), "{e}");
+        let e = ReceiptKey::load(&dir.path().join("none")).unwrap_err();
+        assert!(matches!(e, KeyError::Io { .. }));
     }
 
     #[test]

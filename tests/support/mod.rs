@@ -63,6 +63,15 @@ pub fn build_snapshot(out: &Path, inputs: &[&str]) {
     );
 }
 
+/// A loopback port free a moment ago (for a daemon's TCP listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn our_uid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }
@@ -96,6 +105,8 @@ pub struct Daemon {
     /// `CREDLIST_LOG`; default `info`.
     pub log_level: String,
     pub env: Vec<(String, String)>,
+    /// More sections of the config (e.g. `[receipts]`), before the clients.
+    pub extra: String,
 }
 
 impl Daemon {
@@ -122,6 +133,7 @@ impl Daemon {
             state_dir: None,
             log_level: "info".into(),
             env: Vec::new(),
+            extra: String::new(),
         }
     }
 
@@ -147,6 +159,10 @@ impl Daemon {
     }
     pub fn state_dir(mut self, p: &Path) -> Daemon {
         self.state_dir = Some(p.to_path_buf());
+        self
+    }
+    pub fn extra(mut self, sections: &str) -> Daemon {
+        self.extra = sections.to_string();
         self
     }
     pub fn log_level(mut self, l: &str) -> Daemon {
@@ -185,7 +201,7 @@ impl Daemon {
         let text = format!(
             "[snapshot]\npath = \"{snap}\"\n[state]\ndir = \"{state}\"\n[audit]\n{audit}\n\
              [check]\nsocket = \"{check}\"\nmode = \"0660\"\n{check_extra}\n[batch]\nsocket = \"{batch}\"\nmode = \"0660\"\n\
-             [admin]\nsocket = \"{admin}\"\n[limits]\n{limits}\n{clients}\n",
+             [admin]\nsocket = \"{admin}\"\n[limits]\n{limits}\n{extra}\n{clients}\n",
             snap = s(&d.join("current.snap")),
             state = s(&state),
             audit = self
@@ -197,6 +213,7 @@ impl Daemon {
             batch = s(&self.batch_sock()),
             admin = s(&self.admin_sock()),
             limits = self.limits,
+            extra = self.extra,
             clients = self.clients,
         );
         std::fs::write(self.config_path(), text).unwrap();

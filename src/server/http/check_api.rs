@@ -1,10 +1,12 @@
 //! The check API (check socket and its TCP listener): `POST /v1/check`,
-//! `POST /v1/feedback`, `GET /v1/health`, `GET /metrics`.
+//! `POST /v1/feedback`, `GET /v1/health`, `GET /v1/catalog`,
+//! `GET /v1/openapi.json`, `GET /metrics`.
 
 use super::transport::{
     json, method_not_allowed, no_content, parse_json, read_body, required, Failure, Ident, Resp,
     Routed,
 };
+use crate::catalog::Effect;
 use crate::check::{check_one, Ctx, Item};
 use crate::date::Day;
 use crate::server::access::{Caller, Client};
@@ -41,9 +43,10 @@ pub(crate) async fn routes(st: &Arc<State>, ident: &Ident, req: Request<Incoming
         }
         "/v1/health" if m == Method::GET => (Endpoint::Health, health(st)),
         "/metrics" if m == Method::GET => (Endpoint::Metrics, Ok(metrics(st))),
-        "/v1/check" | "/v1/feedback" | "/v1/health" | "/metrics" => {
-            (Endpoint::Unknown, Err(method_not_allowed(&m, &path)))
-        }
+        "/v1/catalog" if m == Method::GET => (Endpoint::Catalog, Ok(catalog(st))),
+        "/v1/openapi.json" if m == Method::GET => (Endpoint::OpenApi, Ok(super::openapi())),
+        "/v1/check" | "/v1/feedback" | "/v1/health" | "/metrics" | "/v1/catalog"
+        | "/v1/openapi.json" => (Endpoint::Unknown, Err(method_not_allowed(&m, &path))),
         _ => (
             Endpoint::Unknown,
             Err(Failure::not_found(format!(
@@ -271,9 +274,14 @@ async fn feedback(st: &State, caller: &Caller, req: Request<Incoming>) -> Result
         return Err(Failure::forbidden("caller is not a configured client"));
     }
     if !st.receipts.verify(&receipt) {
+        let by = if st.receipts.keyed() {
+            "a daemon holding this daemon's receipt key"
+        } else {
+            "this daemon"
+        };
         return Err(Failure::bad(
             "unknown_receipt",
-            format!("receipt {receipt:?} was not issued by this daemon"),
+            format!("receipt {receipt:?} was not issued by {by}"),
         ));
     }
     let served = st.served();
@@ -321,6 +329,100 @@ fn health(st: &State) -> Result<Resp, Failure> {
             "uptime_seconds": st.started.elapsed().as_secs_f64(),
         }),
     ))
+}
+
+/// A domain as `/v1/catalog` shows it.
+#[derive(Serialize)]
+struct CatalogDomain<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+/// A matter as `/v1/catalog` shows it.
+#[derive(Serialize)]
+struct CatalogMatter<'a> {
+    id: &'a str,
+    name: &'a str,
+    must_query: bool,
+}
+
+/// A measure as `/v1/catalog` shows it (SPEC §11).
+#[derive(Serialize)]
+struct CatalogMeasure<'a> {
+    id: &'a str,
+    name: &'a str,
+    effect: Effect,
+    mandatory: bool,
+    lists: &'a [String],
+    domains: &'a [String],
+    matters: &'a [String],
+    /// Who the measure reaches: `"subject"` and role names (SPEC §8).
+    applies_to: &'a [String],
+    basis: &'a str,
+}
+
+#[derive(Serialize)]
+struct CatalogResponse<'a> {
+    snapshot: SnapshotRef<'a>,
+    domains: Vec<CatalogDomain<'a>>,
+    matters: Vec<CatalogMatter<'a>>,
+    measures: Vec<CatalogMeasure<'a>>,
+}
+
+/// Until catalog measures carry `applies_to` (SPEC §8), every measure
+/// reaches the listed subject alone, which is the field's default.
+fn subject_only() -> &'static [String] {
+    static SUBJECT: std::sync::OnceLock<[String; 1]> = std::sync::OnceLock::new();
+    SUBJECT.get_or_init(|| ["subject".to_string()])
+}
+
+/// The served snapshot's catalog: the ids an integrator sends and reads.
+/// Public data (no personal data): any caller that reaches the socket.
+fn catalog(st: &State) -> Resp {
+    let served = st.served();
+    let snap = &served.snap;
+    let c = &snap.catalog;
+    json(
+        StatusCode::OK,
+        &CatalogResponse {
+            snapshot: SnapshotRef {
+                id: &snap.id,
+                data_date: snap.data_date,
+            },
+            domains: c
+                .domains
+                .iter()
+                .map(|d| CatalogDomain {
+                    id: &d.id,
+                    name: &d.name,
+                })
+                .collect(),
+            matters: c
+                .matters
+                .iter()
+                .map(|m| CatalogMatter {
+                    id: &m.id,
+                    name: &m.name,
+                    must_query: m.must_query,
+                })
+                .collect(),
+            measures: c
+                .measures
+                .iter()
+                .map(|m| CatalogMeasure {
+                    id: &m.id,
+                    name: &m.name,
+                    effect: m.effect,
+                    mandatory: m.mandatory,
+                    lists: &m.lists,
+                    domains: &m.domains,
+                    matters: &m.matters,
+                    applies_to: subject_only(),
+                    basis: &m.basis,
+                })
+                .collect(),
+        },
+    )
 }
 
 fn gauges(st: &State) -> Gauges {

@@ -2,7 +2,7 @@
 //! TCP listener) and the admin socket.
 //!
 //! Check socket: `POST /v1/check`, `POST /v1/feedback`, `GET /v1/health`,
-//! `GET /metrics`. Admin socket: `POST /v1/admin/reload`,
+//! `GET /v1/catalog`, `GET /v1/openapi.json`, `GET /metrics`. Admin socket: `POST /v1/admin/reload`,
 //! `POST /v1/admin/holds`, `DELETE /v1/admin/holds/{entry_id}`,
 //! `GET /v1/admin/holds`, `GET /v1/admin/stats`.
 //!
@@ -12,7 +12,12 @@
 //! 403 `forbidden`; 404 `not_found`; 405 `method_not_allowed`; 408
 //! `timeout`; 422 `snapshot_refused`; 503 `unavailable`.
 //!
-//! `/v1/health` and `/metrics` carry no personal data and answer any caller
+//! Both APIs are described by the OpenAPI 3.1 document `openapi.json`
+//! beside this file, served as it is at `GET /v1/openapi.json`; the
+//! `openapi` integration test validates real answers against it.
+//!
+//! `/v1/health`, `/v1/catalog`, `/v1/openapi.json` and `/metrics` carry no
+//! personal data and answer any caller
 //! that can reach the socket; the other check endpoints need a configured
 //! client (or none configured). The admin socket serves only peers with
 //! uid 0 or the daemon's own uid, on top of its 0600 mode.
@@ -29,6 +34,9 @@ mod transport;
 pub use transport::Ident;
 
 use crate::server::conns::Slot;
+/// The OpenAPI 3.1 document of the check and admin APIs.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
 use crate::server::metrics::Listener;
 use crate::server::state::State;
 use hyper::body::Incoming;
@@ -36,6 +44,18 @@ use hyper::Request;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+
+/// `GET /v1/openapi.json`: the document as it is kept in the repository.
+fn openapi() -> transport::Resp {
+    let mut r = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from_static(
+        OPENAPI_JSON.as_bytes(),
+    )));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
 
 /// Which API a socket serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

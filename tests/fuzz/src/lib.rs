@@ -183,7 +183,7 @@ pub fn daemon_state(
     let st = rt.block_on(async {
         let snap = Snapshot::open(&snap_path).unwrap();
         let registry = HoldRegistry::open(&dir).unwrap();
-        let receipts = Receipts::start(&dir).unwrap();
+        let receipts = Receipts::start(&dir, None).unwrap();
         let audit = Audit::start(&c.audit).unwrap();
         Arc::new(State::new(c, snap, registry, audit, receipts))
     });

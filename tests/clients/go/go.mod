@@ -1,0 +1,3 @@
+module credlist.example/client
+
+go 1.19
