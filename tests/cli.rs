@@ -1294,3 +1294,126 @@ fn usage_errors_exit_2() {
     run_exit(&["no-such-command"], 2);
     run_exit(&["check", "--snapshot"], 2);
 }
+
+/// The demo snapshot with the demo relations (§8).
+fn relations_snapshot(dir: &Path) -> PathBuf {
+    let b = build(
+        dir,
+        "related",
+        DATA_DATE,
+        &["--legacy-codes", LEGACY_CODES, "--relations", DEMO_RELATIONS],
+        &[DEMO_LISTS],
+    );
+    b.assert_ok().assert_no_rejects();
+    b.snap
+}
+
+/// §8 rules 1–4 on the demo relations: present and former legal
+/// representatives, a person in two roles, a derived watch, an objection,
+/// a professional, a principal rewarded through a red organisation, an
+/// organisation's listed parties, and an all-digit code valid both ways.
+#[test]
+fn check_market_entry_through_relations() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = relations_snapshot(dir.path());
+    assert_check(
+        &snap,
+        Some("market_entry"),
+        DATA_DATE,
+        &[
+            "350102198001010011",
+            "350102197503150028",
+            "91350100MA2Y3K8L5G",
+            "91350102ma31fe2n4e",
+            "350102198507162135",
+            "91350105MA34JN9W17",
+            "350103196001014976",
+            "35012119790412118X",
+            "91350102MA2YN8KC7D",
+            "350121198511110054",
+            "91350121MA2XQ7D554",
+        ],
+        "check-market_entry-relations-2026-11-20.jsonl",
+    );
+}
+
+/// Honours revoked through every role; the day an organisation's black
+/// ends (its derived watch no longer fires the black-only measure) and the
+/// day a legal representative's own listing starts.
+#[test]
+fn check_honours_through_relations_on_both_sides_of_a_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = relations_snapshot(dir.path());
+    assert_check(
+        &snap,
+        Some("honours"),
+        DATA_DATE,
+        &[
+            "350102198001010011",
+            "91350102ma31fe2n4e",
+            "350102198507162135",
+            "91350102MA2YN8KC7D",
+        ],
+        "check-honours-relations-2026-11-20.jsonl",
+    );
+    assert_check(
+        &snap,
+        Some("honours"),
+        "2026-11-21",
+        &["91350102ma31fe2n4e", "91350102MA2YN8KC7D"],
+        "check-honours-relations-2026-11-21.jsonl",
+    );
+}
+
+/// Relations never change a code's own status or hits (§8 rule 5): every
+/// code of the procurement check answers the same with and without them.
+#[test]
+fn relations_never_change_status_or_hits_of_the_demo_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = demo_snapshot(dir.path());
+    let related = relations_snapshot(dir.path());
+    let codes = procurement_codes();
+    let a = check(&plain, Some("gov_procurement"), DATA_DATE, &codes);
+    let b = check(&related, Some("gov_procurement"), DATA_DATE, &codes);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["status"], y["status"], "{}", x["code"]);
+        assert_eq!(x["hits"], y["hits"], "{}", x["code"]);
+    }
+}
+
+#[test]
+fn inspect_and_diff_count_relations_by_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = demo_snapshot(dir.path());
+    let related = relations_snapshot(dir.path());
+    let out = run_ok(&["inspect", s(&related), "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["relations"];
+    // 15 relations; REL-0002 and REL-0007 ended before the data date.
+    assert_eq!(r["total"], 15);
+    assert_eq!(r["in_effect"], 13);
+    assert_eq!(r["by_role"]["legal_rep"], 6);
+    assert_eq!(r["by_role"]["shareholder"], 3);
+    assert_eq!(r["by_role"]["principal"], 2);
+    assert_eq!(r["by_role"]["director"], 2);
+    assert_eq!(r["by_role"]["manager"], 1);
+    assert_eq!(r["by_role"]["professional"], 1);
+    assert_eq!(r["in_effect_by_role"]["legal_rep"], 5);
+    assert_eq!(r["in_effect_by_role"]["manager"], 0);
+    let out = run_ok(&["diff", s(&plain), s(&related), "--json"]);
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["added"].as_array().unwrap().len(), 0);
+    assert_eq!(d["relations"]["counts"]["added"]["total"], 15);
+    assert_eq!(d["relations"]["counts"]["added"]["by_role"]["legal_rep"], 6);
+    let first = &d["relations"]["added"][0];
+    assert_eq!(first["relation_id"], "REL-0001");
+    assert_eq!(first["org"], "91350100MA2Y3K8L5G");
+    assert_eq!(first["party"], "350102198001010011");
+    assert_eq!(first["role"], "legal_rep");
+    assert_eq!(first["from"], "2025-07-01");
+    assert_eq!(first["until"], Value::Null);
+    let out = run_ok(&["diff", s(&related), s(&plain)]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("relations removed        15   by role:"), "{text}");
+    assert!(text.contains("- relation REL-0007 35010319720528151X manager of 91350181MA2XU4PD04 from 2019-09-01 until 2026-03-31"), "{text}");
+}

@@ -16,6 +16,7 @@ pub struct RelatedOut {
     pub code: String,
     /// `org`: an organisation the checked code holds a role in (rule 1);
     /// `party`: a party that holds a role in the checked code (rule 2).
+    /// Items are sorted by side, code, role and relation_id.
     pub side: &'static str,
     pub role: Role,
     pub relation_id: String,
@@ -146,6 +147,10 @@ impl<'s> Related<'s> {
                 entries: entry_ids(p.first, &p.ev, &all),
             });
         }
+        // A stable order for people and programs alike (SPEC: not significant).
+        out.sort_by(|a, b| {
+            (a.side, &a.code, a.role, &a.relation_id).cmp(&(b.side, &b.code, b.role, &b.relation_id))
+        });
         out
     }
 
@@ -189,6 +194,7 @@ impl<'s> Related<'s> {
         }
         triggers.sort();
         triggers.dedup_by(|a, b| a.0 == b.0);
+        via.sort_by(|a, b| (&a.code, a.role, &a.relation_id).cmp(&(&b.code, b.role, &b.relation_id)));
         let (entries, authorities) = triggers.into_iter().unzip();
         MeasureOut {
             id: cm.id.clone(),

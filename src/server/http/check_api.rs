@@ -369,13 +369,6 @@ struct CatalogResponse<'a> {
     measures: Vec<CatalogMeasure<'a>>,
 }
 
-/// Until catalog measures carry `applies_to` (SPEC §8), every measure
-/// reaches the listed subject alone, which is the field's default.
-fn subject_only() -> &'static [String] {
-    static SUBJECT: std::sync::OnceLock<[String; 1]> = std::sync::OnceLock::new();
-    SUBJECT.get_or_init(|| ["subject".to_string()])
-}
-
 /// The served snapshot's catalog: the ids an integrator sends and reads.
 /// Public data (no personal data): any caller that reaches the socket.
 fn catalog(st: &State) -> Resp {
@@ -417,7 +410,7 @@ fn catalog(st: &State) -> Resp {
                     lists: &m.lists,
                     domains: &m.domains,
                     matters: &m.matters,
-                    applies_to: subject_only(),
+                    applies_to: &m.applies_to,
                     basis: &m.basis,
                 })
                 .collect(),
