@@ -359,7 +359,7 @@ fn every_endpoint_and_error_kind_conforms() {
         seen.conforms(&doc, path, "GET", &r);
     }
     let cat = call(&check, "GET", "/v1/catalog", None).json();
-    assert_eq!(cat["matters"].as_array().unwrap().len(), 5);
+    assert_eq!(cat["matters"].as_array().unwrap().len(), 6);
     let m = cat["measures"].as_array().unwrap();
     assert!(m
         .iter()
