@@ -130,9 +130,16 @@ impl Relations {
             first
         };
         let org_first = starts(&|i| recs[i].org, recs.len());
-        let mut by_party: Vec<u32> = (0..recs.len() as u32).collect();
-        by_party.par_sort_by_key(|&i| (recs[i as usize].party, recs[i as usize].org, i));
         let party_first = starts(&|i| recs[i].party, recs.len());
+        // Counting placement: relation numbers in increasing order, so each
+        // party's numbers come out in (organisation, number) order.
+        let mut next: Vec<u32> = party_first[..n].to_vec();
+        let mut by_party = vec![0u32; recs.len()];
+        for (i, r) in recs.iter().enumerate() {
+            let at = &mut next[r.party as usize];
+            by_party[*at as usize] = i as u32;
+            *at += 1;
+        }
         Relations {
             recs,
             org_first,
