@@ -1,6 +1,6 @@
 //! `credlist gen`: deterministic data at any scale.
 
-use super::{parse_day, Outcome};
+use super::{outln, parse_day, Outcome};
 use anyhow::Context;
 use credlist::catalog::Catalog;
 use credlist::date::Day;
@@ -62,7 +62,7 @@ pub fn run(a: GenArgs) -> Outcome {
             &mut w,
         )
         .with_context(|| format!("writing {}", path.display()))?;
-        println!(
+        outln!(
             "wrote {} checks, {} feedback and {} batch records ({} bytes) to {} in {:.2} s",
             rep.checks,
             rep.feedback,
@@ -70,7 +70,7 @@ pub fn run(a: GenArgs) -> Outcome {
             rep.bytes,
             path.display(),
             started.elapsed().as_secs_f64()
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let (Some(entries), Some(out)) = (a.entries, a.out) else {
@@ -88,7 +88,7 @@ pub fn run(a: GenArgs) -> Outcome {
         &out,
     )
     .with_context(|| format!("writing {}", out.display()))?;
-    println!(
+    outln!(
         "wrote {} entries ({} subjects, {} on two or more lists; black {}, watch {}, red {}) to {} in {:.2} s",
         rep.entries,
         rep.subjects,
@@ -98,6 +98,6 @@ pub fn run(a: GenArgs) -> Outcome {
         rep.by_kind[2],
         out.display(),
         started.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `credlist serve`: the daemon.
 
-use super::Outcome;
+use super::{outln, Outcome};
 use anyhow::Context;
 use credlist::server::{self, config::Config, demo, RunOptions};
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 pub struct ServeArgs {
     /// Configuration file (TOML). Without it: demo mode, serving the
     /// embedded fixtures from ./credlist-demo/.
-    #[arg(long)]
+    #[arg(long, env = "CREDLIST_CONFIG")]
     config: Option<PathBuf>,
     /// Validate the configuration and exit.
     #[arg(long, requires = "config")]
@@ -52,7 +52,7 @@ pub fn run(a: ServeArgs) -> Outcome {
         }
     };
     if a.check_config {
-        println!("{}: valid", config.origin);
+        outln!("{}: valid", config.origin)?;
         return Ok(ExitCode::SUCCESS);
     }
     init_logging();

@@ -231,7 +231,8 @@ fn announce(st: &State, opts: &RunOptions) {
     );
     notify::ready(&status);
     if let Some(b) = &opts.banner {
-        println!("{b}");
+        // A closed stdout must not end the daemon.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{b}\n").as_bytes());
     }
 }
 
