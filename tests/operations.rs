@@ -50,16 +50,37 @@ fn broken_pipe_ends_quietly_with_status_0_on_every_output_path() {
     let (a, b) = snapshots(dir.path());
     let audit = dir.path().join("audit.log");
     let o = credlist()
-        .args(["gen", "--audit", s(&audit), "--checks", "200", "--feedback", "20"])
+        .args([
+            "gen",
+            "--audit",
+            s(&audit),
+            "--checks",
+            "200",
+            "--feedback",
+            "20",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success());
     let audit = s(&audit).to_string();
     let codes = "91350100MA2Y3K8L5G\n".repeat(500);
     let cases: Vec<(Vec<&str>, Option<&[u8]>)> = vec![
-        (vec!["check", "--snapshot", &a, "--matter", "gov_procurement"], Some(codes.as_bytes())),
+        (
+            vec!["check", "--snapshot", &a, "--matter", "gov_procurement"],
+            Some(codes.as_bytes()),
+        ),
         (vec!["check", "--snapshot", &a, "91350100MA2Y3K8L5G"], None),
-        (vec!["screen", "--snapshot", &a, "--as", "red", "fixtures/lists/court.csv"], None),
+        (
+            vec![
+                "screen",
+                "--snapshot",
+                &a,
+                "--as",
+                "red",
+                "fixtures/lists/court.csv",
+            ],
+            None,
+        ),
         (vec!["sweep", "--snapshot", &a], None),
         (vec!["sweep", "--snapshot", &a, "--format", "jsonl"], None),
         (vec!["inspect", &a], None),
@@ -100,13 +121,21 @@ fn broken_pipe_ends_quietly_with_status_0_on_every_output_path() {
         ]),
         None,
     );
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.exists());
 }
 
 /// The message and every cause appear once: no `: X: X`.
 fn assert_each_cause_once(args: &[&str], stderr: &str) {
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("credlist: error: ")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("credlist: error: "))
+        .collect();
     assert_eq!(lines.len(), 1, "credlist {args:?}: {stderr}");
     let msg = lines[0].trim_start_matches("credlist: error: ");
     let parts: Vec<&str> = msg.split(": ").collect();
@@ -118,7 +147,10 @@ fn assert_each_cause_once(args: &[&str], stderr: &str) {
             );
         }
     }
-    assert!(!msg.contains("(os error 2)") || msg.matches("(os error").count() == 1, "{msg}");
+    assert!(
+        !msg.contains("(os error 2)") || msg.matches("(os error").count() == 1,
+        "{msg}"
+    );
 }
 
 #[test]
@@ -142,11 +174,32 @@ fn every_error_names_its_cause_once() {
             s(&missing_dir),
             "fixtures/lists",
         ],
-        vec!["build", "--catalog", missing, "--out", s(&missing_dir), "fixtures/lists"],
-        vec!["build", "--catalog", "fixtures/catalog.toml", "--out", "x.snap", missing],
+        vec![
+            "build",
+            "--catalog",
+            missing,
+            "--out",
+            s(&missing_dir),
+            "fixtures/lists",
+        ],
+        vec![
+            "build",
+            "--catalog",
+            "fixtures/catalog.toml",
+            "--out",
+            "x.snap",
+            missing,
+        ],
         vec!["check", "--snapshot", missing, "91350100MA2Y3K8L5G"],
         vec!["check", "--snapshot", s(&bad_snap), "91350100MA2Y3K8L5G"],
-        vec!["check", "--snapshot", &a, "--matter", "nope", "91350100MA2Y3K8L5G"],
+        vec![
+            "check",
+            "--snapshot",
+            &a,
+            "--matter",
+            "nope",
+            "91350100MA2Y3K8L5G",
+        ],
         vec!["inspect", missing],
         vec!["inspect", &a, "--calendar", missing],
         vec!["diff", &a, missing],
@@ -170,11 +223,18 @@ fn gbk_file_read_as_utf8_hints_at_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("g.snap");
     let o = credlist()
-        .args(["build", "--catalog", "fixtures/catalog.toml", "--out", s(&out)])
+        .args([
+            "build",
+            "--catalog",
+            "fixtures/catalog.toml",
+            "--out",
+            s(&out),
+        ])
         .args(["--max-reject-ratio", "1", "fixtures/gbk/list.csv"])
         .output()
         .unwrap();
-    let rejects = std::fs::read_to_string(dir.path().join("g.snap.rejects.csv")).unwrap_or_default();
+    let rejects =
+        std::fs::read_to_string(dir.path().join("g.snap.rejects.csv")).unwrap_or_default();
     assert!(
         rejects.contains("--encoding gbk"),
         "{}\n{rejects}",
@@ -235,7 +295,10 @@ fn version_help_completions_and_man_pages() {
     let o = credlist().arg("--version").output().unwrap();
     let v = String::from_utf8(o.stdout).unwrap();
     assert!(v.starts_with("credlist "), "{v}");
-    assert!(v.contains("commit ") && v.contains("snapshot format "), "{v}");
+    assert!(
+        v.contains("commit ") && v.contains("snapshot format "),
+        "{v}"
+    );
 
     let o = credlist().arg("--help").output().unwrap();
     let help = String::from_utf8(o.stdout).unwrap();
@@ -259,7 +322,10 @@ fn version_help_completions_and_man_pages() {
     let o = credlist().args(["man", s(dir.path())]).output().unwrap();
     assert!(o.status.success());
     let page = std::fs::read_to_string(dir.path().join("credlist.1")).unwrap();
-    assert!(page.starts_with(".ie") || page.contains(".TH credlist"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH credlist"),
+        "{page}"
+    );
     let serve = std::fs::read_to_string(dir.path().join("credlist-serve.1")).unwrap();
     assert!(serve.contains("check\\-config"), "{serve}");
 }

@@ -323,7 +323,7 @@ fn health(st: &State) -> Result<Resp, Failure> {
     ))
 }
 
-fn gauges(st: &State) -> Gauges {
+pub(super) fn gauges(st: &State) -> Gauges {
     let s = st.served();
     let a = &st.audit.stats;
     Gauges {
