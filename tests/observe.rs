@@ -448,3 +448,101 @@ fn an_activated_tcp_socket_is_logged_and_held_to_the_loopback_and_token_rules() 
     assert_eq!(st.code(), Some(1));
     assert!(d.log().contains("loopback"), "{}", d.log());
 }
+
+/// Metric names in the daemon's exposition.
+fn exported_metrics() -> std::collections::BTreeSet<String> {
+    let mut d = Daemon::new().start();
+    let text = http(&d.check_sock(), "GET", "/metrics", None).body;
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0));
+    let mut names: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
+        .collect();
+    // Families declared but without a series yet (feedback before any
+    // report), and a histogram's series.
+    for l in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let mut it = l.split(' ');
+        let (name, kind) = (it.next().unwrap(), it.next().unwrap_or(""));
+        names.insert(name.to_string());
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+    }
+    names
+}
+
+/// Metric names an expression uses (ours: credlist_* and process_*).
+fn named_metrics(expr: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"\b(credlist_[a-z0-9_]+|process_[a-z0-9_]+)").unwrap();
+    re.find_iter(expr).map(|m| m.as_str().to_string()).collect()
+}
+
+#[test]
+fn alert_rules_and_dashboard_name_only_exported_metrics() {
+    let exported = exported_metrics();
+    let rules = std::fs::read_to_string(repo("systemd/credlist-alerts.yml")).unwrap();
+    let exprs: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .collect();
+    assert!(exprs.len() >= 7, "{exprs:?}");
+    for e in &exprs {
+        for m in named_metrics(e) {
+            assert!(exported.contains(&m), "alert rule names {m}, not exported: {e}");
+        }
+    }
+    for topic in [
+        "credlist_snapshot_age_seconds",
+        "credlist_last_reload_successful",
+        "credlist_audit_healthy",
+        "credlist_audit_lost_records_total",
+        "credlist_request_duration_seconds_bucket",
+        "outcome=\"unavailable\"",
+        "up{job=\"credlist\"}",
+    ] {
+        assert!(rules.contains(topic), "no alert on {topic}");
+    }
+    match Command::new("promtool")
+        .args(["check", "rules", s(&repo("systemd/credlist-alerts.yml"))])
+        .output()
+    {
+        Ok(o) => assert!(
+            o.status.success(),
+            "promtool check rules:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => eprintln!("promtool not found: alert rules not validated"),
+    }
+
+    let text = std::fs::read_to_string(repo("systemd/credlist-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    // Grafana migrates dashboards from schema 14 up; 36 and later use
+    // datasource references as objects, as this one does.
+    let schema = dash["schemaVersion"].as_u64().expect("schemaVersion");
+    assert!((36..=41).contains(&schema), "schemaVersion {schema}");
+    assert!(dash["title"].is_string() && dash["uid"].is_string());
+    let panels = dash["panels"].as_array().expect("panels");
+    assert!(!panels.is_empty());
+    let mut ids = std::collections::BTreeSet::new();
+    for p in panels {
+        assert!(ids.insert(p["id"].as_u64().expect("panel id")), "duplicate panel id");
+        for k in ["x", "y", "w", "h"] {
+            assert!(p["gridPos"][k].is_u64(), "panel {} gridPos.{k}", p["title"]);
+        }
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {} has no query", p["title"]);
+        for t in targets {
+            let e = t["expr"].as_str().expect("expr");
+            let named = named_metrics(e);
+            assert!(!named.is_empty() || e.starts_with("up{"), "{e}");
+            for m in named {
+                assert!(exported.contains(&m), "panel {} names {m}, not exported", p["title"]);
+            }
+        }
+    }
+}
