@@ -492,7 +492,10 @@ fn alert_rules_and_dashboard_name_only_exported_metrics() {
     assert!(exprs.len() >= 7, "{exprs:?}");
     for e in &exprs {
         for m in named_metrics(e) {
-            assert!(exported.contains(&m), "alert rule names {m}, not exported: {e}");
+            assert!(
+                exported.contains(&m),
+                "alert rule names {m}, not exported: {e}"
+            );
         }
     }
     for topic in [
@@ -530,7 +533,10 @@ fn alert_rules_and_dashboard_name_only_exported_metrics() {
     assert!(!panels.is_empty());
     let mut ids = std::collections::BTreeSet::new();
     for p in panels {
-        assert!(ids.insert(p["id"].as_u64().expect("panel id")), "duplicate panel id");
+        assert!(
+            ids.insert(p["id"].as_u64().expect("panel id")),
+            "duplicate panel id"
+        );
         for k in ["x", "y", "w", "h"] {
             assert!(p["gridPos"][k].is_u64(), "panel {} gridPos.{k}", p["title"]);
         }
@@ -541,7 +547,11 @@ fn alert_rules_and_dashboard_name_only_exported_metrics() {
             let named = named_metrics(e);
             assert!(!named.is_empty() || e.starts_with("up{"), "{e}");
             for m in named {
-                assert!(exported.contains(&m), "panel {} names {m}, not exported", p["title"]);
+                assert!(
+                    exported.contains(&m),
+                    "panel {} names {m}, not exported",
+                    p["title"]
+                );
             }
         }
     }
