@@ -1,7 +1,7 @@
 //! `credlist reload`, `hold`, `release` and `holds`: talk to a running
 //! daemon's admin socket.
 
-use super::Outcome;
+use super::{outln, Outcome};
 use anyhow::{bail, Context};
 use credlist::server::client::{request, Reply};
 use credlist::server::config::Config;
@@ -17,10 +17,10 @@ pub const DEFAULT_ADMIN_SOCKET: &str = "/run/credlist/admin.sock";
 #[derive(clap::Args, Debug)]
 pub struct Target {
     /// The daemon's configuration file (its [admin] socket is used).
-    #[arg(long, conflicts_with = "admin_socket")]
+    #[arg(long, env = "CREDLIST_CONFIG")]
     config: Option<PathBuf>,
-    /// The admin socket [default: /run/credlist/admin.sock].
-    #[arg(long)]
+    /// The admin socket (wins over --config) [default: /run/credlist/admin.sock].
+    #[arg(long, env = "CREDLIST_ADMIN_SOCKET")]
     admin_socket: Option<PathBuf>,
 }
 
@@ -90,7 +90,7 @@ pub fn reload(a: ReloadArgs) -> Outcome {
         return fail("reload", &r);
     }
     let v = r.json().unwrap_or_default();
-    println!(
+    outln!(
         "reloaded: generation {}, snapshot {} (data date {}, {} entries), {} holds ({} dormant)",
         v["generation"],
         v["snapshot"]["id"].as_str().unwrap_or("?"),
@@ -98,7 +98,7 @@ pub fn reload(a: ReloadArgs) -> Outcome {
         v["snapshot"]["entries"],
         v["holds"]["active"],
         v["holds"]["dormant"],
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -128,10 +128,10 @@ pub fn hold(a: HoldArgs) -> Outcome {
     if r.status != 201 {
         return fail(&format!("hold on {}", a.entry_id), &r);
     }
-    println!(
+    outln!(
         "hold placed on {} (its measures are suspended until released)",
         a.entry_id
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -161,7 +161,7 @@ pub fn release(a: ReleaseArgs) -> Outcome {
     if r.status != 204 {
         return fail(&format!("release of {}", a.entry_id), &r);
     }
-    println!("hold on {} released", a.entry_id);
+    outln!("hold on {} released", a.entry_id)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,7 +6,7 @@ use credlist::build::{run as build, BuildOptions, Progress, DEFAULT_MAX_REJECT_R
 use credlist::date::Day;
 use credlist::ingest::{Encoding, Reason, Stats};
 use credlist::related::Role;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -171,11 +171,11 @@ pub fn run(a: BuildArgs) -> Outcome {
                 opts.out.display(),
                 opts.as_of
             );
-            print!("{out}");
+            std::io::stdout().lock().write_all(out.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            print!("{out}");
+            std::io::stdout().lock().write_all(out.as_bytes())?;
             eprintln!(
                 "credlist: error: build failed: {:.4}% of rows rejected, more than --max-reject-ratio {}; no snapshot written, see {}",
                 report.reject_ratio * 100.0,

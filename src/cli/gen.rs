@@ -1,6 +1,6 @@
 //! `credlist gen`: deterministic data at any scale.
 
-use super::{parse_day, Outcome};
+use super::{outln, parse_day, Outcome};
 use anyhow::Context;
 use credlist::catalog::Catalog;
 use credlist::date::Day;
@@ -68,7 +68,7 @@ pub fn run(a: GenArgs) -> Outcome {
             &mut w,
         )
         .with_context(|| format!("writing {}", path.display()))?;
-        println!(
+        outln!(
             "wrote {} checks, {} feedback and {} batch records ({} bytes) to {} in {:.2} s",
             rep.checks,
             rep.feedback,
@@ -76,7 +76,7 @@ pub fn run(a: GenArgs) -> Outcome {
             rep.bytes,
             path.display(),
             started.elapsed().as_secs_f64()
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let (Some(entries), Some(out)) = (a.entries, a.out) else {
@@ -95,7 +95,7 @@ pub fn run(a: GenArgs) -> Outcome {
         &out,
     )
     .with_context(|| format!("writing {}", out.display()))?;
-    println!(
+    outln!(
         "wrote {} entries ({} subjects, {} on two or more lists; black {}, watch {}, red {}) to {} in {:.2} s",
         rep.entries,
         rep.subjects,
@@ -105,14 +105,14 @@ pub fn run(a: GenArgs) -> Outcome {
         rep.by_kind[2],
         out.display(),
         started.elapsed().as_secs_f64()
-    );
+    )?;
     let r = &rep.relations;
     if r.relations > 0 {
         let by_role: Vec<String> = Role::ALL
             .iter()
             .map(|role| format!("{} {}", role.as_str(), r.by_role[*role as usize]))
             .collect();
-        println!(
+        outln!(
             "wrote {} relations ({}; {} organisations with a legal representative, {} parties listed, {} organisation parties, {} ended) to {}",
             r.relations,
             by_role.join(", "),
@@ -121,7 +121,7 @@ pub fn run(a: GenArgs) -> Outcome {
             r.org_parties,
             r.ended,
             out.join("relations").display()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,7 +35,8 @@ pub enum PublishFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct PublishArgs {
-    #[arg(long)]
+    /// Snapshot file to read.
+    #[arg(long, env = "CREDLIST_SNAPSHOT")]
     snapshot: PathBuf,
     /// Publication date (default: the snapshot's data date).
     #[arg(long, value_parser = parse_day)]
@@ -44,6 +45,7 @@ pub struct PublishArgs {
     /// from black exits.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "red,black")]
     kinds: Vec<ListKind>,
+    /// Output format: CSV (with a header) or JSON lines.
     #[arg(long, value_enum, default_value = "csv")]
     format: PublishFormat,
     /// Write to this file (atomically: a temp file, then renamed) instead of stdout.
@@ -83,7 +85,9 @@ pub fn publish(a: PublishArgs) -> Outcome {
 
 #[derive(clap::Args, Debug)]
 pub struct NoticesArgs {
+    /// The earlier snapshot (what was published before).
     old: PathBuf,
+    /// The later snapshot (what is published now).
     new: PathBuf,
     /// Date OLD is read on (default: its data date).
     #[arg(long, value_parser = parse_day)]

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    #[arg(long)]
+    /// Snapshot file to read.
+    #[arg(long, env = "CREDLIST_SNAPSHOT")]
     snapshot: PathBuf,
     /// Approval matter: adds must_apply / may_apply / rewards.
     #[arg(long)]
@@ -59,8 +60,10 @@ pub fn check(a: CheckArgs) -> Outcome {
     if a.codes.is_empty() {
         for (i, line) in std::io::stdin().lock().lines().enumerate() {
             let line = line.with_context(|| format!("reading stdin line {}", i + 1))?;
-            if !line.trim().is_empty() {
-                emit(&line)?;
+            // As in `screen`'s .txt lists: `#` starts a comment, blank lines are skipped.
+            let code = line.split('#').next().unwrap_or("").trim();
+            if !code.is_empty() {
+                emit(code)?;
             }
         }
     } else {
@@ -80,11 +83,13 @@ pub enum SweepFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
-    #[arg(long)]
+    /// Snapshot file to read.
+    #[arg(long, env = "CREDLIST_SNAPSHOT")]
     snapshot: PathBuf,
     /// Evaluation date (default: today in Asia/Shanghai).
     #[arg(long, value_parser = parse_day)]
     as_of: Option<Day>,
+    /// Output format: one CSV row per (red, suppressing) pair, or one JSON line per red entry.
     #[arg(long, value_enum, default_value = "csv")]
     format: SweepFormat,
 }
@@ -116,7 +121,8 @@ pub enum As {
 
 #[derive(clap::Args, Debug)]
 pub struct ScreenArgs {
-    #[arg(long)]
+    /// Snapshot file to read.
+    #[arg(long, env = "CREDLIST_SNAPSHOT")]
     snapshot: PathBuf,
     /// red: candidates already on black/watch lists; black: red entries to remove.
     #[arg(long = "as", value_enum)]

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
+    /// Snapshot file to describe.
     snapshot: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -111,7 +112,9 @@ pub fn inspect(a: InspectArgs) -> Outcome {
 
 #[derive(clap::Args, Debug)]
 pub struct DiffArgs {
+    /// The earlier snapshot.
     old: PathBuf,
+    /// The later snapshot.
     new: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]

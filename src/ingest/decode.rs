@@ -316,9 +316,13 @@ fn read_csv<const N: usize, R: Read>(
             }
         }
         if let Some(i) = bad {
+            let hint = match encoding {
+                Encoding::Utf8 => " (a GBK file? build with --encoding gbk)",
+                _ => "",
+            };
             sink.malformed(
                 line,
-                format!("column {} is not valid {}", i + 1, encoding.name()),
+                format!("column {} is not valid {}{hint}", i + 1, encoding.name()),
             );
             continue;
         }

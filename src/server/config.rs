@@ -38,6 +38,11 @@
 //! read_timeout_ms = 10000
 //! max_frames_in_flight = 8
 //! shutdown_timeout_ms = 30000
+//! [metrics]
+//! # listen = "127.0.0.1:9420"
+//! [log]
+//! level = "info"
+//! format = "text"
 //! [[client]]
 //! name = "procurement-system"
 //! uid = 1001
@@ -93,6 +98,10 @@ pub struct Config {
     /// open a socket has full rights.
     #[serde(rename = "client")]
     pub clients: Vec<ClientConfig>,
+    /// `[metrics]`: the optional Prometheus listener.
+    pub metrics: crate::server::observe::MetricsSection,
+    /// `[log]`: the daemon's log filter and format.
+    pub log: crate::server::observe::LogSection,
     /// Where the file was read from, for messages (not a key).
     #[serde(skip)]
     pub origin: String,
@@ -417,6 +426,12 @@ impl Config {
             return Err(self.invalid("audit.max_bytes", "must be at least 4096"));
         }
         self.validate_limits()?;
+        self.metrics
+            .validate()
+            .map_err(|(key, m)| self.invalid(key, m))?;
+        self.log
+            .validate()
+            .map_err(|(key, m)| self.invalid(key, m))?;
         self.validate_clients()
     }
 

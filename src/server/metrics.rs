@@ -69,10 +69,12 @@ pub enum Outcome {
     Refused,
     /// Audit register or state unavailable (503, batch status 5).
     Unavailable,
+    /// A request not received within `read_timeout_ms` (408).
+    Timeout,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Ok,
         Outcome::BadRequest,
         Outcome::TooLarge,
@@ -81,6 +83,7 @@ impl Outcome {
         Outcome::NotFound,
         Outcome::Refused,
         Outcome::Unavailable,
+        Outcome::Timeout,
     ];
     pub fn label(self) -> &'static str {
         match self {
@@ -92,6 +95,7 @@ impl Outcome {
             Outcome::NotFound => "not_found",
             Outcome::Refused => "refused",
             Outcome::Unavailable => "unavailable",
+            Outcome::Timeout => "timeout",
         }
     }
 }
@@ -194,6 +198,10 @@ pub struct Metrics {
     accepted: [AtomicU64; Listener::ALL.len()],
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Unix time of the last successful snapshot load (the first included).
+    pub last_reload_success_unix: AtomicU64,
+    /// Whether the last load attempt succeeded (1) or was refused (0).
+    pub last_reload_ok: AtomicU64,
     feedback: Mutex<BTreeMap<(String, bool), u64>>,
 }
 
@@ -239,8 +247,21 @@ impl Metrics {
             accepted: std::array::from_fn(|_| AtomicU64::new(0)),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
+            last_reload_success_unix: AtomicU64::new(0),
+            last_reload_ok: AtomicU64::new(1),
             feedback: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Records a snapshot load: `ok` when it is served, else refused.
+    pub fn snapshot_loaded(&self, ok: bool) {
+        if ok {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            self.last_reload_success_unix.store(now, Relaxed);
+        }
+        self.last_reload_ok.store(ok as u64, Relaxed);
     }
 
     /// Counts a finished request and its latency.
@@ -310,6 +331,7 @@ impl Metrics {
         self.render_listeners(&mut s);
         render_gauges(&mut s, &self.gauge_values(g));
         self.render_feedback(&mut s);
+        crate::server::observe::render_process(&mut s);
         s
     }
 
@@ -417,8 +439,20 @@ impl Metrics {
     }
 
     /// The unlabelled series: name, type, help and value.
-    fn gauge_values(&self, g: &Gauges) -> [(&'static str, &'static str, &'static str, String); 19] {
+    fn gauge_values(&self, g: &Gauges) -> [(&'static str, &'static str, &'static str, String); 21] {
         [
+            (
+                "credlist_last_reload_success_timestamp_seconds",
+                "gauge",
+                "Unix time of the last successful snapshot load (the one at start included).",
+                self.last_reload_success_unix.load(Relaxed).to_string(),
+            ),
+            (
+                "credlist_last_reload_successful",
+                "gauge",
+                "1 when the last snapshot load succeeded, 0 when it was refused.",
+                self.last_reload_ok.load(Relaxed).to_string(),
+            ),
             (
                 "credlist_snapshot_generation",
                 "gauge",

@@ -47,6 +47,7 @@ pub mod http;
 pub mod journal;
 pub mod metrics;
 pub mod notify;
+pub mod observe;
 pub mod receipts;
 pub mod state;
 
@@ -107,6 +108,8 @@ struct Bound {
     sock: Sock,
     /// A path this process bound (removed at exit); `None` when activated.
     path: Option<PathBuf>,
+    /// Passed by systemd (socket activation) rather than bound here.
+    activated: bool,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Builds its own runtime.
@@ -127,9 +130,33 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), ServerError> {
 
 async fn serve(config: Config, activated: Activated, opts: RunOptions) -> Result<(), ServerError> {
     let (st, bound) = start(config, activated).await?;
+    let metrics_listener = match st.config.metrics.addr() {
+        Ok(Some(addr)) => Some(observe::bind_metrics(addr).map_err(|e| ServerError::Bind {
+            what: "metrics",
+            path: addr.to_string(),
+            message: e.to_string(),
+        })?),
+        _ => None,
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (done_tx, done_rx) = mpsc::channel::<()>(1);
+    let served = served_sockets(&bound);
     let paths = listen(&st, bound, shutdown_rx.clone(), done_tx);
+    if let Some(l) = metrics_listener {
+        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(address = %addr, "metrics listener serving GET /metrics");
+        tokio::spawn(observe::serve_metrics(st.clone(), l, shutdown_rx.clone()));
+    }
+    if let Some(interval) = observe::watchdog_interval() {
+        tracing::info!(
+            interval_ms = interval.as_millis() as u64,
+            "systemd watchdog: pinging at half the interval"
+        );
+        tokio::spawn(observe::watchdog(interval, shutdown_rx.clone()));
+    }
+    for (listener, how, at) in &served {
+        tracing::info!(listener, how, at = %at, "listening");
+    }
     announce(&st, &opts);
     wait_for_stop(&st).await?;
     stop(&st, shutdown_tx, done_rx, &paths).await;
@@ -230,32 +257,35 @@ fn announce(st: &State, opts: &RunOptions) {
         holds = st.served().holds.len(),
         protection = st.served().snap.protection().map_or("none", |p| p.label()),
         clients = st.config.clients.len(),
-        check = %st.config.check.socket.display(),
-        batch = %st.config.batch.socket.display(),
-        admin = %st.config.admin.socket.display(),
         "credlist serving"
     );
     notify::ready(&status);
     if let Some(b) = &opts.banner {
-        println!("{b}");
+        // A closed stdout must not end the daemon.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{b}\n").as_bytes());
     }
 }
 
-/// Reloads on `SIGHUP`; returns on `SIGTERM` or `SIGINT`.
+/// Reloads the snapshot on `SIGHUP`, reopens the audit register on
+/// `SIGUSR1` (log rotation); returns on `SIGTERM` or `SIGINT`.
 async fn wait_for_stop(st: &State) -> Result<(), ServerError> {
     use tokio::signal::unix::{signal, SignalKind};
     let sig = |k| signal(k).map_err(ServerError::Runtime);
-    let (mut hup, mut term, mut int) = (
+    let (mut hup, mut usr1, mut term, mut int) = (
         sig(SignalKind::hangup())?,
+        sig(SignalKind::user_defined1())?,
         sig(SignalKind::terminate())?,
         sig(SignalKind::interrupt())?,
     );
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading the snapshot and reopening the audit register");
-                st.audit.reopen();
+                tracing::info!("SIGHUP: reloading the snapshot");
                 let _ = st.reload(None).await;
+            }
+            _ = usr1.recv() => {
+                tracing::info!("SIGUSR1: reopening the audit register");
+                st.audit.reopen();
             }
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
@@ -487,6 +517,26 @@ fn remove_socket(p: &Path) {
     }
 }
 
+/// What each bound socket is, for the log: (listener, "activated" or
+/// "bound", path or address).
+fn served_sockets(bound: &[Bound]) -> Vec<(&'static str, &'static str, String)> {
+    bound
+        .iter()
+        .map(|b| {
+            let how = if b.activated { "activated" } else { "bound" };
+            let at = match &b.sock {
+                Sock::Unix(l) => l
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_else(|| "(unnamed)".into()),
+                Sock::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            };
+            (b.kind.label(), how, at)
+        })
+        .collect()
+}
+
 fn bind_all(c: &Config, activated: &mut Activated) -> Result<Vec<Bound>, ServerError> {
     let mut out = Vec::new();
     for (kind, name, path, mode) in [
@@ -499,21 +549,43 @@ fn bind_all(c: &Config, activated: &mut Activated) -> Result<Vec<Bound>, ServerE
                 kind,
                 sock: Sock::Unix(unix_from_fd(fd, name)?),
                 path: None,
+                activated: true,
             },
             None => Bound {
                 kind,
                 sock: Sock::Unix(bind_unix(path, mode, name)?),
                 path: Some(path.clone()),
+                activated: false,
             },
         };
         out.push(b);
     }
     if let Some(fd) = activated.take("tcp") {
+        // Held to the rules of a configured `check.tcp`: loopback only
+        // (bearer tokens travel in clear), callers identified by token.
         let l = std::net::TcpListener::from(fd);
+        let addr = l.local_addr().map_err(|e| ServerError::Bind {
+            what: "tcp",
+            path: "(from systemd)".into(),
+            message: format!("not a TCP socket: {e}"),
+        })?;
+        if !addr.ip().is_loopback() {
+            return Err(ServerError::Bind {
+                what: "tcp",
+                path: format!("{addr} (from systemd)"),
+                message: "not a loopback address (127.0.0.0/8 or ::1): tokens travel in clear; \
+                          set ListenStream=127.0.0.1:PORT"
+                    .into(),
+            });
+        }
+        if let Some(configured) = c.tcp_addr().filter(|a| *a != addr) {
+            tracing::warn!(activated = %addr, configured = %configured, "check.tcp differs from the activated tcp socket; serving the activated one");
+        }
         out.push(Bound {
             kind: Listener::Tcp,
             sock: Sock::Tcp(tcp_from_std(l, "tcp")?),
             path: None,
+            activated: true,
         });
     } else if let Some(addr) = c.tcp_addr() {
         let l = std::net::TcpListener::bind(addr).map_err(|e| ServerError::Bind {
@@ -525,6 +597,7 @@ fn bind_all(c: &Config, activated: &mut Activated) -> Result<Vec<Bound>, ServerE
             kind: Listener::Tcp,
             sock: Sock::Tcp(tcp_from_std(l, "tcp")?),
             path: None,
+            activated: false,
         });
     }
     Ok(out)

@@ -117,12 +117,14 @@ impl State {
         let inflight_kib = Arc::new(tokio::sync::Semaphore::new(
             (config.limits.max_inflight_bytes / 1024).max(1),
         ));
+        let metrics = Metrics::new();
+        metrics.snapshot_loaded(true);
         State {
             access: Access::new(&config.clients),
             config,
             served: ArcSwap::from_pointee(served),
             registry: tokio::sync::Mutex::new(registry),
-            metrics: Metrics::new(),
+            metrics,
             audit,
             receipts: Arc::new(receipts),
             started: Instant::now(),
@@ -150,6 +152,7 @@ impl State {
             Ok(s) => Arc::new(s),
             Err(msg) => {
                 self.metrics.reload_failures.fetch_add(1, Ordering::Relaxed);
+                self.metrics.snapshot_loaded(false);
                 tracing::error!(path = %path.display(), error = %msg, "snapshot refused; the old snapshot keeps serving");
                 notify::ready(&self.status_line());
                 return Err(AdminError::Refused(msg));
@@ -168,6 +171,7 @@ impl State {
         self.served.store(served.clone());
         drop(registry);
         self.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+        self.metrics.snapshot_loaded(true);
         tracing::info!(
             generation = served.generation,
             snapshot = %served.snap.id,

@@ -49,7 +49,8 @@
 //!
 //! Rotation: when the file exceeds `max_bytes` it is renamed to
 //! `<path>.<n>` (n one more than any existing) and a new file is started.
-//! `SIGHUP` reopens the path (for an external log rotator).
+//! `SIGUSR1` reopens the path (for an external log rotator; `SIGHUP` reloads
+//! the snapshot and leaves the register alone).
 
 pub(crate) mod record;
 
@@ -304,7 +305,7 @@ impl Audit {
         }
     }
 
-    /// Asks the writer to reopen the path (SIGHUP).
+    /// Asks the writer to reopen the path (SIGUSR1).
     pub fn reopen(&self) {
         self.reopen.store(true, Ordering::Relaxed);
     }

@@ -418,7 +418,7 @@ fn catalog(st: &State) -> Resp {
     )
 }
 
-fn gauges(st: &State) -> Gauges {
+pub(super) fn gauges(st: &State) -> Gauges {
     let s = st.served();
     let a = &st.audit.stats;
     Gauges {

@@ -64,6 +64,12 @@ pub enum Api {
     Admin,
 }
 
+/// The Prometheus text of `GET /metrics` (check socket and `[metrics]`
+/// listener alike).
+pub fn metrics_text(st: &State) -> String {
+    st.metrics.render(&check_api::gauges(st))
+}
+
 /// Serves one HTTP connection of the check or admin socket until the peer
 /// closes, it is idle too long, or shutdown (then in-flight requests finish
 /// first).

@@ -59,6 +59,7 @@ impl Failure {
             (StatusCode::NOT_FOUND, _) | (StatusCode::METHOD_NOT_ALLOWED, _) => Outcome::NotFound,
             (StatusCode::UNPROCESSABLE_ENTITY, _) => Outcome::Refused,
             (StatusCode::SERVICE_UNAVAILABLE, _) => Outcome::Unavailable,
+            (StatusCode::REQUEST_TIMEOUT, _) => Outcome::Timeout,
             _ => Outcome::BadRequest,
         };
         Failure {
