@@ -10,6 +10,7 @@
 //! - [`catalog`]: domains, matters and measures (联合奖惩措施清单);
 //! - [`entry`]: list kinds, entry statuses, entry facts;
 //! - `durable`: writing output files durably (temp file, fsync, rename);
+//! - [`os`]: the raw operating system calls, behind safe wrappers;
 //! - [`ingest`]: reading list files (file order, decoding, row validation,
 //!   the reject report's reasons, legacy codes);
 //! - [`rules`]: the §3 rules and §4 measures, pure;
@@ -44,6 +45,7 @@ pub mod inspect;
 pub mod loadgen;
 pub mod mask;
 pub mod notices;
+pub mod os;
 pub mod publish;
 pub mod related;
 pub mod report;

@@ -296,21 +296,15 @@ fn new_state(new: &Snapshot, d2: Day, h: &InForce) -> Option<NewState> {
     })
 }
 
-/// The notices between `old` on `d1` and `new` on `d2`.
-pub fn notices(old: &Snapshot, d1: Day, new: &Snapshot, d2: Day) -> Notices {
-    let ((before, watch_subjects), (after, _)) = rayon::join(|| scan(old, d1), || scan(new, d2));
-    let mut by_auth: BTreeMap<String, AuthorityNotices> = BTreeMap::new();
-    fn at(m: &mut BTreeMap<String, AuthorityNotices>, a: String) -> &mut AuthorityNotices {
-        m.entry(a.clone()).or_insert_with(|| AuthorityNotices {
-            authority: a,
-            ..Default::default()
-        })
-    }
-
-    // Merge the two sorted identity lists.
+/// Merges two identity-sorted lists of hits in force: those only in
+/// `before` (gone) and those only in `after` (came).
+fn gone_and_came<'a, 'b>(
+    before: &'a [InForce<'b>],
+    after: &'a [InForce<'b>],
+) -> (Vec<&'a InForce<'b>>, Vec<&'a InForce<'b>>) {
     let (mut i, mut j) = (0, 0);
-    let mut gone: Vec<&InForce> = Vec::new();
-    let mut came: Vec<&InForce> = Vec::new();
+    let mut gone = Vec::new();
+    let mut came = Vec::new();
     while i < before.len() || j < after.len() {
         let ord = match (before.get(i), after.get(j)) {
             (Some(a), Some(b)) => a.id().cmp(&b.id()),
@@ -332,35 +326,13 @@ pub fn notices(old: &Snapshot, d1: Day, new: &Snapshot, d2: Day) -> Notices {
             }
         }
     }
-    let exited: Vec<(String, Exited)> = gone
-        .par_iter()
-        .map(|h| {
-            let (auth, hit) = notice_hit(old, h);
-            let reason = exit_reason(new_state(new, d2, h), h.derived, d2);
-            (auth, Exited { hit, reason })
-        })
-        .collect();
-    let listed: Vec<(String, NoticeHit)> = came.par_iter().map(|h| notice_hit(new, h)).collect();
-    for (auth, x) in exited {
-        at(&mut by_auth, auth).exited.push(x);
-    }
-    for (auth, h) in listed {
-        let a = at(&mut by_auth, auth);
-        if h.kind == Kind::Watch {
-            a.warnings.push(Warning {
-                entry_id: h.entry_id.clone(),
-                derived: h.derived,
-                code: h.code.clone(),
-                name: h.name.clone(),
-                domain: h.domain.clone(),
-                valid_until: h.valid_until,
-            });
-        }
-        a.listed.push(h);
-    }
+    (gone, came)
+}
 
-    // Escalations: watch on D1 in OLD, black on D2 in NEW.
-    let escalations: Vec<(String, Escalation)> = watch_subjects
+/// Escalations: subjects on the watch list on D1 in OLD, black on D2 in
+/// NEW, by authority of their black entries.
+fn escalations(new: &Snapshot, d2: Day, watch_subjects: &[Key]) -> Vec<(String, Escalation)> {
+    watch_subjects
         .par_iter()
         .filter_map(|&key| new.lookup(key))
         .flat_map_iter(|slot| {
@@ -398,7 +370,49 @@ pub fn notices(old: &Snapshot, d1: Day, new: &Snapshot, d2: Day) -> Notices {
                 })
                 .collect::<Vec<_>>()
         })
+        .collect()
+}
+
+/// The notices between `old` on `d1` and `new` on `d2`.
+pub fn notices(old: &Snapshot, d1: Day, new: &Snapshot, d2: Day) -> Notices {
+    let ((before, watch_subjects), (after, _)) = rayon::join(|| scan(old, d1), || scan(new, d2));
+    let mut by_auth: BTreeMap<String, AuthorityNotices> = BTreeMap::new();
+    fn at(m: &mut BTreeMap<String, AuthorityNotices>, a: String) -> &mut AuthorityNotices {
+        m.entry(a.clone()).or_insert_with(|| AuthorityNotices {
+            authority: a,
+            ..Default::default()
+        })
+    }
+
+    let (gone, came) = gone_and_came(&before, &after);
+    let exited: Vec<(String, Exited)> = gone
+        .par_iter()
+        .map(|h| {
+            let (auth, hit) = notice_hit(old, h);
+            let reason = exit_reason(new_state(new, d2, h), h.derived, d2);
+            (auth, Exited { hit, reason })
+        })
         .collect();
+    let listed: Vec<(String, NoticeHit)> = came.par_iter().map(|h| notice_hit(new, h)).collect();
+    for (auth, x) in exited {
+        at(&mut by_auth, auth).exited.push(x);
+    }
+    for (auth, h) in listed {
+        let a = at(&mut by_auth, auth);
+        if h.kind == Kind::Watch {
+            a.warnings.push(Warning {
+                entry_id: h.entry_id.clone(),
+                derived: h.derived,
+                code: h.code.clone(),
+                name: h.name.clone(),
+                domain: h.domain.clone(),
+                valid_until: h.valid_until,
+            });
+        }
+        a.listed.push(h);
+    }
+
+    let escalations = escalations(new, d2, &watch_subjects);
     for (auth, x) in escalations {
         at(&mut by_auth, auth).escalations.push(x);
     }

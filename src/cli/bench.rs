@@ -201,17 +201,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// User and system CPU seconds this process has used.
 fn cpu_seconds() -> (f64, f64) {
-    // SAFETY: an all-zero rusage is a valid value, and getrusage only
-    // writes into the struct it is given.
-    let (rc, u) = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        (libc::getrusage(libc::RUSAGE_SELF, &mut u), u)
-    };
-    if rc != 0 {
-        return (0.0, 0.0);
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (secs(u.ru_utime), secs(u.ru_stime))
+    credlist::os::cpu_times().map_or((0.0, 0.0), |(u, s)| (u.as_secs_f64(), s.as_secs_f64()))
 }
 
 /// The client's own CPU over a run: (user s, system s, percent of one core).

@@ -187,10 +187,14 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
-/// Opens a snapshot, naming the path in the error.
+/// Opens a snapshot, naming the path in the error. Mapped, unguarded: see
+/// [`credlist::snapshot::Snapshot::open`] for why.
 pub fn open_snapshot(path: &std::path::Path) -> anyhow::Result<credlist::snapshot::Snapshot> {
     use anyhow::Context;
-    credlist::snapshot::Snapshot::open(path)
+    // SAFETY: snapshots are installed by renaming a complete file over the
+    // path, never written in place; a command holds its snapshot for the
+    // seconds it runs (the daemon, which holds one for months, guards it).
+    unsafe { credlist::snapshot::Snapshot::open(path) }
         .with_context(|| format!("refused snapshot {}", path.display()))
 }
 

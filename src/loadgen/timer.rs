@@ -4,8 +4,9 @@
 //! millisecond tick, and the daemon would see a burstier load than the one
 //! asked for.
 
+use crate::os;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -23,23 +24,7 @@ impl Timer {
     }
 
     fn timerfd() -> io::Result<AsyncFd<OwnedFd>> {
-        // SAFETY: timerfd_create has no memory preconditions; the result is
-        // checked before use.
-        let fd = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and is owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: the OwnedFd keeps the descriptor open, unchanged, for as
-        // long as the AsyncFd that owns it.
-        unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)
+        os::async_fd(os::timerfd()?, Interest::READABLE)
     }
 
     /// Returns at `t` (at once when it has passed).
@@ -52,21 +37,7 @@ impl Timer {
             tokio::time::sleep_until(t.into()).await;
             return;
         };
-        let d = t - now;
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: d.as_secs() as libc::time_t,
-                tv_nsec: d.subsec_nanos() as libc::c_long,
-            },
-        };
-        // SAFETY: a valid timerfd and a valid itimerspec; the old value is
-        // not asked for.
-        let set = unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-        if set < 0 {
+        if os::timerfd_arm(fd.get_ref().as_fd(), t - now).is_err() {
             tokio::time::sleep_until(t.into()).await;
             return;
         }
@@ -75,22 +46,7 @@ impl Timer {
                 tokio::time::sleep_until(t.into()).await;
                 return;
             };
-            let read = ready.try_io(|fd| {
-                let mut ticks = 0u64;
-                // SAFETY: reads 8 bytes into a u64 owned by this frame.
-                let r = unsafe {
-                    libc::read(
-                        fd.as_raw_fd(),
-                        (&mut ticks as *mut u64).cast::<libc::c_void>(),
-                        8,
-                    )
-                };
-                if r < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
+            let read = ready.try_io(|fd| os::read_u64(fd.get_ref().as_fd()));
             match read {
                 Ok(_) => return,
                 Err(_would_block) => continue,

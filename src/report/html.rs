@@ -17,9 +17,21 @@ td:first-child,th:first-child,.text{text-align:left}.cards{display:flex;flex-wra
 
 /// The page.
 pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    summary(&mut s, r);
+    charts(&mut s, r);
+    if let Some(m) = &r.must_query {
+        must_query(&mut s, r.window_days, m);
+    }
+    warnings(&mut s, r);
+    s.push_str("</body></html>\n");
+    s
+}
+
+/// The head, the title, cards with the totals and the colours' legend.
+fn summary(s: &mut String, r: &Report) {
     let t = &r.totals;
     let day = |d: Option<crate::date::Day>| d.map_or("—".to_string(), |d| d.to_string());
-    let mut s = String::new();
     let _ = write!(
         s,
         "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>跟踪问效 follow-through report {} … {}</title><link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head><body>",
@@ -68,25 +80,29 @@ pub fn render(r: &Report) -> String {
         svg::NOT_APPLIED,
         svg::NO_FEEDBACK
     );
+}
 
+/// The charts by client and matter (with its table), by measure, by
+/// listing authority, and the checks per day.
+fn charts(s: &mut String, r: &Report) {
     let rows: Vec<(String, Outcomes)> = r
         .clients
         .iter()
         .map(|c| (format!("{} · {}", c.client, c.matter), c.outcomes))
         .collect();
     section(
-        &mut s,
+        s,
         "Rate by client and matter",
         &svg::rate_bars("Rate by client and matter", &rows),
     );
-    client_table(&mut s, r);
+    client_table(s, r);
     let rows: Vec<(String, Outcomes)> = r
         .measures
         .iter()
         .map(|m| (m.measure.clone(), m.outcomes))
         .collect();
     section(
-        &mut s,
+        s,
         "Rate by measure",
         &svg::rate_bars("Rate by measure", &rows),
     );
@@ -96,40 +112,46 @@ pub fn render(r: &Report) -> String {
         .map(|a| (a.authority.clone(), a.outcomes))
         .collect();
     section(
-        &mut s,
+        s,
         "Rate by listing authority (认定单位)",
         &svg::rate_bars("Rate by listing authority", &rows),
     );
     section(
-        &mut s,
+        s,
         "Checks per day",
         &svg::day_columns("Checks per day", &r.checks_per_day),
     );
-    if let Some(m) = &r.must_query {
-        let _ = write!(
-            s,
-            "<h2>应查必查 Must query</h2><p>{} approvals, {} checked within {} days before the decision, {} unchecked.</p>",
-            m.approvals,
-            m.checked,
-            r.window_days,
-            m.unchecked.len()
-        );
-        if !m.unchecked.is_empty() {
-            s.push_str("<table id=\"unchecked\"><tr><th>approval_id</th><th>client</th><th>matter</th><th>code</th><th>decided_on</th></tr>");
-            for a in &m.unchecked {
-                let _ = write!(
-                    s,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&a.approval_id),
-                    esc(&a.client),
-                    esc(&a.matter),
-                    esc(&a.code),
-                    a.decided_on
-                );
-            }
-            s.push_str("</table>");
+}
+
+/// Approvals that should have been checked (应查必查), and those that were not.
+fn must_query(s: &mut String, window_days: u32, m: &super::MustQuery) {
+    let _ = write!(
+        s,
+        "<h2>应查必查 Must query</h2><p>{} approvals, {} checked within {} days before the decision, {} unchecked.</p>",
+        m.approvals,
+        m.checked,
+        window_days,
+        m.unchecked.len()
+    );
+    if !m.unchecked.is_empty() {
+        s.push_str("<table id=\"unchecked\"><tr><th>approval_id</th><th>client</th><th>matter</th><th>code</th><th>decided_on</th></tr>");
+        for a in &m.unchecked {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.approval_id),
+                esc(&a.client),
+                esc(&a.matter),
+                esc(&a.code),
+                a.decided_on
+            );
         }
+        s.push_str("</table>");
     }
+}
+
+/// The warnings kept, and how many more there were.
+fn warnings(s: &mut String, r: &Report) {
     if r.warning_count > 0 {
         let _ = write!(
             s,
@@ -145,8 +167,6 @@ pub fn render(r: &Report) -> String {
         }
         s.push_str("</ul>");
     }
-    s.push_str("</body></html>\n");
-    s
 }
 
 fn section(s: &mut String, title: &str, chart: &str) {

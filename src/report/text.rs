@@ -45,9 +45,20 @@ pub fn rate(r: Option<f64>) -> String {
 
 /// The whole report as text.
 pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    totals(&mut s, r);
+    breakdowns(&mut s, r);
+    if let Some(m) = &r.must_query {
+        must_query(&mut s, r.window_days, m);
+    }
+    warnings(&mut s, r);
+    s
+}
+
+/// The heading and the totals.
+fn totals(s: &mut String, r: &Report) {
     let t = &r.totals;
     let day = |d: Option<crate::date::Day>| d.map_or("—".to_string(), |d| d.to_string());
-    let mut s = String::new();
     let _ = writeln!(
         s,
         "Follow-through report (跟踪问效), {} … {}; {} register file(s)",
@@ -80,15 +91,20 @@ pub fn render(r: &Report) -> String {
         "batch frames {} ({} codes; batch records name no measures)",
         t.batch_frames, t.batch_codes
     );
-    let outcome_cells = |o: &super::Outcomes, r: Option<f64>| {
-        vec![
-            o.triggered.to_string(),
-            o.applied.to_string(),
-            o.not_applied.to_string(),
-            o.no_feedback.to_string(),
-            rate(r),
-        ]
-    };
+}
+
+fn outcome_cells(o: &super::Outcomes, r: Option<f64>) -> Vec<String> {
+    vec![
+        o.triggered.to_string(),
+        o.applied.to_string(),
+        o.not_applied.to_string(),
+        o.no_feedback.to_string(),
+        rate(r),
+    ]
+}
+
+/// The tables by client and matter, by measure and by listing authority.
+fn breakdowns(s: &mut String, r: &Report) {
     let _ = writeln!(s, "\nBy client and matter");
     let rows: Vec<Vec<String>> = r
         .clients
@@ -162,35 +178,41 @@ pub fn render(r: &Report) -> String {
         ],
         &rows,
     ));
-    if let Some(m) = &r.must_query {
-        let _ = writeln!(
-            s,
-            "\nMust query (应查必查, window {} days): {} approvals, {} checked, {} unchecked",
-            r.window_days,
-            m.approvals,
-            m.checked,
-            m.unchecked.len()
-        );
-        if !m.unchecked.is_empty() {
-            let rows: Vec<Vec<String>> = m
-                .unchecked
-                .iter()
-                .map(|a| {
-                    vec![
-                        a.approval_id.clone(),
-                        a.client.clone(),
-                        a.matter.clone(),
-                        a.code.clone(),
-                        a.decided_on.to_string(),
-                    ]
-                })
-                .collect();
-            s.push_str(&table(
-                &["approval_id", "client", "matter", "code", "decided_on"],
-                &rows,
-            ));
-        }
+}
+
+/// Approvals that should have been checked (应查必查), and those that were not.
+fn must_query(s: &mut String, window_days: u32, m: &super::MustQuery) {
+    let _ = writeln!(
+        s,
+        "\nMust query (应查必查, window {} days): {} approvals, {} checked, {} unchecked",
+        window_days,
+        m.approvals,
+        m.checked,
+        m.unchecked.len()
+    );
+    if !m.unchecked.is_empty() {
+        let rows: Vec<Vec<String>> = m
+            .unchecked
+            .iter()
+            .map(|a| {
+                vec![
+                    a.approval_id.clone(),
+                    a.client.clone(),
+                    a.matter.clone(),
+                    a.code.clone(),
+                    a.decided_on.to_string(),
+                ]
+            })
+            .collect();
+        s.push_str(&table(
+            &["approval_id", "client", "matter", "code", "decided_on"],
+            &rows,
+        ));
     }
+}
+
+/// The warnings kept, and how many more there were.
+fn warnings(s: &mut String, r: &Report) {
     if r.warning_count > 0 {
         let _ = writeln!(s, "\nWarnings: {}", r.warning_count);
         for w in &r.warnings {
@@ -201,5 +223,4 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(s, "  … and {more} more");
         }
     }
-    s
 }

@@ -667,11 +667,7 @@ fn bind_unix(
     }
     // Bind with a umask that leaves the socket private until chmod gives it
     // its configured mode (no window where it is wider).
-    // SAFETY: umask only swaps the process's file mode mask.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = std::os::unix::net::UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
+    let bound = crate::os::with_umask(0o177, || std::os::unix::net::UnixListener::bind(path));
     let l = bound.map_err(|e| err(e.to_string()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| err(format!("chmod: {e}")))?;

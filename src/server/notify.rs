@@ -6,7 +6,7 @@
 //! environment is only read, never unset (unsetting is unsafe once threads
 //! exist).
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 
 /// Sends one notification (`READY=1`, `STATUS=…`, …). Errors are logged at
 /// debug level and otherwise ignored: a notification is advice to systemd,
@@ -43,13 +43,7 @@ fn send(path: &std::ffi::OsStr, state: &str) -> std::io::Result<()> {
 
 /// `CLOCK_MONOTONIC` in microseconds (for `RELOADING=1`).
 pub fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into `ts`.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+    crate::os::monotonic().map_or(0, |d| d.as_micros() as u64)
 }
 
 pub fn ready(status: &str) {
@@ -67,9 +61,6 @@ pub fn stopping() {
 pub fn status(status: &str) {
     notify(&format!("STATUS={status}"));
 }
-
-/// First file descriptor passed by socket activation.
-const LISTEN_FDS_START: RawFd = 3;
 
 /// Sockets passed by systemd, by `FileDescriptorName=`.
 #[derive(Debug, Default)]
@@ -94,17 +85,15 @@ impl Activated {
             .map(|s| s.split(':').map(str::to_string).collect())
             .unwrap_or_default();
         let mut fds = Vec::new();
-        for i in 0..n {
-            let fd = LISTEN_FDS_START + i;
-            // SAFETY: systemd passed descriptors 3 .. 3+LISTEN_FDS to this
-            // process (LISTEN_PID is ours); nothing else owns them.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            // SAFETY: as above; each descriptor is taken exactly once.
-            let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-            let name = names
-                .get(i as usize)
-                .cloned()
-                .unwrap_or_else(|| "unknown".into());
+        for (i, owned) in crate::os::take_activation_fds(n as usize)
+            .into_iter()
+            .enumerate()
+        {
+            // A descriptor systemd announced but did not pass is skipped.
+            let Ok(owned) = owned else {
+                continue;
+            };
+            let name = names.get(i).cloned().unwrap_or_else(|| "unknown".into());
             fds.push((name, owned));
         }
         Activated { fds }

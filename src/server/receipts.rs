@@ -180,9 +180,7 @@ pub fn parse(receipt: &str) -> Option<(u64, u64)> {
 /// 64 random bits from the kernel.
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
-    // SAFETY: getrandom writes at most `b.len()` bytes into `b`.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n == 8 {
+    if crate::os::getrandom(&mut b).ok() == Some(8) {
         return u64::from_le_bytes(b);
     }
     // No getrandom: mix the clock and the pid (uniqueness, not secrecy, is

@@ -129,8 +129,7 @@ impl State {
             receipts: Arc::new(receipts),
             started: Instant::now(),
             started_at: SystemTime::now(),
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            uid: unsafe { libc::geteuid() },
+            uid: crate::os::effective_uid(),
             conns,
             inflight_kib,
         }

@@ -25,12 +25,13 @@
 //!   the mapping is copied into anonymous memory right away, before it is
 //!   verified. Safe, at the cost of the file's size in resident memory.
 //!
-//! Command-line tools use the plain [`Snapshot::open`]: they run for
-//! seconds and do not handle `SIGIO`.
+//! Command-line tools use the plain, `unsafe` [`Snapshot::open`] (see
+//! there why): they run for seconds and do not handle `SIGIO`.
 //!
 //! [`Snapshot::open_guarded`]: super::Snapshot::open_guarded
 //! [`Snapshot::open`]: super::Snapshot::open
 
+use crate::os;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -83,7 +84,7 @@ impl Mapping {
     /// Takes a read lease on `file` if it can, maps it, and copies the
     /// mapping into memory right away when no lease was had.
     pub fn new(path: &Path, file: File) -> io::Result<Arc<Mapping>> {
-        let leased = take_lease(&file).is_ok();
+        let leased = os::take_read_lease(&file).is_ok();
         // SAFETY: a read-only private mapping. Either the lease is held
         // (nobody can open the file for writing or truncate it without
         // the daemon detaching first), or it is copied into anonymous
@@ -125,27 +126,22 @@ impl Mapping {
     }
 
     fn lease_intact(&self) -> bool {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: F_GETLEASE only reads the lease state of our fd.
-            let t = unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_GETLEASE) };
-            t == libc::F_RDLCK
-        }
-        #[cfg(not(target_os = "linux"))]
-        false
+        os::read_lease_intact(&self.file).unwrap_or(false)
     }
 
-    /// Replaces the mapped pages by an anonymous copy of the same bytes,
-    /// then gives the lease up.
+    /// Replaces the mapped pages by a read-only anonymous copy of the same
+    /// bytes, then gives the lease up. When the copy cannot be made (or
+    /// not made read-only) the mapping is left as it was, the lease kept,
+    /// and the error returned: at open the snapshot is refused, on a lease
+    /// break the daemon logs it.
     fn detach(&self) -> io::Result<()> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if !self.copied.load(Ordering::SeqCst) {
-            swap_in_copy(&self.map)?;
+            os::swap_in_copy(&self.map)?;
             self.copied.store(true, Ordering::SeqCst);
         }
         if self.leased.swap(false, Ordering::SeqCst) {
-            release_lease(&self.file);
+            let _ = os::release_lease(&self.file);
         }
         Ok(())
     }
@@ -154,97 +150,9 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         if *self.leased.get_mut() {
-            release_lease(&self.file);
+            let _ = os::release_lease(&self.file);
         }
     }
-}
-
-#[cfg(target_os = "linux")]
-fn take_lease(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: F_SETLEASE on a file descriptor we own.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn take_lease(_file: &File) -> io::Result<()> {
-    Err(io::Error::from(io::ErrorKind::Unsupported))
-}
-
-fn release_lease(_file: &File) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: F_SETLEASE on a file descriptor we own.
-        unsafe { libc::fcntl(_file.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
-    }
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
-}
-
-/// Copies the bytes of `map` into fresh anonymous pages and moves those
-/// pages over `map`'s addresses in one `mremap`: a concurrent reader sees
-/// the same bytes throughout.
-#[cfg(target_os = "linux")]
-fn swap_in_copy(map: &memmap2::Mmap) -> io::Result<()> {
-    if map.is_empty() {
-        return Ok(());
-    }
-    let page = page_size();
-    let len = map.len().div_ceil(page) * page;
-    let target = map.as_ptr() as *mut libc::c_void;
-    // SAFETY: a new private anonymous mapping of `len` bytes.
-    let anon = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if anon == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `anon` has `len >= map.len()` writable bytes and does not
-    // overlap the mapping; then it is made read-only and moved onto the
-    // mapping's own page-aligned range of `len` bytes (a mapping always
-    // covers whole pages), which MREMAP_FIXED replaces atomically.
-    unsafe {
-        std::ptr::copy_nonoverlapping(map.as_ptr(), anon as *mut u8, map.len());
-        libc::mprotect(anon, len, libc::PROT_READ);
-        let moved = libc::mremap(
-            anon,
-            len,
-            len,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-            target,
-        );
-        if moved == libc::MAP_FAILED {
-            let e = io::Error::last_os_error();
-            libc::munmap(anon, len);
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn swap_in_copy(_map: &memmap2::Mmap) -> io::Result<()> {
-    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// One snapshot detached from its file after a lease break.

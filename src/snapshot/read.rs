@@ -141,14 +141,33 @@ fn corrupt(what: impl Into<String>) -> SnapshotError {
 }
 
 impl Snapshot {
-    /// Maps and verifies a snapshot file.
-    pub fn open(path: &Path) -> Result<Snapshot, SnapshotError> {
+    /// Maps and verifies a snapshot file, unguarded: the command line's
+    /// open.
+    ///
+    /// The command line maps its snapshot, like the daemon, and takes the
+    /// file's stability on trust instead of guarding it: a command runs
+    /// for seconds, and of the two safe ways, reading the file into memory
+    /// ([`Snapshot::from_bytes`]) costs about a second and the file's size
+    /// in memory for a 10-million-entry snapshot, and the guarded mapping
+    /// ([`Snapshot::open_guarded`]) needs a thread handling `SIGIO` and
+    /// copies the whole file at once whenever it cannot take a lease (an
+    /// operator reading the daemon's snapshot, owned by another user, has
+    /// none). Snapshots are installed by renaming a complete file over
+    /// the path (what `credlist build` does), which leaves a mapped file
+    /// intact.
+    ///
+    /// # Safety
+    ///
+    /// The file must not be modified or truncated while the snapshot is
+    /// alive (replacing it by a rename is fine). Otherwise verified bytes
+    /// change under the borrowed slices the accessors hand out, and
+    /// reading a page past a truncated end raises `SIGBUS`.
+    pub unsafe fn open(path: &Path) -> Result<Snapshot, SnapshotError> {
         let (file, io) = open_file(path)?;
-        // SAFETY: the mapping is read-only and private to this process. The
-        // file must not be modified or truncated while mapped (SIGBUS or a
-        // changed view otherwise); credlist only ever replaces snapshots by
-        // renaming a new file over the path, which leaves this inode intact.
-        // Every byte is verified below before any of it is used.
+        // SAFETY: the mapping is read-only and private to this process; the
+        // caller guarantees that the file is neither modified nor truncated
+        // while it is mapped. Every byte is verified below before any of it
+        // is used.
         let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io)?;
         let mut snap = Snapshot::from_backing(Backing::Mapped(map))?;
         snap.copy_table_to_huge_pages();
@@ -181,62 +200,12 @@ impl Snapshot {
         Snapshot::from_backing(Backing::Owned(bytes))
     }
 
+    /// Verifies the bytes (header, digest, section table, metadata,
+    /// section lengths, then every record) and builds the lookup tables.
     fn from_backing(bytes: Backing) -> Result<Snapshot, SnapshotError> {
         let b: &[u8] = &bytes;
-        let len = b.len() as u64;
-        if b.len() < HEADER_LEN + FOOTER_LEN {
-            return Err(SnapshotError::Truncated {
-                len,
-                expected: None,
-            });
-        }
-        if &b[..8] != MAGIC {
-            return Err(SnapshotError::Magic);
-        }
-        let version = u32_at(b, 8);
-        if version != VERSION {
-            return Err(SnapshotError::Version {
-                expected: VERSION,
-                got: version,
-            });
-        }
-        let declared = u64_at(b, 16);
-        if declared != len {
-            return Err(SnapshotError::Truncated {
-                len,
-                expected: Some(declared),
-            });
-        }
-        let nsec = u32_at(b, 12) as usize;
-        if nsec != Section::ALL.len() {
-            return Err(corrupt(format!(
-                "header: {nsec} sections, expected {}",
-                Section::ALL.len()
-            )));
-        }
-        let body_end = b.len() - FOOTER_LEN;
-        let footer = u128::from_le_bytes(b[body_end..].try_into().expect("16 bytes"));
-        let digest = xxhash_rust::xxh3::xxh3_128(&b[..body_end]);
-        if digest != footer {
-            return Err(SnapshotError::Checksum {
-                expected: format!("{footer:032x}"),
-                got: format!("{digest:032x}"),
-            });
-        }
-        let mut sections: [Range<usize>; 12] = Default::default();
-        let mut prev_end = HEADER_LEN + nsec * SECTION_ENTRY_LEN;
-        for (i, s) in Section::ALL.iter().enumerate() {
-            let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
-            let (kind, off, slen) = (u32_at(b, e), u64_at(b, e + 8), u64_at(b, e + 16));
-            let end = off.checked_add(slen).filter(|&end| end <= body_end as u64);
-            match end {
-                Some(end) if kind == *s as u32 && off % 8 == 0 && off >= prev_end as u64 => {
-                    sections[i] = off as usize..end as usize;
-                    prev_end = end as usize;
-                }
-                _ => return Err(corrupt(format!("section table entry {} ({})", i, s.name()))),
-            }
-        }
+        let footer = check_header_and_digest(b)?;
+        let sections = section_table(b)?;
         let sec = |s: Section| &b[sections[s as usize].clone()];
         let meta: Meta = decode(sec(Section::Meta)).map_err(|e| corrupt(format!("META: {e}")))?;
         let catalog: Catalog =
@@ -253,53 +222,12 @@ impl Snapshot {
             return Err(corrupt("META: counts out of range"));
         }
         let (nsub, nent, nrel) = (nsub as u32, nent as u32, nrel as u32);
-
-        let table = sec(Section::Table);
-        let capacity = u64_at(table, 0);
-        if capacity == 0
-            || capacity
-                .checked_mul(SLOT_LEN as u64)
-                .and_then(|n| n.checked_add(16))
-                != Some(table.len() as u64)
-            || capacity < nsub as u64
-        {
-            return Err(corrupt("TABLE: length does not match its capacity"));
-        }
-        if sec(Section::Subjects).len() as u64 != (nsub as u64 + 1) * SUBJECT_LEN as u64 {
-            return Err(corrupt("SUBJECTS: length does not match the subject count"));
-        }
-        if sec(Section::Entries).len() as u64 != nent as u64 * ENTRY_LEN as u64 {
-            return Err(corrupt("ENTRIES: length does not match the entry count"));
-        }
-        if sec(Section::EntryIndex).len() as u64 != nent as u64 * 4 {
-            return Err(corrupt(
-                "ENTRY_INDEX: length does not match the entry count",
-            ));
-        }
-        if sec(Section::Relations).len() as u64 != nrel as u64 * RELATION_LEN as u64 {
-            return Err(corrupt("RELATIONS: length does not match the relation count"));
-        }
-        if sec(Section::OrgRelations).len() as u64 != (nsub as u64 + 1) * 4 {
-            return Err(corrupt(
-                "ORG_RELATIONS: length does not match the subject count",
-            ));
-        }
-        if sec(Section::PartyRelations).len() as u64 != (nsub as u64 + 1 + nrel as u64) * 4 {
-            return Err(corrupt(
-                "PARTY_RELATIONS: length does not match the counts",
-            ));
-        }
+        let capacity = check_section_lengths(&sec, nsub, nent, nrel)?;
         let profiles = parse_profiles(sec(Section::Profiles), catalog.domains.len())?;
         let bitmaps = parse_bitmaps(sec(Section::Bitmaps), catalog.domains.len(), nsub)?;
 
         let measures = MeasureTable::new(&catalog);
-        let mut profile_flags =
-            vec![ProfileFlags::default(); catalog.matters.len() * profiles.len()];
-        for m in 0..catalog.matters.len() {
-            for (p, prof) in profiles.iter().enumerate() {
-                profile_flags[m * profiles.len() + p] = measures.item_flags(m, prof);
-            }
-        }
+        let profile_flags = profile_flag_table(&measures, catalog.matters.len(), &profiles);
         let watch_days = catalog
             .domains
             .iter()
@@ -417,7 +345,9 @@ impl Snapshot {
                 prev = f;
             }
             if prev != self.nrel {
-                return Err(corrupt(format!("{what}: ranges do not cover the relations")));
+                return Err(corrupt(format!(
+                    "{what}: ranges do not cover the relations"
+                )));
             }
             Ok(())
         };
@@ -767,6 +697,135 @@ pub fn lookup_in(table: &[u8], capacity: u64, key: Key) -> Option<Slot> {
         }
     }
     None
+}
+
+/// Checks the header (length, magic, version, declared length, section
+/// count) and the footer's digest of the body; returns the digest.
+fn check_header_and_digest(b: &[u8]) -> Result<u128, SnapshotError> {
+    let len = b.len() as u64;
+    if b.len() < HEADER_LEN + FOOTER_LEN {
+        return Err(SnapshotError::Truncated {
+            len,
+            expected: None,
+        });
+    }
+    if &b[..8] != MAGIC {
+        return Err(SnapshotError::Magic);
+    }
+    let version = u32_at(b, 8);
+    if version != VERSION {
+        return Err(SnapshotError::Version {
+            expected: VERSION,
+            got: version,
+        });
+    }
+    let declared = u64_at(b, 16);
+    if declared != len {
+        return Err(SnapshotError::Truncated {
+            len,
+            expected: Some(declared),
+        });
+    }
+    let nsec = u32_at(b, 12) as usize;
+    if nsec != Section::ALL.len() {
+        return Err(corrupt(format!(
+            "header: {nsec} sections, expected {}",
+            Section::ALL.len()
+        )));
+    }
+    let body_end = b.len() - FOOTER_LEN;
+    let footer = u128::from_le_bytes(b[body_end..].try_into().expect("16 bytes"));
+    let digest = xxhash_rust::xxh3::xxh3_128(&b[..body_end]);
+    if digest != footer {
+        return Err(SnapshotError::Checksum {
+            expected: format!("{footer:032x}"),
+            got: format!("{digest:032x}"),
+        });
+    }
+    Ok(footer)
+}
+
+/// Reads the section table of a checked header: every section of its kind,
+/// in order, 8-aligned, not overlapping, inside the body.
+fn section_table(b: &[u8]) -> Result<[Range<usize>; 12], SnapshotError> {
+    let body_end = b.len() - FOOTER_LEN;
+    let mut sections: [Range<usize>; 12] = Default::default();
+    let mut prev_end = HEADER_LEN + Section::ALL.len() * SECTION_ENTRY_LEN;
+    for (i, s) in Section::ALL.iter().enumerate() {
+        let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
+        let (kind, off, slen) = (u32_at(b, e), u64_at(b, e + 8), u64_at(b, e + 16));
+        let end = off.checked_add(slen).filter(|&end| end <= body_end as u64);
+        match end {
+            Some(end) if kind == *s as u32 && off % 8 == 0 && off >= prev_end as u64 => {
+                sections[i] = off as usize..end as usize;
+                prev_end = end as usize;
+            }
+            _ => return Err(corrupt(format!("section table entry {} ({})", i, s.name()))),
+        }
+    }
+    Ok(sections)
+}
+
+/// Checks the lengths of the fixed-size sections against the counts;
+/// returns the table's capacity.
+fn check_section_lengths<'a>(
+    sec: &impl Fn(Section) -> &'a [u8],
+    nsub: u32,
+    nent: u32,
+    nrel: u32,
+) -> Result<u64, SnapshotError> {
+    let table = sec(Section::Table);
+    let capacity = u64_at(table, 0);
+    if capacity == 0
+        || capacity
+            .checked_mul(SLOT_LEN as u64)
+            .and_then(|n| n.checked_add(16))
+            != Some(table.len() as u64)
+        || capacity < nsub as u64
+    {
+        return Err(corrupt("TABLE: length does not match its capacity"));
+    }
+    if sec(Section::Subjects).len() as u64 != (nsub as u64 + 1) * SUBJECT_LEN as u64 {
+        return Err(corrupt("SUBJECTS: length does not match the subject count"));
+    }
+    if sec(Section::Entries).len() as u64 != nent as u64 * ENTRY_LEN as u64 {
+        return Err(corrupt("ENTRIES: length does not match the entry count"));
+    }
+    if sec(Section::EntryIndex).len() as u64 != nent as u64 * 4 {
+        return Err(corrupt(
+            "ENTRY_INDEX: length does not match the entry count",
+        ));
+    }
+    if sec(Section::Relations).len() as u64 != nrel as u64 * RELATION_LEN as u64 {
+        return Err(corrupt(
+            "RELATIONS: length does not match the relation count",
+        ));
+    }
+    if sec(Section::OrgRelations).len() as u64 != (nsub as u64 + 1) * 4 {
+        return Err(corrupt(
+            "ORG_RELATIONS: length does not match the subject count",
+        ));
+    }
+    if sec(Section::PartyRelations).len() as u64 != (nsub as u64 + 1 + nrel as u64) * 4 {
+        return Err(corrupt("PARTY_RELATIONS: length does not match the counts"));
+    }
+    Ok(capacity)
+}
+
+/// Measure bits of every matter and profile, by `matter * profiles +
+/// profile`.
+fn profile_flag_table(
+    measures: &MeasureTable,
+    matters: usize,
+    profiles: &[Vec<ProfileItem>],
+) -> Vec<ProfileFlags> {
+    let mut flags = vec![ProfileFlags::default(); matters * profiles.len()];
+    for m in 0..matters {
+        for (p, prof) in profiles.iter().enumerate() {
+            flags[m * profiles.len() + p] = measures.item_flags(m, prof);
+        }
+    }
+    flags
 }
 
 fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {

@@ -361,15 +361,9 @@ pub(crate) enum ResponseView<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Response {
     /// A version-1 answer.
-    Flags {
-        request_id: u64,
-        flags: Vec<u8>,
-    },
+    Flags { request_id: u64, flags: Vec<u8> },
     /// A version-2 answer.
-    FlagsV2 {
-        request_id: u64,
-        flags: Vec<u16>,
-    },
+    FlagsV2 { request_id: u64, flags: Vec<u16> },
     Error {
         status: u8,
         request_id: u64,
@@ -501,9 +495,22 @@ mod tests {
         );
         // An error frame of version 2 carries its message, not flags.
         let mut e = Vec::new();
-        encode_error_in(&mut e, Version::V2, status::UNKNOWN_MATTER, 9, "unknown matter");
+        encode_error_in(
+            &mut e,
+            Version::V2,
+            status::UNKNOWN_MATTER,
+            9,
+            "unknown matter",
+        );
         let (r, _) = parse_response(&e).unwrap().unwrap();
-        assert!(matches!(r, Response::Error { status: 4, request_id: 9, .. }));
+        assert!(matches!(
+            r,
+            Response::Error {
+                status: 4,
+                request_id: 9,
+                ..
+            }
+        ));
         // A version-2 answer whose length is odd for its count is refused.
         let mut bad = out.clone();
         bad.pop();
