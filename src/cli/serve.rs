@@ -50,7 +50,9 @@ fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
     let origin = &config.origin;
     let mut lines = vec![format!("config {origin}: valid")];
     let path = &config.snapshot.path;
-    let snap = credlist::snapshot::Snapshot::open(path)
+    // SAFETY: as in `super::open_snapshot`: snapshots are replaced by
+    // rename, never written in place, and this check holds it for moments.
+    let snap = unsafe { credlist::snapshot::Snapshot::open(path) }
         .map_err(|e| anyhow::anyhow!("config {origin}: snapshot.path: refused snapshot: {e}"))?;
     lines.push(format!(
         "snapshot {}: verified (id {}, data date {}, {} entries, format version {})",
