@@ -258,9 +258,7 @@ pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
 
 /// Status, hits, related codes and measures of a subject in the snapshot.
 fn answer_listed(ctx: &Ctx, sid: u32, item: &mut Item) {
-    let (ev, views) = ctx
-        .snap
-        .evaluate(sid, ctx.day, &|e| ctx.holds.is_held(e));
+    let (ev, views) = ctx.snap.evaluate(sid, ctx.day, &|e| ctx.holds.is_held(e));
     let hits: Vec<HitOut> = ev
         .hits
         .iter()

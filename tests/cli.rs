@@ -1301,7 +1301,12 @@ fn relations_snapshot(dir: &Path) -> PathBuf {
         dir,
         "related",
         DATA_DATE,
-        &["--legacy-codes", LEGACY_CODES, "--relations", DEMO_RELATIONS],
+        &[
+            "--legacy-codes",
+            LEGACY_CODES,
+            "--relations",
+            DEMO_RELATIONS,
+        ],
         &[DEMO_LISTS],
     );
     b.assert_ok().assert_no_rejects();
@@ -1414,6 +1419,9 @@ fn inspect_and_diff_count_relations_by_role() {
     assert_eq!(first["until"], Value::Null);
     let out = run_ok(&["diff", s(&related), s(&plain)]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("relations removed        15   by role:"), "{text}");
+    assert!(
+        text.contains("relations removed        15   by role:"),
+        "{text}"
+    );
     assert!(text.contains("- relation REL-0007 35010319720528151X manager of 91350181MA2XU4PD04 from 2019-09-01 until 2026-03-31"), "{text}");
 }

@@ -112,7 +112,11 @@ impl<'s> Related<'s> {
         let entry_ids = |first: u32, ev: &Evaluation, hits: &[usize]| {
             let mut ids: Vec<String> = hits
                 .iter()
-                .map(|&i| snap.entry(first + ev.hits[i].entry as u32).entry_id.to_string())
+                .map(|&i| {
+                    snap.entry(first + ev.hits[i].entry as u32)
+                        .entry_id
+                        .to_string()
+                })
                 .collect();
             ids.sort();
             ids.dedup();
@@ -149,7 +153,12 @@ impl<'s> Related<'s> {
         }
         // A stable order for people and programs alike (SPEC: not significant).
         out.sort_by(|a, b| {
-            (a.side, &a.code, a.role, &a.relation_id).cmp(&(b.side, &b.code, b.role, &b.relation_id))
+            (a.side, &a.code, a.role, &a.relation_id).cmp(&(
+                b.side,
+                &b.code,
+                b.role,
+                &b.relation_id,
+            ))
         });
         out
     }
@@ -194,7 +203,9 @@ impl<'s> Related<'s> {
         }
         triggers.sort();
         triggers.dedup_by(|a, b| a.0 == b.0);
-        via.sort_by(|a, b| (&a.code, a.role, &a.relation_id).cmp(&(&b.code, b.role, &b.relation_id)));
+        via.sort_by(|a, b| {
+            (&a.code, a.role, &a.relation_id).cmp(&(&b.code, b.role, &b.relation_id))
+        });
         let (entries, authorities) = triggers.into_iter().unzip();
         MeasureOut {
             id: cm.id.clone(),

@@ -178,7 +178,12 @@ pub fn diff(a: DiffArgs) -> Outcome {
             ("relations changed", &rel.counts.changed),
         ] {
             let roles: Vec<String> = c.by_role.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            writeln!(out, "{title:<18} {:>8}   by role: {}", c.total, roles.join(", "))?;
+            writeln!(
+                out,
+                "{title:<18} {:>8}   by role: {}",
+                c.total,
+                roles.join(", ")
+            )?;
         }
         for (sign, list) in [("+", &rel.added), ("-", &rel.removed)] {
             for r in list {

@@ -277,7 +277,9 @@ impl Snapshot {
             ));
         }
         if sec(Section::Relations).len() as u64 != nrel as u64 * RELATION_LEN as u64 {
-            return Err(corrupt("RELATIONS: length does not match the relation count"));
+            return Err(corrupt(
+                "RELATIONS: length does not match the relation count",
+            ));
         }
         if sec(Section::OrgRelations).len() as u64 != (nsub as u64 + 1) * 4 {
             return Err(corrupt(
@@ -285,9 +287,7 @@ impl Snapshot {
             ));
         }
         if sec(Section::PartyRelations).len() as u64 != (nsub as u64 + 1 + nrel as u64) * 4 {
-            return Err(corrupt(
-                "PARTY_RELATIONS: length does not match the counts",
-            ));
+            return Err(corrupt("PARTY_RELATIONS: length does not match the counts"));
         }
         let profiles = parse_profiles(sec(Section::Profiles), catalog.domains.len())?;
         let bitmaps = parse_bitmaps(sec(Section::Bitmaps), catalog.domains.len(), nsub)?;
@@ -417,7 +417,9 @@ impl Snapshot {
                 prev = f;
             }
             if prev != self.nrel {
-                return Err(corrupt(format!("{what}: ranges do not cover the relations")));
+                return Err(corrupt(format!(
+                    "{what}: ranges do not cover the relations"
+                )));
             }
             Ok(())
         };

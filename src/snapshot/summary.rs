@@ -41,8 +41,8 @@ impl Subjects {
         let mut person = Vec::with_capacity(listed.len() + related.len());
         let (mut i, mut j) = (0, 0);
         while i < listed.len() || j < related.len() {
-            let take_listed = j == related.len()
-                || (i < listed.len() && listed[i].0 <= related[j].0);
+            let take_listed =
+                j == related.len() || (i < listed.len() && listed[i].0 <= related[j].0);
             let (k, p) = if take_listed { listed[i] } else { related[j] };
             if take_listed {
                 if j < related.len() && related[j].0 == k {
@@ -64,7 +64,11 @@ impl Subjects {
             }
         }
         first.push(entries.len() as u32);
-        Subjects { keys, person, first }
+        Subjects {
+            keys,
+            person,
+            first,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

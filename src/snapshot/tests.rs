@@ -1,9 +1,9 @@
 //! Build → read round trips and corruption: every truncation and byte flip
 //! is refused with an error, never a panic.
 
+use super::builder::RelationRow;
 use super::format::{Section, FOOTER_LEN, HEADER_LEN, NONE_DAY, SECTION_ENTRY_LEN, VERSION};
 use super::rows::EntryRec;
-use super::builder::RelationRow;
 use super::*;
 use crate::catalog::Catalog;
 use crate::codes::{self, Key};
@@ -290,7 +290,14 @@ fn person(c: &crate::codes::Code) -> bool {
 }
 
 /// `(relation_id, org subject, party subject, role, from, until)`.
-type Rel<'a> = (&'a str, u32, u32, crate::related::Role, &'a str, Option<&'a str>);
+type Rel<'a> = (
+    &'a str,
+    u32,
+    u32,
+    crate::related::Role,
+    &'a str,
+    Option<&'a str>,
+);
 
 fn with_relations(mut acc: Builder, rels: &[Rel]) -> Builder {
     for &(id, org, party, role, from, until) in rels {
@@ -394,9 +401,16 @@ fn relations_round_trip_both_ways() {
 fn relation_sections_refuse_truncations_and_flips() {
     let bytes = sample_with_relations();
     for len in (0..bytes.len()).step_by(7) {
-        assert!(Snapshot::from_bytes(bytes[..len].to_vec()).is_err(), "{len}");
+        assert!(
+            Snapshot::from_bytes(bytes[..len].to_vec()).is_err(),
+            "{len}"
+        );
     }
-    for s in [Section::Relations, Section::OrgRelations, Section::PartyRelations] {
+    for s in [
+        Section::Relations,
+        Section::OrgRelations,
+        Section::PartyRelations,
+    ] {
         let e = HEADER_LEN + s as usize * SECTION_ENTRY_LEN;
         let off = u64::from_le_bytes(bytes[e + 8..e + 16].try_into().unwrap()) as usize;
         let len = u64::from_le_bytes(bytes[e + 16..e + 24].try_into().unwrap()) as usize;
@@ -500,14 +514,26 @@ fn batch_flags_with_relations_agree_with_result_items_on_every_day() {
 
 fn arb_rows() -> impl Strategy<Value = Vec<(u32, u8, u8, i32, Option<i32>)>> {
     proptest::collection::vec(
-        (0u32..8, 0u8..3, 0u8..5, 0i32..700, proptest::option::of(0i32..300)),
+        (
+            0u32..8,
+            0u8..3,
+            0u8..5,
+            0i32..700,
+            proptest::option::of(0i32..300),
+        ),
         0..12,
     )
 }
 
 fn arb_rels() -> impl Strategy<Value = Vec<(u32, u32, u8, i32, Option<i32>)>> {
     proptest::collection::vec(
-        (0u32..10, 0u32..10, 0u8..6, 0i32..700, proptest::option::of(0i32..300)),
+        (
+            0u32..10,
+            0u32..10,
+            0u8..6,
+            0i32..700,
+            proptest::option::of(0i32..300),
+        ),
         0..12,
     )
 }

@@ -4,10 +4,10 @@
 use super::format::*;
 use super::rows::{Arena, EntryRec, RelationRec};
 use super::summary::{summarize, Profile, Relations, Subjects, Summary};
-use crate::related::ProfileItem;
 use super::SnapshotError;
 use crate::catalog::Catalog;
 use crate::date::Day;
+use crate::related::ProfileItem;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::io::Write;
@@ -301,7 +301,8 @@ fn relations_section(rels: &Relations) -> Vec<u8> {
 
 fn u32s_section(v: &[u32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len() * 4);
-    v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+    v.iter()
+        .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
     out
 }
 
