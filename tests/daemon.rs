@@ -1221,6 +1221,24 @@ fn demo_mode_serves_the_embedded_fixtures() {
     let body = json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]}).to_string();
     let r = http(&sock, "POST", "/v1/check", Some(&body));
     assert_eq!(r.json()["results"][0]["status"], "black");
+    // The demo relations: the organisation's legal representative is
+    // answered with it in `related` and measures through it.
+    let body =
+        json!({"matter": "market_entry", "subjects": [{"code": "350102198001010011"}]}).to_string();
+    let r = http(&sock, "POST", "/v1/check", Some(&body));
+    let item = &r.json()["results"][0];
+    assert!(
+        item["related"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["code"] == BLACK_CODE && x["role"] == "legal_rep"),
+        "{item}"
+    );
+    assert_eq!(
+        item["must_apply"][0]["via"][0]["code"], BLACK_CODE,
+        "{item}"
+    );
     // SAFETY: kill signals the demo daemon this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
@@ -1228,7 +1246,9 @@ fn demo_mode_serves_the_embedded_fixtures() {
     let banner = String::from_utf8_lossy(&out.stdout);
     assert!(
         banner.contains("curl --unix-socket ./credlist-demo/check.sock")
-            && banner.contains(BLACK_CODE),
+            && banner.contains(BLACK_CODE)
+            && banner.contains("market_entry")
+            && banner.contains("350102198001010011"),
         "{banner}"
     );
 }
