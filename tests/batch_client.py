@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""A client of credlist's batch socket (SPEC §6), Python 3 standard library only.
+"""A client of credlist's batch socket (SPEC §6, §8), Python 3 standard library only.
 
 Sends FRAMES request frames, each with all the CODEs, in one write (so they
 are in flight together), reads the answers in order and prints one JSON line
 per answer:
 
-    {"request_id": 7, "status": 0, "flags": [10, 0, 1]}
-    {"request_id": 8, "status": 4, "message": "unknown matter \"x\""}
+    {"request_id": 7, "version": 1, "status": 0, "flags": [10, 0, 1]}
+    {"request_id": 8, "version": 1, "status": 4, "message": "unknown matter \"x\""}
 
 Flag bits: 1 UNANSWERED, 2 BLACK, 4 WATCH, 8 RED, 16 SUSPENDED, 32 MUST_APPLY,
-64 MAY_APPLY, 128 REWARD.
+64 MAY_APPLY, 128 REWARD. With `--version 2` the frames are of protocol
+version 2, answered with one little-endian u16 of flags per code: the same
+low byte, and 256 RELATED_BLACK, 512 RELATED_WATCH, 1024 RELATED_RED (a code
+related to the subject, as this caller may see it, has that status).
 
     python3 tests/batch_client.py --socket ./credlist-demo/batch.sock \
         --matter gov_procurement 91350100MA2Y3K8L5G
@@ -22,15 +25,18 @@ import socket
 import struct
 import sys
 
-VERSION = 1
 OP_CHECK = 1
+# Protocol version -> bytes of flags per code in a success answer.
+FLAG_WIDTH = {1: 1, 2: 2}
 
 
-def encode_request(request_id, as_of, matter, codes):
+def encode_request(request_id, as_of, matter, codes, version=1):
     """One request frame: u32 len | u8 version | u8 op | u64 request_id |
     u32 as_of | u16 matter_len | matter | u32 n | n x 18 code bytes."""
+    if version not in FLAG_WIDTH:
+        raise ValueError(f"unknown protocol version {version}")
     m = matter.encode("utf-8")
-    body = struct.pack("<BBQIH", VERSION, OP_CHECK, request_id, as_of, len(m))
+    body = struct.pack("<BBQIH", version, OP_CHECK, request_id, as_of, len(m))
     body += m + struct.pack("<I", len(codes))
     for c in codes:
         b = c.encode("ascii")
@@ -50,18 +56,34 @@ def read_exact(sock, n):
     return bytes(buf)
 
 
-def read_response(sock):
+def read_response(sock, expected_version=1):
     """One answer: u32 len | u8 version | u8 status | u64 request_id |
-    u32 count | count bytes (flags, or an error message)."""
+    u32 count | count flags (1 byte each in version 1, a little-endian u16
+    in version 2) or, when status != 0, count bytes of message. A frame is
+    answered in its own version."""
     (length,) = struct.unpack("<I", read_exact(sock, 4))
+    if length < 14:
+        raise ValueError(f"response frame of {length} bytes, shorter than its header")
     frame = read_exact(sock, length)
     version, status, request_id, count = struct.unpack("<BBQI", frame[:14])
-    if version != VERSION or length != 14 + count:
+    if version != expected_version:
+        raise ValueError(f"answer of version {version}, expected {expected_version}")
+    width = FLAG_WIDTH[version] if status == 0 else 1
+    if length != 14 + count * width:
         raise ValueError("malformed response frame")
     rest = frame[14:]
     if status == 0:
-        return {"request_id": request_id, "status": 0, "flags": list(rest)}
-    return {"request_id": request_id, "status": status, "message": rest.decode("utf-8", "replace")}
+        if width == 1:
+            flags = list(rest)
+        else:
+            flags = list(struct.unpack(f"<{count}H", rest))
+        return {"request_id": request_id, "version": version, "status": 0, "flags": flags}
+    return {
+        "request_id": request_id,
+        "version": version,
+        "status": status,
+        "message": rest.decode("utf-8", "replace"),
+    }
 
 
 def days(as_of):
@@ -80,6 +102,13 @@ def main():
     p.add_argument("--request-id", type=int, default=1, help="id of the first frame")
     p.add_argument("--codes-file", help="codes, one per line (in addition to CODE arguments)")
     p.add_argument("--timeout", type=float, default=30.0, help="socket timeout in seconds")
+    p.add_argument(
+        "--version",
+        type=int,
+        choices=sorted(FLAG_WIDTH),
+        default=1,
+        help="protocol version of the frames (2: u16 flags with the RELATED bits)",
+    )
     p.add_argument("codes", nargs="*", metavar="CODE")
     a = p.parse_args()
 
@@ -89,14 +118,15 @@ def main():
             codes += [line.strip() for line in f if line.strip()]
     as_of = days(a.as_of)
     frames = b"".join(
-        encode_request(a.request_id + i, as_of, a.matter, codes) for i in range(a.frames)
+        encode_request(a.request_id + i, as_of, a.matter, codes, a.version)
+        for i in range(a.frames)
     )
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(a.timeout)
         s.connect(a.socket)
         s.sendall(frames)
         for _ in range(a.frames):
-            r = read_response(s)
+            r = read_response(s, a.version)
             print(json.dumps(r))
             if r["status"] in (1, 2):
                 break

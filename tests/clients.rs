@@ -1,14 +1,15 @@
 //! The integrators' clients in other languages, against a real daemon:
 //! `tests/clients/java` (JDK 17: `java.net.http` over the loopback TCP
 //! listener with a Bearer token, `SocketChannel` on the batch socket) and
-//! `tests/clients/go` (HTTP over the check socket, the batch socket). Each
+//! `tests/clients/go` (HTTP over the check socket, the batch socket, in
+//! protocol versions 1 and 2). Each
 //! is compiled and run, and its output must equal what the daemon answers
 //! the project's own clients. Without `javac`/`go` a test says so and
 //! passes, except under CI (`CI` set), whose `.ci/run` installs them.
 
 mod support;
 
-use credlist::wire::batch::encode_request;
+use credlist::wire::batch::{encode_request, encode_request_in, Version};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -42,8 +43,10 @@ fn have(tool: &str, version_arg: &str) -> bool {
     ok
 }
 
+/// A daemon on the fixtures with the demo relations (so that version-2
+/// frames carry RELATED bits).
 fn daemon(port: u16) -> Daemon {
-    Daemon::new()
+    Daemon::with_relations()
         .check_extra(&format!("tcp = \"127.0.0.1:{port}\""))
         .clients(&format!(
             "[[client]]\nname = \"java-portal\"\ntoken = \"{TOKEN}\"\nmatters = [\"*\"]\npersons = true\n\
@@ -97,6 +100,25 @@ fn expected(d: &Daemon) -> String {
     ));
     let (status, rid, message) = error_of(b.recv());
     out += &format!("batch-error {rid} {status} {message}\n");
+    // Version 2: u16 flags with the RELATED bits; errors in version 2.
+    let f = b.flags_v2(4, MATTER, &CODES);
+    assert!(
+        f.iter().any(|w| w >> 8 != 0),
+        "some code has RELATED bits: {f:?}"
+    );
+    let f: Vec<String> = f.iter().map(u16::to_string).collect();
+    out += &format!("batch2 4 {}\n", f.join(","));
+    b.send(&encode_request_in(
+        Version::V2,
+        5,
+        DATA_DAY,
+        "no_such_matter",
+        &codes18(&CODES),
+    ));
+    let (version, r) = b.recv_versioned();
+    assert_eq!(version, 2);
+    let (status, rid, message) = error_of(r);
+    out += &format!("batch2-error {rid} {status} {message}\n");
     out
 }
 

@@ -619,6 +619,70 @@ fn batch_from_python() {
     assert_eq!(l["status"], 4);
 }
 
+/// `batch_client.py --version 2` on a snapshot with the demo relations:
+/// the u16 flags equal what the project's codec gets, their low bytes the
+/// version-1 flags, and errors come back in version 2.
+#[test]
+fn batch_version_2_from_python() {
+    let d = Daemon::with_relations().start();
+    let codes = batch_codes(&d);
+    let c: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let mut b = Batch::connect(&d.batch_sock());
+    let v1 = b.flags(1, "market_entry", &c);
+    let v2 = b.flags_v2(2, "market_entry", &c);
+    assert!(v2.iter().any(|w| w >> 8 != 0), "some code has RELATED bits");
+    let python = |version: &str, matter: &str| -> Vec<Value> {
+        let o = Command::new("python3")
+            .arg(repo("tests/batch_client.py"))
+            .args(["--socket", s(&d.batch_sock()), "--matter", matter])
+            .args(["--as-of", DATA_DATE, "--frames", "2", "--request-id", "700"])
+            .args(["--version", version])
+            .args(&codes)
+            .output()
+            .expect("python3 is needed for this test");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let flags = |l: &Value| -> Vec<u64> {
+        l["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_u64().unwrap())
+            .collect()
+    };
+    let lines = python("2", "market_entry");
+    assert_eq!(lines.len(), 2);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(
+            (l["request_id"].as_u64(), l["version"].as_u64()),
+            (Some(700 + i as u64), Some(2))
+        );
+        let got = flags(l);
+        assert_eq!(got, v2.iter().map(|&w| w as u64).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(|&w| w as u8).collect::<Vec<_>>(),
+            v1,
+            "the low bytes are the version-1 flags"
+        );
+    }
+    let lines = python("1", "market_entry");
+    assert_eq!(lines[0]["version"], 1);
+    assert_eq!(
+        flags(&lines[0]),
+        v1.iter().map(|&f| f as u64).collect::<Vec<_>>()
+    );
+    let lines = python("2", "nope");
+    assert_eq!(
+        (lines[0]["version"].as_u64(), lines[0]["status"].as_u64()),
+        (Some(2), Some(4))
+    );
+}
+
 /// Sends checks from `threads` threads, `per_thread` each; returns the
 /// failures (anything but a complete 200 answer).
 fn hammer(
@@ -1157,6 +1221,24 @@ fn demo_mode_serves_the_embedded_fixtures() {
     let body = json!({"matter": MATTER, "subjects": [{"code": BLACK_CODE}]}).to_string();
     let r = http(&sock, "POST", "/v1/check", Some(&body));
     assert_eq!(r.json()["results"][0]["status"], "black");
+    // The demo relations: the organisation's legal representative is
+    // answered with it in `related` and measures through it.
+    let body =
+        json!({"matter": "market_entry", "subjects": [{"code": "350102198001010011"}]}).to_string();
+    let r = http(&sock, "POST", "/v1/check", Some(&body));
+    let item = &r.json()["results"][0];
+    assert!(
+        item["related"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["code"] == BLACK_CODE && x["role"] == "legal_rep"),
+        "{item}"
+    );
+    assert_eq!(
+        item["must_apply"][0]["via"][0]["code"], BLACK_CODE,
+        "{item}"
+    );
     // SAFETY: kill signals the demo daemon this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
@@ -1164,7 +1246,9 @@ fn demo_mode_serves_the_embedded_fixtures() {
     let banner = String::from_utf8_lossy(&out.stdout);
     assert!(
         banner.contains("curl --unix-socket ./credlist-demo/check.sock")
-            && banner.contains(BLACK_CODE),
+            && banner.contains(BLACK_CODE)
+            && banner.contains("market_entry")
+            && banner.contains("350102198001010011"),
         "{banner}"
     );
 }

@@ -30,8 +30,8 @@ use crate::check::{batch_flags, Ctx};
 use crate::date::Day;
 use crate::rules::flags;
 use crate::wire::batch::{
-    begin_ok, bytes_wanted, encode_error, encode_error_in, parse_frame, status, Frame, FrameError,
-    Version,
+    begin_ok, bytes_wanted, encode_error_in, parse_frame, refusal_version, status, Frame,
+    FrameError, Version,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -196,8 +196,9 @@ where
     );
     tracing::debug!("batch frame refused: the budget for bytes in flight is spent");
     let mut out = Vec::new();
-    encode_error(
+    encode_error_in(
         &mut out,
+        refusal_version(pending),
         status::UNAVAILABLE,
         rid,
         &format!(
@@ -241,7 +242,13 @@ async fn answer_frames(
                 st.metrics
                     .request(Endpoint::Batch, outcome, std::time::Duration::ZERO);
                 tracing::debug!(client = caller.client_name(), error = %e.message(max_codes), "batch frame refused");
-                encode_error(out, e.status(), e.request_id(), &e.message(max_codes));
+                encode_error_in(
+                    out,
+                    refusal_version(&rbuf[*start..]),
+                    e.status(),
+                    e.request_id(),
+                    &e.message(max_codes),
+                );
                 return (answered, true);
             }
         }

@@ -1,9 +1,10 @@
 //! Demo mode: `credlist serve` without `--config`.
 //!
-//! The fixtures (catalog, legacy codes and every list file) are embedded in
-//! the binary; they are written under `./credlist-demo/`, a snapshot is
-//! built from them as of today, and the daemon serves it on sockets in that
-//! folder, with its state and audit register there too.
+//! The fixtures (catalog, legacy codes, every list file and the demo
+//! relations of SPEC §8) are embedded in the binary; they are written under
+//! `./credlist-demo/`, a snapshot is built from them as of today, and the
+//! daemon serves it on sockets in that folder, with its state and audit
+//! register there too.
 
 use super::config::Config;
 use crate::build::{self, BuildOptions, NoProgress, DEFAULT_MAX_REJECT_RATIO};
@@ -12,7 +13,8 @@ use crate::ingest::Encoding;
 use std::path::{Path, PathBuf};
 
 /// The embedded fixtures: path under the demo folder, contents. The list
-/// files are every file under `fixtures/lists/` (a test checks that none is
+/// files are every file under `fixtures/lists/`, the relation files every
+/// file under `fixtures/relations/demo/` (a test checks that none is
 /// missing).
 pub const FILES: &[(&str, &[u8])] = &[
     (
@@ -39,6 +41,14 @@ pub const FILES: &[(&str, &[u8])] = &[
         "lists/procurement-social.csv",
         include_bytes!("../../fixtures/lists/procurement-social.csv"),
     ),
+    (
+        "relations/legal-reps.csv",
+        include_bytes!("../../fixtures/relations/demo/legal-reps.csv"),
+    ),
+    (
+        "relations/roles.jsonl",
+        include_bytes!("../../fixtures/relations/demo/roles.jsonl"),
+    ),
 ];
 
 /// A black-listed code of the fixtures (court, active, no end date), for the
@@ -46,6 +56,12 @@ pub const FILES: &[(&str, &[u8])] = &[
 pub const SAMPLE_CODE: &str = "91350100MA2Y3K8L5G";
 /// Its entry, for the printed hold example.
 pub const SAMPLE_ENTRY: &str = "FY-2025-0312";
+/// The present legal representative of [`SAMPLE_CODE`] (demo relation
+/// `REL-0001`), for the printed example of a check through relations.
+pub const SAMPLE_LEGAL_REP: &str = "350102198001010011";
+/// The matter whose measures reach the people behind a listed
+/// organisation (P-MKT-01, P-MKT-02).
+pub const SAMPLE_RELATED_MATTER: &str = "market_entry";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -68,8 +84,11 @@ pub fn prepare(dir: &Path) -> Result<Config, DemoError> {
         move |source| DemoError::Io { path, source }
     };
     let lists = dir.join("lists");
-    if lists.exists() {
-        std::fs::remove_dir_all(&lists).map_err(io(&lists))?;
+    let relations = dir.join("relations");
+    for d in [&lists, &relations] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(io(d))?;
+        }
     }
     for (rel, bytes) in FILES {
         let p = dir.join(rel);
@@ -88,7 +107,7 @@ pub fn prepare(dir: &Path) -> Result<Config, DemoError> {
         max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
         rejects: None,
         inputs: vec![lists],
-        relations: Vec::new(),
+        relations: vec![relations],
     };
     let report = build::run(&opts, &NoProgress)?;
     if report.snapshot_id.is_none() {
@@ -118,11 +137,14 @@ pub fn banner(c: &Config) -> String {
 
 Check a subject (HTTP/1.1 + JSON on the check socket):
   curl --unix-socket {check} -d '{{\"matter\":\"gov_procurement\",\"subjects\":[{{\"code\":\"{SAMPLE_CODE}\"}}]}}' http://localhost/v1/check
+Check a person through related parties (the legal representative of {SAMPLE_CODE}: see \"related\" and \"via\"):
+  curl --unix-socket {check} -d '{{\"matter\":\"{SAMPLE_RELATED_MATTER}\",\"subjects\":[{{\"code\":\"{SAMPLE_LEGAL_REP}\",\"role\":\"legal_rep\"}}]}}' http://localhost/v1/check
 Health and metrics:
   curl --unix-socket {check} http://localhost/v1/health
   curl --unix-socket {check} http://localhost/metrics
 Batch (binary frames) on {batch}, e.g. from the source tree:
   python3 tests/batch_client.py --socket {batch} --matter gov_procurement {SAMPLE_CODE}
+  python3 tests/batch_client.py --socket {batch} --version 2 --matter {SAMPLE_RELATED_MATTER} {SAMPLE_LEGAL_REP}
 Operators (admin socket):
   credlist hold {SAMPLE_ENTRY} --reason \"objection under review\" --admin-socket {admin}
   credlist holds --admin-socket {admin}
@@ -168,6 +190,26 @@ mod tests {
     }
 
     #[test]
+    fn every_demo_relation_fixture_is_embedded() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/relations/demo");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|e| format!("relations/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = FILES
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .filter(|p| p.starts_with("relations/"))
+            .collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "add new fixtures/relations/demo files to server::demo::FILES"
+        );
+    }
+
+    #[test]
     fn the_demo_builds_and_knows_its_sample() {
         let dir = tempfile::tempdir().unwrap();
         let c = prepare(dir.path()).unwrap();
@@ -181,6 +223,28 @@ mod tests {
             .key()
             .unwrap();
         assert!(snap.lookup(key).is_some());
-        assert!(banner(&c).contains(SAMPLE_CODE));
+        let text = banner(&c);
+        assert!(text.contains(SAMPLE_CODE));
+        assert!(text.contains(SAMPLE_LEGAL_REP) && text.contains(SAMPLE_RELATED_MATTER));
+        // The legal representative's check names the organisation.
+        let holds = crate::check::Holds::default();
+        let ctx = crate::check::Ctx {
+            snap: &snap,
+            holds: &holds,
+            day: Day::today(),
+            matter: snap.catalog.matter_index(SAMPLE_RELATED_MATTER),
+            persons: true,
+        };
+        let item =
+            serde_json::to_value(crate::check::check_one(&ctx, SAMPLE_LEGAL_REP, None)).unwrap();
+        assert!(
+            item["related"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == SAMPLE_CODE),
+            "{item}"
+        );
+        assert!(!item["must_apply"].as_array().unwrap().is_empty(), "{item}");
     }
 }

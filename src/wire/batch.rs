@@ -230,6 +230,17 @@ pub fn parse_frame(buf: &[u8], max_codes: u32) -> Result<Option<(Frame<'_>, usiz
     )))
 }
 
+/// The version a refused frame at the start of `pending` is answered in:
+/// its own when its version byte is part of the frame and known, else 1.
+pub fn refusal_version(pending: &[u8]) -> Version {
+    match pending {
+        [l0, l1, l2, l3, v, ..] if u32::from_le_bytes([*l0, *l1, *l2, *l3]) > 0 => {
+            Version::from_byte(*v).unwrap_or(Version::V1)
+        }
+        _ => Version::V1,
+    }
+}
+
 /// Bytes still to read to complete the frame at the start of `pending`,
 /// its `len` bounded by the largest legal frame (0 while `len` itself is
 /// not in).
@@ -319,6 +330,7 @@ pub(crate) fn begin_ok(
 }
 
 /// Appends an error frame (version 1); a message over 4096 bytes is cut.
+#[cfg(test)]
 pub(crate) fn encode_error(out: &mut Vec<u8>, st: u8, request_id: u64, msg: &str) {
     encode_error_in(out, Version::V1, st, request_id, msg)
 }
@@ -632,6 +644,28 @@ mod tests {
         let mut huge = f[..8].to_vec();
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(bytes_wanted(&huge, 10) as u64, 4 + max_frame_len(10) - 8);
+    }
+
+    #[test]
+    fn refused_frames_are_answered_in_their_version_when_it_is_known() {
+        let one = [*b"91350100MA2Y3K8L5G"];
+        let v2 = encode_request_in(Version::V2, 3, 0, "", &one);
+        assert_eq!(refusal_version(&v2), Version::V2);
+        assert_eq!(
+            refusal_version(&encode_request(3, 0, "", &one)),
+            Version::V1
+        );
+        let mut unknown = v2.clone();
+        unknown[4] = 9;
+        assert_eq!(refusal_version(&unknown), Version::V1);
+        // len 0: the version byte is not part of the frame.
+        assert_eq!(refusal_version(&[0, 0, 0, 0, 2]), Version::V1);
+        assert_eq!(refusal_version(&v2[..4]), Version::V1);
+        // Too many codes for the limit: refused, in version 2.
+        assert!(matches!(
+            parse_frame(&v2, 0),
+            Err(FrameError::TooLarge { request_id: 3, .. })
+        ));
     }
 
     #[test]

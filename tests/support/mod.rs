@@ -6,7 +6,7 @@
 //! bounded, and only processes started here are signalled.
 #![allow(dead_code)]
 
-use credlist::wire::batch::{encode_request, parse_response, Response};
+use credlist::wire::batch::{encode_request, encode_request_in, parse_response, Response, Version};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -42,8 +42,17 @@ pub fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
 
+/// The demo relations (SPEC §8, `fixtures/README.md` "Demo relations").
+pub const DEMO_RELATIONS: &str = "fixtures/relations/demo";
+
 /// `credlist build` of fixture `inputs` as of the data date.
 pub fn build_snapshot(out: &Path, inputs: &[&str]) {
+    build_snapshot_with(out, inputs, &[]);
+}
+
+/// `credlist build` of `inputs` and the relation files or folders
+/// `relations` as of the data date.
+pub fn build_snapshot_with(out: &Path, inputs: &[&str], relations: &[&str]) {
     let o = credlist()
         .args([
             "build",
@@ -53,6 +62,7 @@ pub fn build_snapshot(out: &Path, inputs: &[&str]) {
             "fixtures/legacy-codes.txt",
         ])
         .args(["--as-of", DATA_DATE, "--out", s(out)])
+        .args(relations.iter().flat_map(|r| ["--relations", r]))
         .args(inputs)
         .output()
         .unwrap();
@@ -114,6 +124,18 @@ impl Daemon {
     pub fn new() -> Daemon {
         let d = Daemon::empty();
         build_snapshot(&d.path("current.snap"), &["fixtures/lists"]);
+        d
+    }
+
+    /// A folder with `current.snap` built from `fixtures/lists` and the
+    /// demo relations.
+    pub fn with_relations() -> Daemon {
+        let d = Daemon::empty();
+        build_snapshot_with(
+            &d.path("current.snap"),
+            &["fixtures/lists"],
+            &[DEMO_RELATIONS],
+        );
         d
     }
 
@@ -513,15 +535,46 @@ impl Batch {
     }
 
     pub fn recv(&mut self) -> Response {
+        self.recv_versioned().1
+    }
+
+    /// One response frame and the version byte it was sent in.
+    pub fn recv_versioned(&mut self) -> (u8, Response) {
+        let frame = self.recv_raw();
+        let (r, used) = parse_response(&frame).unwrap().unwrap();
+        assert_eq!(used, frame.len());
+        (frame[4], r)
+    }
+
+    /// The bytes of one response frame, `len` included.
+    pub fn recv_raw(&mut self) -> Vec<u8> {
         let mut len = [0u8; 4];
         self.0.read_exact(&mut len).expect("a response frame");
         let n = u32::from_le_bytes(len) as usize;
         let mut frame = len.to_vec();
         frame.resize(4 + n, 0);
         self.0.read_exact(&mut frame[4..]).unwrap();
-        let (r, used) = parse_response(&frame).unwrap().unwrap();
-        assert_eq!(used, frame.len());
-        r
+        frame
+    }
+
+    /// One version-2 frame of `codes`, its u16 flags.
+    pub fn flags_v2(&mut self, rid: u64, matter: &str, codes: &[&str]) -> Vec<u16> {
+        self.send(&encode_request_in(
+            Version::V2,
+            rid,
+            DATA_DAY,
+            matter,
+            &codes18(codes),
+        ));
+        let (v, r) = self.recv_versioned();
+        assert_eq!(v, 2, "a version-2 frame is answered in version 2");
+        match r {
+            Response::FlagsV2 { request_id, flags } => {
+                assert_eq!(request_id, rid);
+                flags
+            }
+            other => panic!("expected version-2 flags, got {other:?}"),
+        }
     }
 
     /// True when the daemon has closed the connection (EOF or reset).

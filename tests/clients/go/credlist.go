@@ -1,10 +1,10 @@
 // Package main is a Go client of credlist, standard library only: the HTTP
-// check API over the check Unix socket, and the batch protocol version 1
-// over the batch Unix socket.
+// check API over the check Unix socket, and the batch protocol (versions 1
+// and 2) over the batch Unix socket.
 //
 // Batch version 2 (SPEC §8) has the same request layout with version byte
-// 2 and is answered with n × u16 little-endian flags: add its flag width to
-// flagWidth.
+// 2 and is answered in version 2 with n × u16 little-endian flags: bits 0–7
+// as version 1, and 256 RELATED_BLACK, 512 RELATED_WATCH, 1024 RELATED_RED.
 package main
 
 import (
@@ -146,6 +146,7 @@ func (c *CheckClient) Feedback(f Feedback) (int, error) {
 // Batch protocol: versions and their flag widths.
 const (
 	V1      byte = 1
+	V2      byte = 2
 	opCheck byte = 1
 	codeLen      = 18
 )
@@ -154,6 +155,8 @@ func flagWidth(version byte) (int, error) {
 	switch version {
 	case V1:
 		return 1, nil
+	case V2:
+		return 2, nil
 	}
 	return 0, fmt.Errorf("unknown batch version %d", version)
 }
@@ -196,6 +199,7 @@ func EncodeRequest(version byte, requestID uint64, asOf uint32, matter string, c
 // BatchAnswer is one answer frame: flags (Status 0) or an error.
 type BatchAnswer struct {
 	RequestID uint64
+	Version   byte
 	Status    byte
 	Flags     []uint16
 	Message   string
@@ -236,7 +240,7 @@ func (b *BatchConn) Receive() (*BatchAnswer, error) {
 	if len(f) < 14 {
 		return nil, errors.New("short answer frame")
 	}
-	a := &BatchAnswer{Status: f[1], RequestID: binary.LittleEndian.Uint64(f[2:10])}
+	a := &BatchAnswer{Version: f[0], Status: f[1], RequestID: binary.LittleEndian.Uint64(f[2:10])}
 	n := int(binary.LittleEndian.Uint32(f[10:14]))
 	rest := f[14:]
 	if a.Status != 0 {

@@ -6,6 +6,8 @@
 //	batch <request_id> <flags, comma-separated>
 //	batch-error <request_id> <status> <message>
 //
+// (`batch2` and `batch2-error` for answers of batch protocol version 2.)
+//
 // Usage:
 //
 //	go build -o credlist-client . && ./credlist-client \
@@ -81,9 +83,13 @@ func run(checkSocket, batchSocket, matter, asOf string, codes []string) error {
 		if err != nil {
 			return err
 		}
-		// Three frames in flight together; answers come in order.
-		for i, m := range []string{matter, "", "no_such_matter"} {
-			frame, err := EncodeRequest(V1, uint64(i+1), day, m, codes)
+		// Five frames in flight together; answers come in order.
+		frames := []struct {
+			version byte
+			matter  string
+		}{{V1, matter}, {V1, ""}, {V1, "no_such_matter"}, {V2, matter}, {V2, "no_such_matter"}}
+		for i, f := range frames {
+			frame, err := EncodeRequest(f.version, uint64(i+1), day, f.matter, codes)
 			if err != nil {
 				return err
 			}
@@ -91,20 +97,24 @@ func run(checkSocket, batchSocket, matter, asOf string, codes []string) error {
 				return err
 			}
 		}
-		for i := 0; i < 3; i++ {
+		for range frames {
 			a, err := b.Receive()
 			if err != nil {
 				return err
 			}
+			label := "batch"
+			if a.Version != V1 {
+				label = fmt.Sprintf("batch%d", a.Version)
+			}
 			if a.Status != 0 {
-				fmt.Printf("batch-error %d %d %s\n", a.RequestID, a.Status, a.Message)
+				fmt.Printf("%s-error %d %d %s\n", label, a.RequestID, a.Status, a.Message)
 				continue
 			}
 			flags := make([]string, len(a.Flags))
 			for i, f := range a.Flags {
 				flags[i] = fmt.Sprint(f)
 			}
-			fmt.Printf("batch %d %s\n", a.RequestID, strings.Join(flags, ","))
+			fmt.Printf("%s %d %s\n", label, a.RequestID, strings.Join(flags, ","))
 		}
 	}
 	return nil

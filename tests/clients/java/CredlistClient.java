@@ -4,9 +4,9 @@
 //   java.net.http and `Authorization: Bearer <token>`: POST /v1/check,
 //   POST /v1/feedback (any other endpoint of the OpenAPI document
 //   GET /v1/openapi.json is called the same way).
-// - Batch protocol version 1 over the batch Unix socket with SocketChannel
-//   and UnixDomainSocketAddress: frames sent together, answers read in
-//   order.
+// - Batch protocol versions 1 and 2 over the batch Unix socket with
+//   SocketChannel and UnixDomainSocketAddress: frames sent together,
+//   answers read in order.
 //
 // Build and run:
 //
@@ -22,8 +22,10 @@
 //   batch <request_id> <flags, comma-separated>
 //   batch-error <request_id> <status> <message>
 //
-// Batch version 2 (SPEC §8) is the same request layout with version byte 2,
-// answered with n × u16 little-endian flags: add `V2(2, 2)` to Version.
+// (`batch2` and `batch2-error` for answers of version 2.) Batch version 2
+// (SPEC §8) is the same request layout with version byte 2, answered in
+// version 2 with n × u16 little-endian flags: bits 0–7 as version 1, and
+// 256 RELATED_BLACK, 512 RELATED_WATCH, 1024 RELATED_RED.
 
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -101,7 +103,8 @@ public final class CredlistClient {
 
     /** Batch protocol versions: the version byte and the bytes of flags per code. */
     public enum Version {
-        V1(1, 1);
+        V1(1, 1),
+        V2(2, 2);
 
         final int code;
         final int flagWidth;
@@ -122,7 +125,7 @@ public final class CredlistClient {
     }
 
     /** One batch answer: flags (status 0) or an error status and message. */
-    public record BatchAnswer(long requestId, int status, int[] flags, String message) {}
+    public record BatchAnswer(long requestId, Version version, int status, int[] flags, String message) {}
 
     /** The batch socket: little-endian frames, answered in order. */
     public static final class Batch implements AutoCloseable {
@@ -190,13 +193,16 @@ public final class CredlistClient {
             if (status != 0) {
                 byte[] msg = new byte[n];
                 f.get(msg);
-                return new BatchAnswer(requestId, status, null, new String(msg, StandardCharsets.UTF_8));
+                return new BatchAnswer(requestId, v, status, null, new String(msg, StandardCharsets.UTF_8));
+            }
+            if (len != 14 + n * v.flagWidth) {
+                throw new IOException("answer length " + len + " does not match its count " + n);
             }
             int[] flags = new int[n];
             for (int i = 0; i < n; i++) {
                 flags[i] = v.flagWidth == 1 ? f.get() & 0xff : f.getShort() & 0xffff;
             }
-            return new BatchAnswer(requestId, 0, flags, null);
+            return new BatchAnswer(requestId, v, 0, flags, null);
         }
 
         @Override
@@ -377,10 +383,11 @@ public final class CredlistClient {
     }
 
     private static void printBatch(BatchAnswer a) {
+        String label = a.version() == Version.V1 ? "batch" : "batch" + a.version().code;
         if (a.status() == 0) {
-            System.out.println("batch " + a.requestId() + " " + joinFlags(a.flags()));
+            System.out.println(label + " " + a.requestId() + " " + joinFlags(a.flags()));
         } else {
-            System.out.println("batch-error " + a.requestId() + " " + a.status() + " " + a.message());
+            System.out.println(label + "-error " + a.requestId() + " " + a.status() + " " + a.message());
         }
     }
 
@@ -434,11 +441,13 @@ public final class CredlistClient {
         if (batchSocket != null) {
             try (Batch b = new Batch(Path.of(batchSocket))) {
                 int day = Batch.days(asOf);
-                // Three frames in flight together; answers come in order.
+                // Five frames in flight together; answers come in order.
                 b.send(Batch.encode(Version.V1, 1, day, matter, codes));
                 b.send(Batch.encode(Version.V1, 2, day, "", codes));
                 b.send(Batch.encode(Version.V1, 3, day, "no_such_matter", codes));
-                for (int k = 0; k < 3; k++) {
+                b.send(Batch.encode(Version.V2, 4, day, matter, codes));
+                b.send(Batch.encode(Version.V2, 5, day, "no_such_matter", codes));
+                for (int k = 0; k < 5; k++) {
                     printBatch(b.receive());
                 }
             }

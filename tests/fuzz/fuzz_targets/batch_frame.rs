@@ -3,10 +3,14 @@
 //! within its limits, re-encodes to the same bytes, and every shorter
 //! prefix of it is incomplete.
 //!
+//! Frames of both protocol versions (1 and 2) re-encode in their own
+//! version; a refused frame is answered in its own version when it names a
+//! known one.
+//!
 //! Input: 1 byte (max codes per frame, 0..=255), then the stream bytes.
 #![no_main]
 
-use credlist::wire::batch::{encode_request, parse_frame, FrameError};
+use credlist::wire::batch::{encode_request_in, parse_frame, refusal_version, FrameError, Version};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,7 +39,15 @@ fuzz_target!(|data: &[u8]| {
                     .chunks_exact(18)
                     .map(|c| c.try_into().unwrap())
                     .collect();
-                let again = encode_request(frame.request_id, frame.as_of, frame.matter, &codes);
+                assert_eq!(frame.version.byte(), rest[4]);
+                assert_eq!(refusal_version(rest), frame.version);
+                let again = encode_request_in(
+                    frame.version,
+                    frame.request_id,
+                    frame.as_of,
+                    frame.matter,
+                    &codes,
+                );
                 assert_eq!(&again[..], &rest[..used]);
                 assert_eq!(parse_frame(&rest[..used - 1], max), Ok(None));
                 rest = &rest[used..];
@@ -46,6 +58,8 @@ fuzz_target!(|data: &[u8]| {
                     assert!(len >= 20);
                 }
                 assert!(!e.message(max).is_empty());
+                let v = refusal_version(rest);
+                assert!(v == Version::V1 || rest[4] == v.byte());
                 break;
             }
         }

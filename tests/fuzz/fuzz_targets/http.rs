@@ -49,12 +49,14 @@ fuzz_target!(|data: &[u8]| {
         } else {
             Listener::Check
         };
+        let place = credlist_fuzz::place().await;
         let conn = tokio::spawn(http::serve(
             st,
             server,
             listener,
             api,
             Ident::Unix(caller),
+            place.slot.clone(),
             rx,
         ));
         let talk = async {
@@ -80,5 +82,6 @@ fuzz_target!(|data: &[u8]| {
             .await
             .expect("the connection task ended")
             .expect("the connection task did not panic");
+        drop(place);
     });
 });

@@ -47,7 +47,8 @@ pub fn scratch() -> &'static Path {
     })
 }
 
-/// Builds `fixtures/lists` into `out` as of the data date (the real build).
+/// Builds `fixtures/lists` with the demo relations (SPEC §8) into `out` as
+/// of the data date (the real build).
 pub fn build_fixture_snapshot(out: &Path) {
     let opts = credlist::build::BuildOptions {
         catalog: fixtures().join("catalog.toml"),
@@ -58,7 +59,7 @@ pub fn build_fixture_snapshot(out: &Path) {
         max_reject_ratio: credlist::build::DEFAULT_MAX_REJECT_RATIO,
         rejects: Some(out.with_extension("rejects.csv")),
         inputs: vec![fixtures().join("lists")],
-        relations: Vec::new(),
+        relations: vec![fixtures().join("relations/demo")],
     };
     let r = credlist::build::run(&opts, &credlist::build::NoProgress).expect("fixture build");
     assert!(r.snapshot_id.is_some(), "fixture build wrote no snapshot");
@@ -91,30 +92,47 @@ pub fn fixture_codes() -> &'static [[u8; 18]] {
 }
 
 /// Reads everything a reader of `snap` would: lookups, entries, indexes,
-/// bitmaps, checks, batch flags, inspect and sweep. Must never panic.
+/// bitmaps, checks (with and without person permission, so relations are
+/// read both ways), batch flags of both versions, inspect and sweep. Must
+/// never panic.
 pub fn exercise(snap: &Snapshot) {
     let codes = fixture_codes();
     let holds_all = Holds::new(snap, 0..snap.entries().min(64));
     let none = Holds::default();
-    for (day, holds, matter) in [
-        (as_of(), &none, Some(0usize)),
-        (Day(as_of().0 + 400), &holds_all, None),
+    // The last matter of the fixture catalog has measures through
+    // relations (`market_entry`).
+    let last = snap.catalog.matters.len().checked_sub(1);
+    for (day, holds, matter, persons) in [
+        (as_of(), &none, Some(0usize), true),
+        (as_of(), &none, last, false),
+        (Day(as_of().0 + 400), &holds_all, None, true),
+        (as_of(), &holds_all, last, true),
     ] {
         let ctx = Ctx {
             snap,
             holds,
             day,
             matter: matter.filter(|&m| m < snap.catalog.matters.len()),
-            persons: true,
+            persons,
         };
         for c in codes {
             let s = std::str::from_utf8(c).unwrap_or("");
             let _ = check::check_one(&ctx, s, None);
-            let _ = check::flags_of(&ctx, c);
+            let f = check::flags_of(&ctx, c);
+            let w = check::flags_v2_of(&ctx, c);
+            assert_eq!(
+                w as u8, f,
+                "the low byte of the version-2 flags is version 1"
+            );
         }
         let flat: Vec<u8> = codes.iter().flatten().copied().collect();
         let mut out = vec![0u8; codes.len()];
         check::batch_flags(&ctx, &flat, &mut out);
+        let mut words = vec![0u16; codes.len()];
+        check::batch_flags(&ctx, &flat, &mut words);
+        for (w, f) in words.iter().zip(&out) {
+            assert_eq!(*w as u8, *f);
+        }
     }
     for s in 0..snap.subjects().min(256) {
         let _ = snap.subject_key(s);
@@ -190,6 +208,17 @@ pub fn daemon_state(
         Arc::new(State::new(c, snap, registry, audit, receipts))
     });
     (rt, st)
+}
+
+/// A place in a connection table of its own for one fuzzed connection, as
+/// the daemon's listeners take one for every connection they accept (keep
+/// it until the connection ends).
+pub async fn place() -> credlist::server::conns::Place {
+    use credlist::server::conns::{Conns, PeerKey};
+    Conns::new(16, 16)
+        .admit(PeerKey::Pid(1))
+        .await
+        .expect("a place for the connection")
 }
 
 /// The caller of a fuzzed connection: root with full rights (the open
