@@ -60,8 +60,7 @@ pub struct Measure {
     pub applies_to: Vec<String>,
 }
 
-/// The value of `applies_to` that names the listed subject itself.
-pub const APPLIES_TO_SUBJECT: &str = "subject";
+pub use crate::roles::APPLIES_TO_SUBJECT;
 
 fn default_applies_to() -> Vec<String> {
     vec![APPLIES_TO_SUBJECT.to_string()]
@@ -213,14 +212,14 @@ impl Catalog {
                 });
             }
             for a in &m.applies_to {
-                if a != APPLIES_TO_SUBJECT && crate::related::Role::parse(a).is_none() {
+                if a != APPLIES_TO_SUBJECT && crate::roles::Role::parse(a).is_none() {
                     return Err(CatalogError::Invalid {
                         path: path(),
                         what: "measure",
                         id: m.id.clone(),
                         message: format!(
                             "applies_to {a:?} is neither \"subject\" nor a role ({})",
-                            crate::related::Role::names()
+                            crate::roles::Role::names()
                         ),
                     });
                 }

@@ -14,6 +14,7 @@
 //! - [`ingest`]: reading list files (file order, decoding, row validation,
 //!   the reject report's reasons, legacy codes);
 //! - [`rules`]: the §3 rules and §4 measures, pure;
+//! - [`roles`]: the roles of related parties and who a measure reaches;
 //! - [`related`]: related parties (§8): roles, binding, measures through relations, pure;
 //! - [`snapshot`]: the snapshot file (format, builder, write, read);
 //! - [`build`]: the `build` pipeline: ingest feeds the snapshot builder;
@@ -49,6 +50,7 @@ pub mod os;
 pub mod publish;
 pub mod related;
 pub mod report;
+pub mod roles;
 pub mod rules;
 pub mod screen;
 pub mod server;

@@ -198,6 +198,18 @@ pub fn read_lease_intact(file: &File) -> io::Result<bool> {
 }
 
 /// The size of a memory page (4096 if the system does not say).
+/// Clock ticks per second (`_SC_CLK_TCK`, the unit of `/proc` CPU times);
+/// 100 when it cannot be read.
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
+}
+
 pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };

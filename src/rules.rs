@@ -10,7 +10,7 @@
 use crate::catalog::{Catalog, Effect};
 use crate::date::Day;
 use crate::entry::{Facts, Kind, Status};
-use crate::related;
+use crate::roles as related;
 
 /// Flag bits of the batch protocol (SPEC §6), also used in-process.
 pub mod flags {
@@ -240,7 +240,7 @@ struct CompiledMeasure {
     domains: Option<Vec<bool>>,
     matters: Vec<bool>,
     bit: u8,
-    /// Who it reaches: [`crate::related::applies_mask`].
+    /// Who it reaches: [`crate::roles::applies_mask`].
     applies: u8,
 }
 
@@ -372,7 +372,7 @@ impl MeasureTable {
         self.measures.is_empty()
     }
 
-    /// Who measure `m` reaches ([`crate::related::applies_mask`]).
+    /// Who measure `m` reaches ([`crate::roles::applies_mask`]).
     pub fn applies_to(&self, m: usize) -> u8 {
         self.measures[m].applies
     }

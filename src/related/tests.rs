@@ -1,6 +1,6 @@
 use super::*;
 use crate::catalog::Catalog;
-use crate::entry::Status;
+use crate::entry::{Kind, Status};
 use crate::rules::{evaluate, flags as f8};
 
 fn d(s: &str) -> Day {

@@ -99,9 +99,9 @@ pub struct Config {
     #[serde(rename = "client")]
     pub clients: Vec<ClientConfig>,
     /// `[metrics]`: the optional Prometheus listener.
-    pub metrics: crate::server::observe::MetricsSection,
+    pub metrics: crate::server::observe_config::MetricsSection,
     /// `[log]`: the daemon's log filter and format.
-    pub log: crate::server::observe::LogSection,
+    pub log: crate::server::observe_config::LogSection,
     /// Where the file was read from, for messages (not a key).
     #[serde(skip)]
     pub origin: String,

@@ -331,7 +331,7 @@ impl Metrics {
         self.render_listeners(&mut s);
         render_gauges(&mut s, &self.gauge_values(g));
         self.render_feedback(&mut s);
-        crate::server::observe::render_process(&mut s);
+        crate::server::process::render_process(&mut s);
         s
     }
 

@@ -48,6 +48,8 @@ pub mod journal;
 pub mod metrics;
 pub mod notify;
 pub mod observe;
+pub mod observe_config;
+pub mod process;
 pub mod receipts;
 pub mod state;
 

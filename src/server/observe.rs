@@ -3,112 +3,14 @@
 //! and the systemd watchdog.
 
 use crate::server::metrics::Endpoint;
+#[cfg(test)]
+use crate::server::observe_config::MetricsSection;
+use crate::server::observe_config::{check_filter, LogFormat, LogSection};
 use crate::server::state::State;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
-
-// ---------------------------------------------------------------------------
-// Configuration
-// ---------------------------------------------------------------------------
-
-/// `[metrics]`: an optional TCP listener serving only `GET /metrics`
-/// (Prometheus text), for scrapers that cannot reach a Unix socket. The
-/// metrics hold no personal data; any address may be chosen, loopback is
-/// the usual one.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsSection {
-    /// `host:port`, e.g. `"127.0.0.1:9420"`. None (the default): no
-    /// listener; `/metrics` stays on the check socket.
-    pub listen: Option<String>,
-}
-
-impl MetricsSection {
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        self.addr().map(|_| ())
-    }
-
-    /// The listener's address, if one is configured.
-    pub fn addr(&self) -> Result<Option<SocketAddr>, (&'static str, String)> {
-        match &self.listen {
-            None => Ok(None),
-            Some(s) => s.parse().map(Some).map_err(|_| {
-                (
-                    "metrics.listen",
-                    format!("{s:?} is not an address like \"127.0.0.1:9420\""),
-                )
-            }),
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-/// `[log]`: what the daemon logs and how.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogSection {
-    /// Filter: a level (`error`, `warn`, `info`, `debug`, `trace`, `off`),
-    /// optionally followed by `target=level` directives, comma-separated
-    /// (e.g. `"info,credlist::server::audit=debug"`). `CREDLIST_LOG` in the
-    /// environment wins over it. Default `info`.
-    pub level: String,
-    /// `text` (default) or `json` (one JSON object a line).
-    /// `CREDLIST_LOG_FORMAT` in the environment wins over it.
-    pub format: LogFormat,
-}
-
-impl Default for LogSection {
-    fn default() -> Self {
-        LogSection {
-            level: "info".into(),
-            format: LogFormat::Text,
-        }
-    }
-}
-
-impl LogSection {
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        check_filter(&self.level).map_err(|m| ("log.level", m))
-    }
-}
-
-const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-
-/// Checks a log filter strictly: tracing's own parser takes a misspelt
-/// level (`inof`) for a target name and silently logs nothing of use, so a
-/// bare word must be a level and a target must say `target=level`.
-pub fn check_filter(filter: &str) -> Result<(), String> {
-    if filter.trim().is_empty() {
-        return Err("empty log filter".into());
-    }
-    for d in filter.split(',').map(str::trim) {
-        let level = match d.rsplit_once('=') {
-            Some((target, level)) if !target.trim().is_empty() => level.trim(),
-            Some(_) => return Err(format!("log filter directive {d:?} has no target")),
-            None => d,
-        };
-        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "log filter directive {d:?}: {level:?} is not a level (one of {}; a target is written target=level)",
-                LEVELS.join(", ")
-            ));
-        }
-    }
-    tracing_subscriber::EnvFilter::try_new(filter)
-        .map(|_| ())
-        .map_err(|e| format!("log filter {filter:?}: {e}"))
-}
 
 // ---------------------------------------------------------------------------
 // Logging
@@ -241,128 +143,6 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Prioritised {
             buf: Vec::with_capacity(256),
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Process metrics and build information
-// ---------------------------------------------------------------------------
-
-/// `credlist_build_info` and the process metrics read from `/proc/self`
-/// (the names Prometheus client libraries use), appended to `/metrics`.
-pub fn render_process(s: &mut String) {
-    use std::fmt::Write;
-    let _ = writeln!(
-        s,
-        "# HELP credlist_build_info The running binary: release, commit, snapshot format.\n\
-         # TYPE credlist_build_info gauge\n\
-         credlist_build_info{{version=\"{}\",commit=\"{}\",snapshot_format=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION"),
-        env!("CREDLIST_COMMIT"),
-        crate::snapshot::format::VERSION
-    );
-    let p = ProcessStats::read();
-    let mut gauge = |name: &str, kind: &str, help: &str, v: Option<f64>| {
-        if let Some(v) = v {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-        }
-    };
-    gauge(
-        "process_resident_memory_bytes",
-        "gauge",
-        "Resident memory size in bytes.",
-        p.rss_bytes,
-    );
-    gauge(
-        "process_virtual_memory_bytes",
-        "gauge",
-        "Virtual memory size in bytes.",
-        p.vsize_bytes,
-    );
-    gauge(
-        "process_cpu_seconds_total",
-        "counter",
-        "User and system CPU time spent in seconds.",
-        p.cpu_seconds,
-    );
-    gauge(
-        "process_open_fds",
-        "gauge",
-        "Number of open file descriptors.",
-        p.open_fds,
-    );
-    gauge(
-        "process_max_fds",
-        "gauge",
-        "Maximum number of open file descriptors.",
-        p.max_fds,
-    );
-    gauge(
-        "process_start_time_seconds",
-        "gauge",
-        "Start time of the process since the Unix epoch in seconds.",
-        p.start_time_seconds,
-    );
-}
-
-/// What `/proc/self` says of this process; `None` where it cannot be read.
-#[derive(Debug, Default)]
-pub struct ProcessStats {
-    pub rss_bytes: Option<f64>,
-    pub vsize_bytes: Option<f64>,
-    pub cpu_seconds: Option<f64>,
-    pub open_fds: Option<f64>,
-    pub max_fds: Option<f64>,
-    pub start_time_seconds: Option<f64>,
-}
-
-impl ProcessStats {
-    pub fn read() -> ProcessStats {
-        // SAFETY: sysconf has no preconditions.
-        let (ticks, page) = unsafe {
-            (
-                libc::sysconf(libc::_SC_CLK_TCK) as f64,
-                libc::sysconf(libc::_SC_PAGESIZE) as f64,
-            )
-        };
-        let mut p = ProcessStats::default();
-        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
-            // Fields after the command name, which is in parentheses and
-            // may hold spaces: state is field 3, utime 14, stime 15,
-            // starttime 22, vsize 23, rss 24.
-            if let Some((_, rest)) = stat.rsplit_once(')') {
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                let num = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok());
-                if ticks > 0.0 {
-                    p.cpu_seconds = num(14).zip(num(15)).map(|(u, s)| (u + s) / ticks);
-                    p.start_time_seconds = num(22)
-                        .zip(boot_time())
-                        .map(|(start, boot)| boot + start / ticks);
-                }
-                p.vsize_bytes = num(23);
-                p.rss_bytes = num(24).map(|pages| pages * page);
-            }
-        }
-        p.open_fds = std::fs::read_dir("/proc/self/fd")
-            .ok()
-            .map(|d| d.count() as f64);
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes one rlimit into `lim`.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-            p.max_fds = Some(lim.rlim_cur as f64);
-        }
-        p
-    }
-}
-
-/// Boot time from `/proc/stat` (`btime`), seconds since the epoch.
-fn boot_time() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/stat").ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 // ---------------------------------------------------------------------------
@@ -524,14 +304,6 @@ mod tests {
         assert_eq!(priority_prefix(&tracing::Level::INFO), b"<6>");
         assert_eq!(priority_prefix(&tracing::Level::DEBUG), b"<7>");
         assert_eq!(priority_prefix(&tracing::Level::TRACE), b"<7>");
-    }
-
-    #[test]
-    fn process_stats_are_read() {
-        let p = ProcessStats::read();
-        assert!(p.rss_bytes.is_some_and(|r| r > 0.0));
-        assert!(p.open_fds.is_some_and(|n| n >= 3.0));
-        assert!(p.cpu_seconds.is_some());
     }
 
     #[test]
