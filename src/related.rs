@@ -129,6 +129,19 @@ pub fn measures(
     d: Day,
 ) -> FiredMeasures {
     let own_black_or_watch = matches!(own.status, SubjectStatus::Black | SubjectStatus::Watch);
+    // The active hits each visible link binds: the same for every measure.
+    let bound: Vec<Vec<usize>> = links
+        .iter()
+        .map(|link| {
+            if !link.visible {
+                return Vec::new();
+            }
+            bound_hits(&link.relation, d, link.org, link.org_entries)
+                .into_iter()
+                .filter(|&i| link.org.hits[i].is_active())
+                .collect()
+        })
+        .collect();
     let mut out = FiredMeasures::default();
     for m in 0..table.len() {
         let own_hits = if table.applies_to(m) & APPLIES_SUBJECT != 0 {
@@ -139,18 +152,15 @@ pub fn measures(
         let mut through = Vec::new();
         let via_allowed = !(table.is_reward(m) && own_black_or_watch);
         for (li, link) in links.iter().enumerate() {
-            if !via_allowed
-                || !link.visible
-                || table.applies_to(m) & role_bit(link.relation.role) == 0
-            {
+            if !via_allowed || table.applies_to(m) & role_bit(link.relation.role) == 0 {
                 continue;
             }
-            let bound = bound_hits(&link.relation, d, link.org, link.org_entries);
-            let hits: Vec<usize> = bound
-                .into_iter()
+            let hits: Vec<usize> = bound[li]
+                .iter()
+                .copied()
                 .filter(|&i| {
                     let h: &Hit = &link.org.hits[i];
-                    h.is_active() && table.matches(m, matter, h.kind, h.domain)
+                    table.matches(m, matter, h.kind, h.domain)
                 })
                 .collect();
             if !hits.is_empty() {
