@@ -197,6 +197,10 @@ fn read_header<const N: usize>(
             }
         } else if !col.is_empty() || header.len() == 1 {
             sink.ignored_column(format!("{name}: {col}"));
+        } else {
+            // A column without a header name: its values are not read, and
+            // the build says so rather than dropping them unannounced.
+            sink.ignored_column(format!("{name}: column {} (no header)", i + 1));
         }
         columns.push(field);
     }
