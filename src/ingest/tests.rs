@@ -332,3 +332,18 @@ proptest! {
             prop_assert_eq!(stats.rows, acc.entries.len() as u64 + rejects.len() as u64);
         }
 }
+
+#[test]
+fn a_column_without_a_header_name_is_reported() {
+    let csv = "code,entry_id,kind,domain,authority,listed_on,\n\
+        91350100M000100Y43,E1,black,court,fy,2026-01-01,note\n";
+    let (acc, stats, rejects) = run(&[("a.csv", csv.as_bytes())], Encoding::Utf8);
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(acc.entries.len(), 1);
+    assert_eq!(stats.ignored_columns.len(), 1);
+    assert!(
+        stats.ignored_columns[0].ends_with("a.csv: column 7 (no header)"),
+        "{:?}",
+        stats.ignored_columns
+    );
+}
