@@ -165,6 +165,10 @@ impl Activity {
             self.body_done();
         }
     }
+    /// A request is received and being worked on (not still arriving).
+    fn working(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) > 0 && self.reading_ms.load(Ordering::SeqCst) == UNSET
+    }
     /// The request is received (its body read, or given up).
     fn body_done(&self) {
         self.reading_ms.store(UNSET, Ordering::SeqCst);
@@ -327,6 +331,7 @@ pub(crate) async fn serve_connection<IO, R, F>(
     tokio::pin!(conn);
     let idle = limits.idle_timeout();
     let mut draining = *shutdown.borrow();
+    let mut evicted = false;
     if draining {
         conn.as_mut().graceful_shutdown();
     }
@@ -348,9 +353,18 @@ pub(crate) async fn serve_connection<IO, R, F>(
             _ = activity.changed.notified() => {}
             // Another connection needs the place (see `server::conns`):
             // this one is idle or waiting on its caller.
-            _ = activity.slot.evicted() => {
-                tracing::debug!(listener = listener.label(), "connection evicted to make room");
-                return;
+            _ = activity.slot.evicted(), if !evicted => {
+                evicted = true;
+                // Chosen while idle or waiting, it may have turned busy
+                // since: a request being worked on is answered first.
+                if !activity.working() {
+                    tracing::debug!(listener = listener.label(), "connection evicted to make room");
+                    return;
+                }
+                if !draining {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
             }
             _ = tokio::time::sleep_until(deadline) => {
                 // Idle, or a request not received in time: dropped (a
