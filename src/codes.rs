@@ -377,15 +377,22 @@ impl Key {
     /// Packs 18 characters of the USCC alphabet; `None` for any other byte.
     #[inline]
     pub fn from_bytes(code: &[u8; 18]) -> Option<Key> {
-        let mut k = 0u128;
+        // Character i takes bits 5i..5i+5; the first 12 fill a u64 and the
+        // last 6 another (two 64-bit chains are cheaper than one u128).
+        let (mut lo, mut hi) = (0u64, 0u64);
         let mut bad = 0u8;
-        for (i, &c) in code.iter().enumerate() {
+        for (i, &c) in code[..12].iter().enumerate() {
             let v = USCC_VALUE[c as usize];
             bad |= v;
-            k |= ((v as u128) + 1) << (5 * i);
+            lo |= ((v as u64) + 1) << (5 * i);
+        }
+        for (i, &c) in code[12..].iter().enumerate() {
+            let v = USCC_VALUE[c as usize];
+            bad |= v;
+            hi |= ((v as u64) + 1) << (5 * i);
         }
         // Valid values are < 32, so bit 7 is set only by an 0xFF marker.
-        (bad & 0x80 == 0).then_some(Key(k))
+        (bad & 0x80 == 0).then_some(Key(lo as u128 | (hi as u128) << 60))
     }
 
     pub fn to_code(self) -> Code {
@@ -576,6 +583,24 @@ mod tests {
     }
 
     proptest! {
+        /// The key is character i's value + 1 at bits 5i (the layout of
+        /// every snapshot), whatever the bytes.
+        #[test]
+        fn keys_pack_five_bits_a_character(bytes in proptest::array::uniform18(prop_oneof![
+            proptest::sample::select(USCC_ALPHABET.to_vec()),
+            any::<u8>(),
+        ])) {
+            let mut want = 0u128;
+            let mut ok = true;
+            for (i, &c) in bytes.iter().enumerate() {
+                match USCC_ALPHABET.iter().position(|&a| a == c) {
+                    Some(v) => want |= ((v as u128) + 1) << (5 * i),
+                    None => ok = false,
+                }
+            }
+            prop_assert_eq!(Key::from_bytes(&bytes), ok.then_some(Key(want)));
+        }
+
         #[test]
         fn valid_usccs_revalidate(code in uscc_strategy()) {
             let p = parse(&code, as_of());

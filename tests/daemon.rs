@@ -561,6 +561,37 @@ fn batch_flags_agree_with_the_command_line() {
     assert_eq!(id_and_flags(b.recv()), (17, expected));
 }
 
+/// Frames long enough to be spread over the cores (answered off the
+/// connection's lane) give the same flags as short ones, in both protocol
+/// versions, and checks on other connections are answered meanwhile.
+#[test]
+fn large_frames_agree_with_short_ones() {
+    let d = Daemon::new().start();
+    let codes = batch_codes(&d);
+    let c18: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let mut short = Batch::connect(&d.batch_sock());
+    let expected = short.flags(1, MATTER, &c18);
+    let expected_v2 = short.flags_v2(2, MATTER, &c18);
+    // Past credlist::check::PARALLEL_MIN_CODES (16384), in a varied order.
+    let n = 40_000;
+    let order: Vec<usize> = (0..n).map(|i| (i * 7 + i / 3) % c18.len()).collect();
+    let big: Vec<&str> = order.iter().map(|&i| c18[i]).collect();
+    let mut b = Batch::connect(&d.batch_sock());
+    b.send(&encode_request(3, DATA_DAY, MATTER, &codes18(&big)));
+    // A check on another connection meanwhile.
+    let r = http_eventually(&d.check_sock(), "GET", "/v1/health", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = flags_of(b.recv(), 3);
+    assert_eq!(got.len(), n);
+    for (k, &i) in order.iter().enumerate() {
+        assert_eq!(got[k], expected[i], "code {} at {k}", c18[i]);
+    }
+    let got_v2 = b.flags_v2(4, MATTER, &big);
+    for (k, &i) in order.iter().enumerate() {
+        assert_eq!(got_v2[k], expected_v2[i], "code {} at {k}", c18[i]);
+    }
+}
+
 #[test]
 fn batch_from_python() {
     let d = Daemon::new().start();

@@ -25,8 +25,8 @@ use super::access::Caller;
 use super::audit::record::batch_line;
 use super::conns::Slot;
 use super::metrics::{Endpoint, Listener, Lookup, Outcome};
-use super::state::State;
-use crate::check::{batch_flags, Ctx};
+use super::state::{Served, State};
+use crate::check::{batch_flags, Ctx, FlagWord, CODE_LEN};
 use crate::date::Day;
 use crate::rules::flags;
 use crate::wire::batch::{
@@ -38,12 +38,13 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
-/// Frames at least this long are answered with `block_in_place`: those are
-/// the frames [`batch_flags`] spreads over the cores with rayon, which may
-/// take milliseconds. Shorter frames (a 4096-code frame is a few hundred
-/// microseconds of lookups) run inline: `block_in_place` would start and
-/// retire replacement worker threads at every frame.
-const BLOCK_IN_PLACE_MIN_CODES: usize = crate::check::PARALLEL_MIN_CODES;
+/// Frames at least this long are answered off the lane: those are the
+/// frames [`batch_flags`] spreads over the cores with rayon, which may take
+/// milliseconds, and the lane keeps serving its other connections
+/// meanwhile (see `server::lanes`). Shorter frames (a 4096-code frame is
+/// about a hundred microseconds of lookups) are answered on the lane:
+/// handing them over would cost more than it saves.
+const OFF_LANE_MIN_CODES: usize = crate::check::PARALLEL_MIN_CODES;
 
 /// Read buffer space asked for at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -53,11 +54,12 @@ const READ_CHUNK: usize = 64 * 1024;
 /// buffer every connection has anyway.
 const BUDGET_MIN_FRAME: usize = READ_CHUNK;
 
-/// What a large frame costs the budget, in KiB: the frame, its answer
-/// (a byte a code) and its audit line (at most about 26 bytes a code,
-/// against 18 in the frame): 2.5 times the frame.
+/// What a large frame costs the budget, in KiB: the frame, the copy of
+/// its codes answered off the lane, its answer (a byte a code, two in
+/// version 2) and its audit line (at most about 26 bytes a code, against
+/// 18 in the frame): 3.5 times the frame.
 fn frame_cost_kib(frame_bytes: usize) -> u32 {
-    let bytes = frame_bytes as u64 * 5 / 2;
+    let bytes = frame_bytes as u64 * 7 / 2;
     bytes.div_ceil(1024).min(u32::MAX as u64) as u32
 }
 
@@ -350,32 +352,33 @@ async fn handle(st: &State, caller: &Caller, frame: &Frame<'_>, out: &mut Vec<u8
         0 => Day::today(),
         d => Day::from_u32(d),
     };
-    let ctx = Ctx {
-        snap,
-        holds: &served.holds,
+    let before = out.len();
+    let at = begin_ok(out, frame.version, rid, frame.n());
+    let ask = Ask {
+        served: served.clone(),
         day,
         matter,
         persons: client.persons,
     };
-    let before = out.len();
-    let at = begin_ok(out, frame.version, rid, frame.n());
-    let big = frame.n() >= BLOCK_IN_PLACE_MIN_CODES;
-    let run = |f: &mut dyn FnMut()| {
-        if big {
-            tokio::task::block_in_place(f)
-        } else {
-            f()
-        }
-    };
     let line = match frame.version {
         Version::V1 => {
-            run(&mut || batch_flags(&ctx, frame.codes, &mut out[at.clone()]));
+            if frame.n() >= OFF_LANE_MIN_CODES {
+                let words = ask.off_lane::<u8>(frame.codes.to_vec()).await;
+                out[at.clone()].copy_from_slice(&words);
+            } else {
+                batch_flags(&ask.ctx(), frame.codes, &mut out[at.clone()]);
+            }
             count_lookups(st, &out[at.clone()]);
             batch_line(caller, frame, day, &snap.id, &out[at])
         }
         Version::V2 => {
-            let mut words = vec![0u16; frame.n()];
-            run(&mut || batch_flags(&ctx, frame.codes, &mut words));
+            let words = if frame.n() >= OFF_LANE_MIN_CODES {
+                ask.off_lane::<u16>(frame.codes.to_vec()).await
+            } else {
+                let mut words = vec![0u16; frame.n()];
+                batch_flags(&ask.ctx(), frame.codes, &mut words);
+                words
+            };
             for (b, w) in out[at].chunks_exact_mut(2).zip(&words) {
                 b.copy_from_slice(&w.to_le_bytes());
             }
@@ -393,6 +396,40 @@ async fn handle(st: &State, caller: &Caller, frame: &Frame<'_>, out: &mut Vec<u8
     }
     done(Outcome::Ok);
     true
+}
+
+/// What a frame asks of the served snapshot.
+struct Ask {
+    served: Arc<Served>,
+    day: Day,
+    matter: Option<usize>,
+    persons: bool,
+}
+
+impl Ask {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            snap: &self.served.snap,
+            holds: &self.served.holds,
+            day: self.day,
+            matter: self.matter,
+            persons: self.persons,
+        }
+    }
+
+    /// The flags of a large frame's codes, computed by rayon over the
+    /// cores while the lane serves its other connections.
+    async fn off_lane<W: FlagWord + Default + 'static>(self, codes: Vec<u8>) -> Vec<W> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
+            let mut words = vec![W::default(); codes.len() / CODE_LEN];
+            batch_flags(&self.ctx(), &codes, &mut words);
+            let _ = tx.send(words);
+        });
+        // The release profile aborts on a panic, so the sender is never
+        // dropped unsent.
+        rx.await.expect("the flags of a frame are always sent")
+    }
 }
 
 /// Counts a frame's lookups by result.

@@ -45,6 +45,7 @@ pub mod demo;
 pub mod holds;
 pub mod http;
 pub mod journal;
+pub mod lanes;
 pub mod metrics;
 pub mod notify;
 pub mod observe;
@@ -119,18 +120,28 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), ServerError> {
     // Socket activation first, before any thread exists.
     let activated = Activated::from_env();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Check and batch connections are served on lanes, one per core (see
+    // `lanes`); the main runtime accepts, reloads and serves the admin
+    // socket.
+    let lanes = Arc::new(lanes::Lanes::start(workers).map_err(ServerError::Runtime)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("credlist-worker")
         .enable_all()
         .build()
         .map_err(ServerError::Runtime)?;
-    let result = rt.block_on(serve(config, activated, opts));
+    let result = rt.block_on(serve(config, activated, opts, lanes.clone()));
+    lanes.stop();
     rt.shutdown_timeout(Duration::from_secs(1));
     result
 }
 
-async fn serve(config: Config, activated: Activated, opts: RunOptions) -> Result<(), ServerError> {
+async fn serve(
+    config: Config,
+    activated: Activated,
+    opts: RunOptions,
+    lanes: Arc<lanes::Lanes>,
+) -> Result<(), ServerError> {
     let (st, bound) = start(config, activated).await?;
     let metrics_listener = match st.config.metrics.addr() {
         Ok(Some(addr)) => Some(observe::bind_metrics(addr).map_err(|e| ServerError::Bind {
@@ -143,7 +154,7 @@ async fn serve(config: Config, activated: Activated, opts: RunOptions) -> Result
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (done_tx, done_rx) = mpsc::channel::<()>(1);
     let served = served_sockets(&bound);
-    let paths = listen(&st, bound, shutdown_rx.clone(), done_tx);
+    let paths = listen(&st, bound, &lanes, shutdown_rx.clone(), done_tx);
     if let Some(l) = metrics_listener {
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(address = %addr, "metrics listener serving GET /metrics");
@@ -154,7 +165,7 @@ async fn serve(config: Config, activated: Activated, opts: RunOptions) -> Result
             interval_ms = interval.as_millis() as u64,
             "systemd watchdog: pinging at half the interval"
         );
-        tokio::spawn(observe::watchdog(interval, shutdown_rx.clone()));
+        tokio::spawn(observe::watchdog(interval, lanes, shutdown_rx.clone()));
     }
     for (listener, how, at) in &served {
         tracing::info!(listener, how, at = %at, "listening");
@@ -226,6 +237,7 @@ fn warn_unknown_matters(st: &State) {
 fn listen(
     st: &Arc<State>,
     bound: Vec<Bound>,
+    lanes: &Arc<lanes::Lanes>,
     shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) -> Vec<PathBuf> {
@@ -242,6 +254,7 @@ fn listen(
             st.clone(),
             b,
             places,
+            lanes.clone(),
             shutdown.clone(),
             done.clone(),
         ));
@@ -360,6 +373,7 @@ async fn accept_loop(
     st: Arc<State>,
     b: Bound,
     places: Arc<conns::Conns>,
+    lanes: Arc<lanes::Lanes>,
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
@@ -399,14 +413,52 @@ async fn accept_loop(
                 continue;
             }
         };
-        let (st, rx, done, kind) = (st.clone(), shutdown.clone(), done.clone(), b.kind);
-        tokio::spawn(async move {
-            st.metrics.connection_opened(kind);
-            handle(&st, conn, kind, place.slot.clone(), rx).await;
-            st.metrics.connection_closed(kind);
-            drop(place);
-            drop(done);
-        });
+        st.metrics.connection_opened(b.kind);
+        let job = ConnJob {
+            st: st.clone(),
+            kind: b.kind,
+            place,
+            shutdown: shutdown.clone(),
+            done: done.clone(),
+        };
+        if b.kind == Listener::Admin {
+            // Operators' requests (holds, reloads) may block on the disk:
+            // they stay on the main runtime.
+            tokio::spawn(job.run(Ok(conn)));
+            continue;
+        }
+        match conn.into_std() {
+            // Registered with the lane's reactor, on the lane.
+            Ok(moved) => lanes.serve(move || job.run(moved.into_tokio())),
+            Err(e) => {
+                tokio::spawn(job.run(Err(e)));
+            }
+        }
+    }
+}
+
+/// What serving an accepted connection needs, and holds until it ends:
+/// its place and the shutdown's wait for it.
+struct ConnJob {
+    st: Arc<State>,
+    kind: Listener,
+    place: conns::Place,
+    shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+}
+
+impl ConnJob {
+    async fn run(self, conn: std::io::Result<Conn>) {
+        let st = &self.st;
+        match conn {
+            Ok(conn) => handle(st, conn, self.kind, self.place.slot.clone(), self.shutdown).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot move a connection to its lane; closing it")
+            }
+        }
+        st.metrics.connection_closed(self.kind);
+        drop(self.place);
+        drop(self.done);
     }
 }
 
@@ -415,7 +467,33 @@ enum Conn {
     Tcp(tokio::net::TcpStream, std::net::IpAddr),
 }
 
+/// A connection between its accept loop and its lane: out of any
+/// runtime's reactor.
+enum StdConn {
+    Unix(std::os::unix::net::UnixStream, Peer),
+    Tcp(std::net::TcpStream, std::net::IpAddr),
+}
+
+impl StdConn {
+    /// Registers the connection with the current runtime's reactor.
+    fn into_tokio(self) -> std::io::Result<Conn> {
+        Ok(match self {
+            StdConn::Unix(s, p) => Conn::Unix(tokio::net::UnixStream::from_std(s)?, p),
+            StdConn::Tcp(s, ip) => Conn::Tcp(tokio::net::TcpStream::from_std(s)?, ip),
+        })
+    }
+}
+
 impl Conn {
+    /// Takes the connection out of this runtime's reactor (it stays
+    /// non-blocking), to be served on a lane.
+    fn into_std(self) -> std::io::Result<StdConn> {
+        Ok(match self {
+            Conn::Unix(s, p) => StdConn::Unix(s.into_std()?, p),
+            Conn::Tcp(s, ip) => StdConn::Tcp(s.into_std()?, ip),
+        })
+    }
+
     /// Who the connection belongs to, for the per-peer limit.
     fn peer_key(&self) -> Option<conns::PeerKey> {
         match self {

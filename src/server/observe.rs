@@ -264,14 +264,26 @@ pub fn watchdog_interval() -> Option<Duration> {
 }
 
 /// Sends `WATCHDOG=1` at half the interval until shutdown. The pings come
-/// from the runtime that serves requests: a wedged runtime stops them and
-/// systemd restarts the daemon.
-pub async fn watchdog(interval: Duration, mut shutdown: watch::Receiver<bool>) {
+/// from the main runtime, and only while every lane (the threads serving
+/// check and batch connections) runs a task within a quarter of the
+/// interval: a wedged runtime or lane stops them and systemd restarts the
+/// daemon.
+pub async fn watchdog(
+    interval: Duration,
+    lanes: std::sync::Arc<crate::server::lanes::Lanes>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(interval / 2);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => crate::server::notify::notify("WATCHDOG=1"),
+            _ = tick.tick() => {
+                if lanes.responsive(interval / 4).await {
+                    crate::server::notify::notify("WATCHDOG=1");
+                } else {
+                    tracing::error!("a lane did not run a task within a quarter of the watchdog interval; not pinging the watchdog");
+                }
+            }
             _ = shutdown.changed() => return,
         }
     }

@@ -322,6 +322,10 @@ pub(crate) async fn serve_connection<IO, R, F>(
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(None)
         .max_header_size(limits.max_header_bytes)
+        // A caller that sends its request and closes its write side gets
+        // its answer before the connection ends (without this, a read EOF
+        // seen before the answer is written drops it).
+        .half_close(true)
         .keep_alive(true);
     let io = Watched {
         io,
