@@ -6,7 +6,9 @@ use crate::codes::{self, CodeKind, Key};
 use crate::date::Day;
 use crate::entry::Kind;
 use crate::rules::{self, flags, SubjectStatus};
-use crate::snapshot::read::{lookup_in, prefetch_slot};
+use crate::snapshot::format::slot_of_hash;
+use crate::snapshot::read::{lookup_in, prefetch, prefetch_slot, prefetch_slot_at, slot_if};
+use crate::snapshot::tags::{next_candidate, tag_of};
 use crate::snapshot::{EntryView, Slot, Snapshot};
 
 mod related;
@@ -374,15 +376,28 @@ impl FlagWord for u16 {
     }
 }
 
-/// Flags for `codes` (n × 18 bytes) into `out` (n words: `u8` for
-/// protocol version 1, `u16` for version 2).
-pub fn batch_flags<W: FlagWord>(ctx: &Ctx, codes: &[u8], out: &mut [W]) {
-    debug_assert_eq!(codes.len(), out.len() * CODE_LEN);
+/// The flags of a code found in the table or not.
+#[inline]
+fn flags_found<W: FlagWord>(ctx: &Ctx, code: &[u8], found: Option<Slot>) -> W {
+    W::from_flags(match found {
+        Some(slot) => {
+            if W::V2 {
+                flags_of_slot::<true>(ctx, &slot)
+            } else {
+                flags_of_slot::<false>(ctx, &slot)
+            }
+        }
+        None => flags_of_miss(ctx, code.try_into().expect("18 bytes")) as u16,
+    })
+}
+
+/// Batch lookups straight in the table. Software pipeline: the slot of
+/// code i + AHEAD is prefetched while code i is probed, so cache misses
+/// overlap instead of queueing.
+fn flags_probed<W: FlagWord>(ctx: &Ctx, codes: &[u8], out: &mut [W]) {
     let (table, capacity) = ctx.snap.table();
-    // Software pipeline: the slot of code i + AHEAD is prefetched while
-    // code i is probed, so cache misses overlap instead of queueing.
     const AHEAD: usize = 16;
-    let key_at = |codes: &[u8], i: usize| {
+    let key_at = |i: usize| {
         let c: &[u8; CODE_LEN] = codes[i * CODE_LEN..(i + 1) * CODE_LEN]
             .try_into()
             .expect("18 bytes");
@@ -392,36 +407,110 @@ pub fn batch_flags<W: FlagWord>(ctx: &Ctx, codes: &[u8], out: &mut [W]) {
         }
         k
     };
-    let run = |codes: &[u8], out: &mut [W]| {
-        let n = out.len();
-        let mut ring = [None; AHEAD];
-        for (i, r) in ring.iter_mut().enumerate().take(n) {
-            *r = key_at(codes, i);
+    let n = out.len();
+    let mut ring = [None; AHEAD];
+    for (i, r) in ring.iter_mut().enumerate().take(n) {
+        *r = key_at(i);
+    }
+    for i in 0..n {
+        let k = ring[i % AHEAD];
+        if i + AHEAD < n {
+            ring[i % AHEAD] = key_at(i + AHEAD);
         }
-        for i in 0..n {
-            let k = ring[i % AHEAD];
-            if i + AHEAD < n {
-                ring[i % AHEAD] = key_at(codes, i + AHEAD);
+        let code = &codes[i * CODE_LEN..(i + 1) * CODE_LEN];
+        out[i] = match k {
+            None => W::from_flags(flags::UNANSWERED as u16),
+            Some(key) => flags_found(ctx, code, lookup_in(table, capacity, key)),
+        };
+    }
+}
+
+/// A code on its way through [`flags_filtered`].
+#[derive(Clone, Copy, Default)]
+struct Probe {
+    /// `None`: not a code of the USCC alphabet (answered unanswered).
+    key: Option<Key>,
+    tag: u8,
+    /// The slot to look at: the home slot until the filter is read, then
+    /// the first candidate (`None`: not in the table).
+    at: Option<u64>,
+}
+
+/// Batch lookups through the probe filter (`snapshot::tags`), in a
+/// three-stage software pipeline: the filter line of code i + FAR is
+/// prefetched; the filter of code i + NEAR is read (its line has arrived)
+/// and its candidate slot, if any, prefetched; code i is answered. Codes
+/// not in the table never touch the table.
+fn flags_filtered<W: FlagWord>(ctx: &Ctx, tags: &[u8], codes: &[u8], out: &mut [W]) {
+    let (table, capacity) = ctx.snap.table();
+    const FAR: usize = 32;
+    const NEAR: usize = 12;
+    let code_at = |i: usize| -> &[u8] { &codes[i * CODE_LEN..(i + 1) * CODE_LEN] };
+    let first = |i: usize| -> Probe {
+        let key = Key::from_bytes(code_at(i).try_into().expect("18 bytes"));
+        key.map_or_else(Probe::default, |key| {
+            let h = key.hash();
+            let home = slot_of_hash(h, capacity);
+            prefetch(tags, home as usize);
+            Probe {
+                key: Some(key),
+                tag: tag_of(h),
+                at: Some(home),
             }
-            out[i] = W::from_flags(match k {
-                None => flags::UNANSWERED as u16,
-                Some(key) => match lookup_in(table, capacity, key) {
-                    Some(slot) => {
-                        if W::V2 {
-                            flags_of_slot::<true>(ctx, &slot)
-                        } else {
-                            flags_of_slot::<false>(ctx, &slot)
-                        }
-                    }
-                    None => flags_of_miss(
-                        ctx,
-                        codes[i * CODE_LEN..(i + 1) * CODE_LEN]
-                            .try_into()
-                            .expect("18 bytes"),
-                    ) as u16,
-                },
-            });
+        })
+    };
+    let second = |p: &mut Probe| {
+        if p.key.is_some() {
+            p.at = p.at.and_then(|home| next_candidate(tags, home, p.tag));
+            if let Some(c) = p.at {
+                prefetch_slot_at(table, c);
+            }
         }
+    };
+    let n = out.len();
+    let mut ring = [Probe::default(); FAR];
+    for (i, r) in ring.iter_mut().enumerate().take(n) {
+        *r = first(i);
+    }
+    for r in ring.iter_mut().take(n.min(NEAR)) {
+        second(r);
+    }
+    for i in 0..n {
+        let p = ring[i % FAR];
+        if i + NEAR < n {
+            second(&mut ring[(i + NEAR) % FAR]);
+        }
+        if i + FAR < n {
+            ring[i % FAR] = first(i + FAR);
+        }
+        out[i] = match p.key {
+            None => W::from_flags(flags::UNANSWERED as u16),
+            Some(key) => {
+                let want = key.to_le_bytes();
+                let mut at = p.at;
+                let mut found = None;
+                // A candidate whose key differs (one in 128 occupied
+                // slots shares a filter byte): on to the next.
+                while let Some(c) = at {
+                    found = slot_if(table, c, &want);
+                    if found.is_some() {
+                        break;
+                    }
+                    at = next_candidate(tags, c + 1, p.tag);
+                }
+                flags_found(ctx, code_at(i), found)
+            }
+        };
+    }
+}
+
+/// Flags for `codes` (n × 18 bytes) into `out` (n words: `u8` for
+/// protocol version 1, `u16` for version 2).
+pub fn batch_flags<W: FlagWord>(ctx: &Ctx, codes: &[u8], out: &mut [W]) {
+    debug_assert_eq!(codes.len(), out.len() * CODE_LEN);
+    let run = |codes: &[u8], out: &mut [W]| match ctx.snap.probe_filter() {
+        Some(tags) => flags_filtered(ctx, tags, codes, out),
+        None => flags_probed(ctx, codes, out),
     };
     if out.len() >= PARALLEL_MIN_CODES {
         codes

@@ -60,6 +60,23 @@ pub fn getrandom(buf: &mut [u8]) -> io::Result<usize> {
     check(n as libc::c_long).map(|n| n as usize)
 }
 
+/// Starts writing `len` bytes of `file` from `offset` back to the disk,
+/// without waiting for it (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`):
+/// a later fsync then has little left to flush. A hint: errors surface at
+/// that fsync.
+pub fn start_writeback(file: &File, offset: u64, len: u64) {
+    // SAFETY: sync_file_range takes a file descriptor and numbers only;
+    // the file is open for the duration of the call.
+    let _ = unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+}
+
 /// `CLOCK_MONOTONIC`: time since boot, not counting suspend.
 pub fn monotonic() -> io::Result<Duration> {
     let mut ts = libc::timespec {

@@ -137,7 +137,13 @@ pub const LOAD_DEN: u64 = 10;
 /// power of two.
 #[inline]
 pub fn slot_of(key: Key, capacity: u64) -> u64 {
-    ((key.hash() as u128 * capacity as u128) >> 64) as u64
+    slot_of_hash(key.hash(), capacity)
+}
+
+/// [`slot_of`] for a key whose hash is known.
+#[inline]
+pub fn slot_of_hash(hash: u64, capacity: u64) -> u64 {
+    ((hash as u128 * capacity as u128) >> 64) as u64
 }
 
 /// Info byte of a slot: bit 0.

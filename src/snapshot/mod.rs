@@ -16,6 +16,7 @@ pub mod guard;
 pub mod read;
 mod rows;
 mod summary;
+pub mod tags;
 pub mod write;
 
 pub use builder::Builder;

@@ -43,6 +43,8 @@ pub struct Snapshot {
     /// (mapped snapshots only): random lookups then miss the TLB far less,
     /// which is most of their cost. About 37 bytes an entry.
     table_copy: Option<memmap2::Mmap>,
+    /// The probe filter of the table (see `tags`): built at open.
+    tags: Option<memmap2::Mmap>,
     sections: [Range<usize>; 12],
     pub meta: Meta,
     pub catalog: Catalog,
@@ -171,6 +173,7 @@ impl Snapshot {
         let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io)?;
         let mut snap = Snapshot::from_backing(Backing::Mapped(map))?;
         snap.copy_table_to_huge_pages();
+        snap.build_probe_filter();
         Ok(snap)
     }
 
@@ -183,6 +186,7 @@ impl Snapshot {
         let map = super::guard::Mapping::new(path, file).map_err(io)?;
         let mut snap = Snapshot::from_backing(Backing::Guarded(map))?;
         snap.copy_table_to_huge_pages();
+        snap.build_probe_filter();
         Ok(snap)
     }
 
@@ -250,6 +254,7 @@ impl Snapshot {
             watch_days,
             bytes,
             table_copy: None,
+            tags: None,
         };
         snap.check_structure()?;
         Ok(snap)
@@ -484,6 +489,22 @@ impl Snapshot {
         self.table_copy = anon.make_read_only().ok();
     }
 
+    /// Builds the probe filter batch lookups scan before the table (see
+    /// `tags`). Best effort: without it they probe the table directly.
+    pub fn build_probe_filter(&mut self) {
+        let (slots, _) = self.table();
+        self.tags = super::tags::build(slots, SLOT_LEN);
+    }
+
+    /// The probe filter, one byte a slot, when built.
+    #[inline]
+    pub fn probe_filter(&self) -> Option<&[u8]> {
+        let (_, capacity) = self.table();
+        self.tags
+            .as_deref()
+            .and_then(|t| t.get(..capacity as usize))
+    }
+
     /// Measure bits for a matter index and profile id.
     #[inline]
     pub fn profile_flags(&self, matter: usize, profile: u32) -> ProfileFlags {
@@ -662,20 +683,47 @@ impl Snapshot {
 #[inline]
 pub fn prefetch_slot(table: &[u8], capacity: u64, key: Key) {
     let off = slot_of(key, capacity) as usize * SLOT_LEN;
-    if let Some(slot) = table.get(off..off + 2 * SLOT_LEN) {
+    prefetch(table, off);
+    prefetch(table, off + SLOT_LEN);
+}
+
+/// Slot `i` of `table` (as from [`Snapshot::table`]) when its key is
+/// `want`.
+#[inline]
+pub fn slot_if(table: &[u8], i: u64, want: &[u8; 12]) -> Option<Slot> {
+    let off = i as usize * SLOT_LEN;
+    let s = table.get(off..off + SLOT_LEN)?;
+    (s[..12] == *want).then(|| Slot {
+        sid: u32_at(s, 12),
+        info: s[16],
+        related: s[17],
+        related_person: s[18],
+        profile: u32_at(s, 20),
+        from: u32_at(s, 24),
+        to: u32_at(s, 28),
+    })
+}
+
+/// Hints the CPU to fetch slot `i` of `table`.
+#[inline]
+pub fn prefetch_slot_at(table: &[u8], i: u64) {
+    prefetch(table, i as usize * SLOT_LEN);
+}
+
+/// Hints the CPU to fetch the cache line holding `bytes[at]`, if any.
+#[inline]
+pub fn prefetch(bytes: &[u8], at: usize) {
+    if let Some(b) = bytes.get(at..at + 1) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch is only a hint: it never faults and has no
         // effect on memory; the pointer is into a live slice anyway.
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                slot.as_ptr() as *const i8
-            );
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                slot[SLOT_LEN..].as_ptr() as *const i8,
+                b.as_ptr() as *const i8
             );
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        let _ = b;
     }
 }
 

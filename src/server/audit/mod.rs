@@ -524,6 +524,13 @@ impl Writer {
             self.pending_records -= written.min(self.pending_records);
             self.stats.records.fetch_add(written, Ordering::Relaxed);
         }
+        if done > 0 {
+            // Under load the register grows by a few hundred MB a second:
+            // written back as it comes, the fsync every second waits for
+            // milliseconds, not for a second's worth of data (while it
+            // waits, nothing is written and the queue fills).
+            crate::os::start_writeback(file, self.size, done as u64);
+        }
         self.size += done as u64;
         self.stats.bytes.fetch_add(done as u64, Ordering::Relaxed);
         self.pending.drain(..done);
