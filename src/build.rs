@@ -140,12 +140,9 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
                 .map(|f| ing.read_relation_file(f, &advance)),
         )
         .collect();
-    let mut digests = Vec::with_capacity(reads.len());
-    for r in reads {
-        let r = r?;
-        digests.push(r.digest.clone());
-        ing.merge(r, &mut |r| report.push(&r))?;
-    }
+    let reads = reads.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let digests = reads.iter().map(|r| r.digest.clone()).collect();
+    ing.merge_all(reads, &mut |r| report.push(&r))?;
     report.finish()?;
 
     let stats = ing.stats.clone();
