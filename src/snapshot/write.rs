@@ -3,7 +3,7 @@
 
 use super::format::*;
 use super::rows::{Arena, EntryRec, RelationRec};
-use super::summary::{summarize, Profile, Relations, Subjects, Summary};
+use super::summary::{summarize, Endpoints, Profile, Relations, Subjects, Summary};
 use super::SnapshotError;
 use crate::catalog::Catalog;
 use crate::date::Day;
@@ -36,11 +36,13 @@ pub(crate) fn assemble(
             "more than 4 294 967 294 entries or relations",
         ));
     }
-    let subjects = Subjects::new(&entries, &relations);
+    let ends = Endpoints::new(&relations);
+    let subjects = Subjects::new(&entries, &relations, &ends);
     if subjects.len() >= u32::MAX as usize {
         return Err(SnapshotError::TooLarge("more than 4 294 967 294 subjects"));
     }
-    let relations = Relations::new(relations, &subjects, &arena);
+    let relations = Relations::new(relations, &subjects, &ends, &arena);
+    drop(ends);
     let summaries = summarize(&entries, &subjects, &relations, catalog, data_date);
     let (subject_profile, profiles) = intern_profiles(&summaries);
 
