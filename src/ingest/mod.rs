@@ -205,11 +205,13 @@ impl<'a> Ingest<'a> {
             source,
         })?;
         // Reserve from the file size (entry rows are rarely under 100
-        // bytes, a third of a row is entry id and name; relation rows
-        // rarely under 60, a sixth of one its id) so vectors do not regrow.
+        // bytes, at most half of a row is entry id, name and basis; relation
+        // rows rarely under 60, a sixth of one its id) so vectors do not
+        // regrow: a regrown vector is copied into fresh memory, while room
+        // reserved and never used costs no memory.
         let size = file.metadata().map_or(0, |m| m.len()) as usize;
         let (rows, string_bytes) = match kind {
-            FileKind::Entries => (size / 100, size / 3),
+            FileKind::Entries => (size / 100, size / 2),
             FileKind::Relations => (size / 60, size / 6),
         };
         let mut acc = Builder::with_capacity(0, string_bytes);
