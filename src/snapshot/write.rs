@@ -574,3 +574,101 @@ impl Sections {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::builder::{Builder, RelationRow, Row};
+
+    /// A build of `n` subjects with entries and relations.
+    fn sections(n: u32) -> Sections {
+        let catalog = Catalog::from_toml(
+            "[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n",
+            "t",
+        )
+        .unwrap();
+        let day = Day::parse("2026-11-20").unwrap();
+        let mut b = Builder::default();
+        let code = |i: u32| crate::gen::subject_code(5, i as u64).key().unwrap();
+        for i in 0..n {
+            for k in 0..(i % 3) {
+                b.push(&Row {
+                    key: code(i),
+                    person: false,
+                    facts: crate::entry::Facts {
+                        kind: crate::entry::Kind::from_u8(k as u8).unwrap(),
+                        status: crate::entry::Status::Active,
+                        domain: (i % 2) as u16,
+                        listed_on: day.plus(-(i as i32)),
+                        valid_until: None,
+                        exited_on: None,
+                        watch_until: None,
+                    },
+                    reported_on: None,
+                    entry_id: &format!("E{i}-{k}"),
+                    name: "n",
+                    authority: "a",
+                    basis: "b",
+                });
+            }
+            if i % 4 == 0 {
+                b.push_relation(&RelationRow {
+                    org: code(i),
+                    org_person: false,
+                    party: code(n + i),
+                    party_person: false,
+                    relation_id: &format!("R{i}"),
+                    facts: crate::related::RelationFacts {
+                        role: crate::related::Role::LegalRep,
+                        from: day.plus(-10),
+                        until: None,
+                    },
+                });
+            }
+        }
+        b.finish(&catalog, day, Meta::default()).unwrap()
+    }
+
+    #[test]
+    fn generated_sections_do_not_depend_on_the_pieces() {
+        let s = sections(300);
+        for g in [Gen::Table, Gen::Subjects, Gen::Entries, Gen::Relations] {
+            let (n, rl) = (g.records(&s.built), g.record_len());
+            assert!(n > 10, "{g:?}");
+            let mut whole = vec![0xAAu8; n * rl];
+            g.fill(&s.built, 0, &mut whole);
+            for piece in [1, 7, 64] {
+                // Stale bytes in the buffer must not show through.
+                let mut parts = vec![0x55u8; n * rl];
+                for (c, out) in parts.chunks_mut(piece * rl).enumerate() {
+                    g.fill(&s.built, c * piece, out);
+                }
+                assert_eq!(whole, parts, "{g:?} in pieces of {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_file_is_the_header_then_each_section_padded_then_the_digest() {
+        let s = sections(50);
+        let bytes = s.to_bytes();
+        let (header, len) = s.header();
+        assert_eq!(bytes.len() as u64, len);
+        let mut expect = header.clone();
+        for p in &s.parts {
+            match p {
+                Part::Bytes(v) => expect.extend_from_slice(v),
+                Part::Gen(g) => {
+                    expect.extend_from_slice(&g.head(&s.built));
+                    let mut v = vec![0u8; g.records(&s.built) * g.record_len()];
+                    g.fill(&s.built, 0, &mut v);
+                    expect.extend_from_slice(&v);
+                }
+            }
+            expect.resize(pad8(expect.len()), 0);
+        }
+        let digest = xxhash_rust::xxh3::xxh3_128(&expect);
+        expect.extend_from_slice(&digest.to_le_bytes());
+        assert_eq!(bytes, expect);
+    }
+}
