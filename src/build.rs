@@ -124,9 +124,10 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
         legacy: &legacy,
     });
     ing.stats.skipped_files = skipped;
-    // Rows of the §2 format are rarely under 100 bytes; a third of a row is
-    // entry id and name. Relation rows are rarely under 60 bytes.
-    ing.reserve((list_bytes / 100) as usize, (list_bytes / 3) as usize);
+    // Rows of the §2 format are rarely under 100 bytes; the merge reserves
+    // the exact room for the rows and strings. Relation rows are rarely
+    // under 60 bytes.
+    ing.reserve((list_bytes / 100) as usize, 0);
     ing.reserve_relations((relation_bytes / 60) as usize);
     // Files are read and validated in parallel, then merged in path order:
     // list files, then relation files (their digests in that order too).
@@ -140,12 +141,9 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
                 .map(|f| ing.read_relation_file(f, &advance)),
         )
         .collect();
-    let mut digests = Vec::with_capacity(reads.len());
-    for r in reads {
-        let r = r?;
-        digests.push(r.digest.clone());
-        ing.merge(r, &mut |r| report.push(&r))?;
-    }
+    let reads = reads.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let digests = reads.iter().map(|r| r.digest.clone()).collect();
+    ing.merge_all(reads, &mut |r| report.push(&r))?;
     report.finish()?;
 
     let stats = ing.stats.clone();

@@ -3,6 +3,7 @@
 //! red entry's authority must publish the exit from the red list.
 
 use crate::check::Holds;
+use crate::codes::Key;
 use crate::date::Day;
 use crate::entry::Kind;
 use crate::rules::Hit;
@@ -35,12 +36,12 @@ pub struct Conflict<'a> {
 }
 
 fn side<'a>(snap: &'a Snapshot, first: u32, h: &Hit) -> SideHit<'a> {
-    let v = snap.entry(first + h.entry as u32);
+    let (entry_id, authority) = snap.entry_id_authority(first + h.entry as u32);
     SideHit {
-        entry_id: v.entry_id,
+        entry_id,
         kind: h.kind,
         domain: snap.domain_id(h.domain),
-        authority: v.authority,
+        authority,
         listed_on: h.listed_on,
         valid_until: h.valid_until,
         suspended: h.suspended,
@@ -59,41 +60,87 @@ pub fn sweep<'a>(snap: &'a Snapshot, day: Day, holds: &Holds) -> Vec<Conflict<'a
         bw |= w;
     }
     // Derived watch comes from black entries, so candidates are red ∩ (black ∪ watch).
-    let candidates: Vec<u32> = (red & &bw).iter().collect();
-    let mut out: Vec<Conflict> = candidates
+    let sids: Vec<u32> = (red & &bw).iter().collect();
+    // Taken in code order, so that the conflicts come out sorted by code;
+    // each subject's are sorted by red entry_id where they are made.
+    let mut candidates: Vec<(u128, u32)> = sids
         .par_iter()
-        .map_init(Vec::new, |buf, &sid| {
-            let ev = snap.evaluate_facts(sid, day, &|e| holds.is_held(e), buf);
-            if !ev.hits.iter().any(|h| h.kind == Kind::Red && h.suppressed) {
-                return Vec::new();
-            }
-            let first = snap.subject_entries(sid).start;
-            let code = snap.subject_key(sid).to_code();
-            let mut by: Vec<SideHit> = ev
-                .hits
-                .iter()
-                .filter(|h| h.kind != Kind::Red)
-                .map(|h| side(snap, first, h))
-                .collect();
-            by.sort_by(|a, b| a.entry_id.cmp(b.entry_id).then(a.derived.cmp(&b.derived)));
-            ev.hits
-                .iter()
-                .filter(|h| h.kind == Kind::Red && h.suppressed)
-                .map(|h| Conflict {
-                    code,
-                    red: side(snap, first, h),
-                    by: by.clone(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .flatten_iter()
+        .map(|&sid| (code_order(snap.subject_key(sid)), sid))
         .collect();
-    out.par_sort_unstable_by(|a, b| {
-        a.code
-            .cmp(&b.code)
-            .then_with(|| a.red.entry_id.cmp(b.red.entry_id))
-    });
+    candidates.par_sort_unstable();
+    // In code order the subjects are all over the file: what the next ones
+    // need is fetched ahead (their records, then their entries', then their
+    // strings) while this one is evaluated.
+    const AHEAD: usize = 4;
+    let parts: Vec<Vec<Conflict>> = candidates
+        .par_chunks(4096)
+        .fold(
+            || (Vec::new(), Vec::new()),
+            |(mut out, mut buf), chunk| {
+                for (i, &(_, sid)) in chunk.iter().enumerate() {
+                    for step in 0..3u8 {
+                        if let Some(&(_, next)) = chunk.get(i + (3 - step as usize) * AHEAD) {
+                            snap.prefetch_subject(next, step);
+                        }
+                    }
+                    conflicts_of(snap, sid, day, holds, &mut buf, &mut out);
+                }
+                (out, buf)
+            },
+        )
+        .map(|(out, _)| out)
+        .collect();
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    parts.into_iter().for_each(|p| out.extend(p));
     out
+}
+
+/// Appends the conflicts of subject `sid` to `out`, sorted by red entry_id.
+fn conflicts_of<'a>(
+    snap: &'a Snapshot,
+    sid: u32,
+    day: Day,
+    holds: &Holds,
+    buf: &mut Vec<crate::entry::Facts>,
+    out: &mut Vec<Conflict<'a>>,
+) {
+    let ev = snap.evaluate_facts(sid, day, &|e| holds.is_held(e), buf);
+    let suppressed = |h: &&Hit| h.kind == Kind::Red && h.suppressed;
+    if !ev.hits.iter().any(|h| suppressed(&h)) {
+        return;
+    }
+    let first = snap.subject_entries(sid).start;
+    let code = snap.subject_key(sid).to_code();
+    let mut by: Vec<SideHit> = ev
+        .hits
+        .iter()
+        .filter(|h| h.kind != Kind::Red)
+        .map(|h| side(snap, first, h))
+        .collect();
+    by.sort_by(|a, b| a.entry_id.cmp(b.entry_id).then(a.derived.cmp(&b.derived)));
+    let start = out.len();
+    let mut reds = ev.hits.iter().filter(suppressed).peekable();
+    while let Some(h) = reds.next() {
+        let by = if reds.peek().is_some() {
+            by.clone()
+        } else {
+            std::mem::take(&mut by)
+        };
+        out.push(Conflict {
+            code,
+            red: side(snap, first, h),
+            by,
+        });
+    }
+    out[start..].sort_unstable_by(|a, b| a.red.entry_id.cmp(b.red.entry_id));
+}
+
+/// A packed key as a number in the order of its code: the key holds the
+/// first character in its low 5 bits and each value is one more than the
+/// character's place in the alphabet, which is in byte order; reversed,
+/// the first character is the most significant.
+fn code_order(k: Key) -> u128 {
+    (0..18).fold(0u128, |acc, i| acc << 5 | (k.0 >> (5 * i)) & 31)
 }
 
 pub const CSV_HEADER: [&str; 12] = [
@@ -136,4 +183,30 @@ pub fn write_csv(conflicts: &[Conflict], w: impl std::io::Write) -> csv::Result<
     }
     csv.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::{Code, USCC_ALPHABET};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn code_order_is_the_order_of_codes(
+            a in proptest::collection::vec(0usize..31, 18),
+            b in proptest::collection::vec(0usize..31, 18),
+        ) {
+            let code = |v: &[usize]| {
+                let mut c = [0u8; 18];
+                for (o, &i) in c.iter_mut().zip(v) {
+                    *o = USCC_ALPHABET[i];
+                }
+                Code(c)
+            };
+            let (ca, cb) = (code(&a), code(&b));
+            let (ka, kb) = (ca.key().unwrap(), cb.key().unwrap());
+            prop_assert_eq!(code_order(ka).cmp(&code_order(kb)), ca.cmp(&cb));
+        }
+    }
 }

@@ -37,8 +37,9 @@ pub use reject::{Reason, Reject};
 use crate::catalog::Catalog;
 use crate::codes::CodeKind;
 use crate::date::Day;
-use crate::snapshot::{Builder, InputDigest, RelationRow, Row};
+use crate::snapshot::{Builder, InputDigest, Part, RelationRow, Row};
 use decode::RowSink;
+use rayon::prelude::*;
 use relation::{F_RELATION_ID, RELATION_FIELDS};
 use row::{RawRow, ENTRY_FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME, NFIELDS};
 use rustc_hash::FxHashSet;
@@ -120,9 +121,10 @@ pub struct Ingest<'a> {
     pub stats: Stats,
     /// XXH3-128 of every accepted entry_id: 16 bytes an entry instead of
     /// the string (a collision is a 2^-128 event per pair).
-    seen_ids: FxHashSet<u128>,
+    /// Sharded by [`shard_of`].
+    seen_ids: Vec<FxHashSet<u128>>,
     /// The same for relation ids, a namespace of their own.
-    seen_relation_ids: FxHashSet<u128>,
+    seen_relation_ids: Vec<FxHashSet<u128>>,
 }
 
 /// One file read and validated, before the duplicate check.
@@ -150,8 +152,8 @@ impl<'a> Ingest<'a> {
             opts,
             acc: Builder::default(),
             stats: Stats::default(),
-            seen_ids: FxHashSet::default(),
-            seen_relation_ids: FxHashSet::default(),
+            seen_ids: vec![FxHashSet::default(); ID_SHARDS],
+            seen_relation_ids: vec![FxHashSet::default(); ID_SHARDS],
         }
     }
 
@@ -159,13 +161,17 @@ impl<'a> Ingest<'a> {
     /// that the big vectors do not grow by copying.
     pub(crate) fn reserve(&mut self, rows: usize, string_bytes: usize) {
         self.acc.reserve(rows, string_bytes);
-        self.seen_ids.reserve(rows);
+        for s in &mut self.seen_ids {
+            s.reserve(rows / ID_SHARDS + rows / 64);
+        }
     }
 
     /// Reserves room for about `rows` relations.
     pub(crate) fn reserve_relations(&mut self, rows: usize) {
         self.acc.relations.reserve(rows);
-        self.seen_relation_ids.reserve(rows);
+        for s in &mut self.seen_relation_ids {
+            s.reserve(rows / ID_SHARDS + rows / 64);
+        }
     }
 
     /// Reads and validates one list file (no shared state: files can be
@@ -199,11 +205,13 @@ impl<'a> Ingest<'a> {
             source,
         })?;
         // Reserve from the file size (entry rows are rarely under 100
-        // bytes, a third of a row is entry id and name; relation rows
-        // rarely under 60, a sixth of one its id) so vectors do not regrow.
+        // bytes, at most half of a row is entry id, name and basis; relation
+        // rows rarely under 60, a sixth of one its id) so vectors do not
+        // regrow: a regrown vector is copied into fresh memory, while room
+        // reserved and never used costs no memory.
         let size = file.metadata().map_or(0, |m| m.len()) as usize;
         let (rows, string_bytes) = match kind {
-            FileKind::Entries => (size / 100, size / 3),
+            FileKind::Entries => (size / 100, size / 2),
             FileKind::Relations => (size / 60, size / 6),
         };
         let mut acc = Builder::with_capacity(0, string_bytes);
@@ -257,11 +265,57 @@ impl<'a> Ingest<'a> {
         f: FileRead,
         on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
     ) -> Result<(), IngestError> {
+        self.merge_all(vec![f], on_reject)
+    }
+
+    /// [`Ingest::merge`] of every file in order, with the same result: the
+    /// duplicate check runs on shards of the id hashes in parallel, and the
+    /// rows are copied into the builder in parallel.
+    pub fn merge_all(
+        &mut self,
+        files: Vec<FileRead>,
+        on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
+    ) -> Result<(), IngestError> {
+        let of_kind = |kind: FileKind| -> Vec<(usize, &[u128])> {
+            files
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.kind == kind)
+                .map(|(i, f)| (i, &f.id_hashes[..]))
+                .collect()
+        };
+        let mut dups: Vec<Vec<u32>> = vec![Vec::new(); files.len()];
+        for (kind, seen) in [
+            (FileKind::Entries, &mut self.seen_ids),
+            (FileKind::Relations, &mut self.seen_relation_ids),
+        ] {
+            let lists = of_kind(kind);
+            for ((i, _), d) in lists.iter().zip(find_duplicates(seen, &lists)) {
+                dups[*i] = d;
+            }
+        }
+        let mut parts = Vec::with_capacity(files.len());
+        for (f, dups) in files.into_iter().zip(dups) {
+            parts.push(self.account(f, &dups, on_reject)?);
+        }
+        self.acc.append_all(parts);
+        Ok(())
+    }
+
+    /// Counts one file's rows and reports its rejects (those of the row
+    /// checks and the duplicates, at indices `dups`, in line order); returns
+    /// its rows to append.
+    fn account(
+        &mut self,
+        f: FileRead,
+        dups: &[u32],
+        on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
+    ) -> Result<Part, IngestError> {
         let FileRead {
             kind,
             acc,
             lines,
-            id_hashes,
+            id_hashes: _,
             warnings,
             mut rejects,
             stats,
@@ -280,51 +334,62 @@ impl<'a> Ingest<'a> {
             *st.relations_rejected.entry(k).or_default() += n;
         }
         st.ignored_columns.extend(stats.ignored_columns);
-        let (seen, reason, id_name) = match kind {
-            FileKind::Entries => (&mut self.seen_ids, Reason::DuplicateEntryId, "entry_id"),
-            FileKind::Relations => (
-                &mut self.seen_relation_ids,
-                Reason::DuplicateRelationId,
-                "relation_id",
-            ),
+        let (reason, id_name) = match kind {
+            FileKind::Entries => (Reason::DuplicateEntryId, "entry_id"),
+            FileKind::Relations => (Reason::DuplicateRelationId, "relation_id"),
         };
-        let mut dups = false;
-        // Decides each row of the file's kind: the first of an id is kept.
-        let mut keep = |i: usize, id: &[u8]| {
-            if !seen.insert(id_hashes[i]) {
-                let id = String::from_utf8_lossy(id).into_owned();
-                let message = format!("{id_name} {id:?} was already used by an accepted row");
-                *st.rejected.entry(reason.as_str()).or_default() += 1;
-                if kind == FileKind::Relations {
-                    *st.relations_rejected.entry(reason.as_str()).or_default() += 1;
-                }
-                rejects.push(Reject {
-                    file: digest.path.clone(),
-                    line: lines[i],
-                    entry_id: id,
-                    reason,
-                    message,
-                });
-                dups = true;
-                return false;
+        for &i in dups {
+            let i = i as usize;
+            let id_str = match kind {
+                FileKind::Entries => acc.entries[i].entry_id,
+                FileKind::Relations => acc.relations[i].relation_id,
+            };
+            let id = String::from_utf8_lossy(acc.arena.bytes_of(id_str)).into_owned();
+            let message = format!("{id_name} {id:?} was already used by an accepted row");
+            *st.rejected.entry(reason.as_str()).or_default() += 1;
+            if kind == FileKind::Relations {
+                *st.relations_rejected.entry(reason.as_str()).or_default() += 1;
             }
-            st.org_code_warnings += (warnings[i] & WARN_ORG != 0) as u64;
-            st.legacy_codes += (warnings[i] & WARN_LEGACY != 0) as u64;
-            st.upgraded_ids += (warnings[i] & WARN_UPGRADED != 0) as u64;
-            true
+            rejects.push(Reject {
+                file: digest.path.clone(),
+                line: lines[i],
+                entry_id: id,
+                reason,
+                message,
+            });
+        }
+        let mut warned = [0u64; 3];
+        let mut d = dups.iter().peekable();
+        for (i, w) in warnings.iter().enumerate() {
+            if d.peek().is_some_and(|&&x| x as usize == i) {
+                d.next();
+                continue;
+            }
+            warned[0] += (w & WARN_ORG != 0) as u64;
+            warned[1] += (w & WARN_LEGACY != 0) as u64;
+            warned[2] += (w & WARN_UPGRADED != 0) as u64;
+        }
+        st.org_code_warnings += warned[0];
+        st.legacy_codes += warned[1];
+        st.upgraded_ids += warned[2];
+        let (drop_entries, drop_relations) = match kind {
+            FileKind::Entries => {
+                st.accepted += (acc.entries.len() - dups.len()) as u64;
+                (dups.to_vec(), Vec::new())
+            }
+            FileKind::Relations => {
+                let mut d = dups.iter().peekable();
+                for (i, r) in acc.relations.iter().enumerate() {
+                    if d.peek().is_some_and(|&&x| x as usize == i) {
+                        d.next();
+                        continue;
+                    }
+                    st.relations_by_role[r.facts.role as usize] += 1;
+                }
+                (Vec::new(), dups.to_vec())
+            }
         };
-        // A file holds rows of one kind only: the other closure is never called.
-        let mut none = |_: usize, _: &[u8]| true;
-        let before = (self.acc.entries.len(), self.acc.relations.len());
-        match kind {
-            FileKind::Entries => self.acc.append(acc, &mut keep, &mut none),
-            FileKind::Relations => self.acc.append(acc, &mut none, &mut keep),
-        }
-        st.accepted += (self.acc.entries.len() - before.0) as u64;
-        for r in &self.acc.relations[before.1..] {
-            st.relations_by_role[r.facts.role as usize] += 1;
-        }
-        if dups {
+        if !dups.is_empty() {
             rejects.sort_by_key(|r| r.line);
         }
         for r in rejects {
@@ -333,8 +398,48 @@ impl<'a> Ingest<'a> {
                 source,
             })?;
         }
-        Ok(())
+        Ok(Part {
+            acc,
+            drop_entries,
+            drop_relations,
+        })
     }
+}
+
+/// Shards of the id-hash set: a hash's shard is its top bits, so each shard
+/// sees its ids in file and row order, and the first of an id is kept
+/// whatever the number of shards or threads.
+const ID_SHARDS: usize = 4;
+
+fn shard_of(h: u128) -> usize {
+    (h >> 126) as usize % ID_SHARDS
+}
+
+/// Row indices, per list of `lists` (id hashes of files in merge order),
+/// whose id was seen before (in `seen` or earlier in `lists`), sorted; the
+/// new ids are added to `seen`.
+fn find_duplicates(seen: &mut [FxHashSet<u128>], lists: &[(usize, &[u128])]) -> Vec<Vec<u32>> {
+    let found: Vec<Vec<(u32, u32)>> = seen
+        .par_iter_mut()
+        .enumerate()
+        .map(|(shard, set)| {
+            let mut found = Vec::new();
+            for (l, (_, hashes)) in lists.iter().enumerate() {
+                for (i, &h) in hashes.iter().enumerate() {
+                    if shard_of(h) == shard && !set.insert(h) {
+                        found.push((l as u32, i as u32));
+                    }
+                }
+            }
+            found
+        })
+        .collect();
+    let mut out = vec![Vec::new(); lists.len()];
+    for (l, i) in found.into_iter().flatten() {
+        out[l as usize].push(i);
+    }
+    out.iter_mut().for_each(|d| d.sort_unstable());
+    out
 }
 
 /// Reads one file's list-entry rows into a [`FileRead`].

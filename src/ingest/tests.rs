@@ -347,3 +347,85 @@ fn a_column_without_a_header_name_is_reported() {
         stats.ignored_columns
     );
 }
+
+#[test]
+fn merging_all_files_at_once_equals_merging_them_one_by_one() {
+    let head = "entry_id,code,kind,domain,authority,listed_on\n";
+    let rhead = "relation_id,org,party,role,from,until\n";
+    let org = "91350100M000100Y43";
+    let party = "35010219500101000X";
+    let a = format!("{head}E1,{org},black,court,fy,2026-01-01\nE2,{org},red,court,fy,2026-13-01\nE3,{org},red,tax,sw,2026-01-01\nE1,{org},red,tax,sw,2026-01-02\n");
+    let b = format!("{head}E2,{org},red,court,zz,2026-01-01\nE3,{org},red,tax,sw,2026-01-01\nE4,{org},watch,tax,fy,2026-01-01\n");
+    let r1 = format!(
+        "{rhead}R1,{org},{party},legal_rep,2020-01-01,\nR1,{org},{party},director,2020-01-01,\n"
+    );
+    let r2 = format!(
+        "{rhead}R2,{org},{party},manager,2020-01-01,\nR1,{org},{party},manager,2020-01-01,\n"
+    );
+    let files: Vec<(&str, &[u8], FileKind)> = vec![
+        ("a.csv", a.as_bytes(), FileKind::Entries),
+        ("b.csv", b.as_bytes(), FileKind::Entries),
+        ("r1.csv", r1.as_bytes(), FileKind::Relations),
+        ("r2.csv", r2.as_bytes(), FileKind::Relations),
+    ];
+    let (acc, stats, rejects) = run_kinds(&files, Encoding::Utf8);
+
+    let dir = tempfile::tempdir().unwrap();
+    let cat = catalog();
+    let legacy = LegacyCodes::default();
+    let mut ing = Ingest::new(Options {
+        catalog: &cat,
+        as_of: Day::parse("2026-11-21").unwrap(),
+        encoding: Encoding::Utf8,
+        legacy: &legacy,
+    });
+    let reads = files
+        .iter()
+        .map(|(name, bytes, kind)| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            match kind {
+                FileKind::Entries => ing.read_file(&p, &|_| {}),
+                FileKind::Relations => ing.read_relation_file(&p, &|_| {}),
+            }
+            .unwrap()
+        })
+        .collect();
+    let mut all_rejects = Vec::new();
+    ing.merge_all(reads, &mut |r| {
+        all_rejects.push(r);
+        Ok(())
+    })
+    .unwrap();
+    let strip = |v: &[Reject]| -> Vec<String> {
+        v.iter()
+            .map(|r| {
+                let name = std::path::Path::new(&r.file)
+                    .file_name()
+                    .unwrap()
+                    .to_owned();
+                format!(
+                    "{name:?} {} {} {:?} {}",
+                    r.line, r.entry_id, r.reason, r.message
+                )
+            })
+            .collect()
+    };
+    assert_eq!(strip(&rejects), strip(&all_rejects));
+    assert_eq!(rejects.len(), 5, "{rejects:?}");
+    let mut stats_all = ing.stats.clone();
+    stats_all.ignored_columns.clear();
+    let mut stats = stats;
+    stats.ignored_columns.clear();
+    assert_eq!(stats, stats_all);
+    assert_eq!(
+        format!("{:?}", acc.entries),
+        format!("{:?}", ing.acc.entries)
+    );
+    assert_eq!(
+        format!("{:?}", acc.relations),
+        format!("{:?}", ing.acc.relations)
+    );
+    assert_eq!(acc.arena.bytes, ing.acc.arena.bytes);
+    assert_eq!(acc.authorities.values, ing.acc.authorities.values);
+}

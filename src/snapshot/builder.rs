@@ -3,7 +3,7 @@
 //! [`Sections::write_file`] writes durably.
 //!
 //! A build that reads files in parallel gives each file a builder of its
-//! own and `Builder::append`s them, in input order, into one.
+//! own and `Builder::append_all` moves them, in input order, into one.
 
 use super::format::{Meta, NONE_DAY};
 use super::rows::{Arena, EntryRec, Interner, RelationRec};
@@ -14,6 +14,7 @@ use crate::codes::Key;
 use crate::date::Day;
 use crate::entry::Facts;
 use crate::related::RelationFacts;
+use rayon::prelude::*;
 
 /// One accepted entry, as pushed; its strings are copied into the builder.
 pub(crate) struct Row<'a> {
@@ -38,6 +39,27 @@ pub(crate) struct RelationRow<'a> {
     pub(crate) party_person: bool,
     pub(crate) relation_id: &'a str,
     pub(crate) facts: RelationFacts,
+}
+
+/// The rows of one part to append ([`Builder::append_all`]), all but those
+/// at the `drop_*` indices (sorted, distinct, in range).
+pub(crate) struct Part {
+    pub(crate) acc: Builder,
+    pub(crate) drop_entries: Vec<u32>,
+    pub(crate) drop_relations: Vec<u32>,
+}
+
+/// The rows of `rows` whose indices are not in `drop` (sorted).
+fn kept<'a, T>(rows: &'a [T], drop: &'a [u32]) -> impl Iterator<Item = &'a T> + 'a {
+    let mut d = drop.iter().peekable();
+    rows.iter().enumerate().filter_map(move |(i, r)| {
+        if d.peek().is_some_and(|&&x| x as usize == i) {
+            d.next();
+            None
+        } else {
+            Some(r)
+        }
+    })
 }
 
 /// The accepted entries and relations of a build and their strings, in
@@ -92,40 +114,97 @@ impl Builder {
         self.relations.push(rec);
     }
 
-    /// Moves the entries of `part` after this builder's, in order, keeping
-    /// those for which `keep(index in part, entry_id bytes)` is true.
-    /// Relations of `part` are moved too, keeping those for which
-    /// `keep_relation(index in part, relation_id bytes)` is true.
-    pub(crate) fn append(
-        &mut self,
-        part: Builder,
-        mut keep: impl FnMut(usize, &[u8]) -> bool,
-        mut keep_relation: impl FnMut(usize, &[u8]) -> bool,
-    ) {
-        let base = self.arena.bytes.len() as u64;
-        self.arena.bytes.extend_from_slice(&part.arena.bytes);
-        let auth: Vec<u32> = part
-            .authorities
-            .values
+    /// Moves the entries and relations of every part after this builder's,
+    /// part after part, in order, leaving out those at the `drop_*`
+    /// indices. Each part's strings are appended whole (dropped rows'
+    /// strings included), so the result is that of appending the parts one
+    /// by one; the parts are copied in parallel, each into its own range.
+    pub(crate) fn append_all(&mut self, parts: Vec<Part>) {
+        // Authorities are interned in part order: their indices depend on it.
+        let auth: Vec<Vec<u32>> = parts
             .iter()
-            .map(|v| self.authorities.intern(v))
+            .map(|p| {
+                p.acc
+                    .authorities
+                    .values
+                    .iter()
+                    .map(|v| self.authorities.intern(v))
+                    .collect()
+            })
             .collect();
-        for (i, mut e) in part.entries.into_iter().enumerate() {
-            if !keep(i, part.arena.bytes_of(e.entry_id)) {
-                continue;
+        let n_entries: Vec<usize> = parts
+            .iter()
+            .map(|p| p.acc.entries.len() - p.drop_entries.len())
+            .collect();
+        let n_relations: Vec<usize> = parts
+            .iter()
+            .map(|p| p.acc.relations.len() - p.drop_relations.len())
+            .collect();
+        let n_bytes: Vec<usize> = parts.iter().map(|p| p.acc.arena.bytes.len()).collect();
+        let (total_e, total_r, total_b) = (
+            n_entries.iter().sum::<usize>(),
+            n_relations.iter().sum::<usize>(),
+            n_bytes.iter().sum::<usize>(),
+        );
+        self.entries.reserve(total_e);
+        self.relations.reserve(total_r);
+        self.arena.bytes.reserve(total_b);
+        let mut base = self.arena.bytes.len() as u64;
+        let mut jobs = Vec::with_capacity(parts.len());
+        {
+            let mut e_rest = &mut self.entries.spare_capacity_mut()[..total_e];
+            let mut r_rest = &mut self.relations.spare_capacity_mut()[..total_r];
+            let mut b_rest = &mut self.arena.bytes.spare_capacity_mut()[..total_b];
+            for (i, (p, a)) in parts.iter().zip(&auth).enumerate() {
+                let (e, er) = std::mem::take(&mut e_rest).split_at_mut(n_entries[i]);
+                let (r, rr) = std::mem::take(&mut r_rest).split_at_mut(n_relations[i]);
+                let (b, br) = std::mem::take(&mut b_rest).split_at_mut(n_bytes[i]);
+                (e_rest, r_rest, b_rest) = (er, rr, br);
+                jobs.push((p, a, base, e, r, b));
+                base += n_bytes[i] as u64;
             }
-            e.entry_id = e.entry_id.shifted(base);
-            e.name = e.name.shifted(base);
-            e.authority = auth[e.authority as usize];
-            e.basis = e.basis.shifted(base);
-            self.entries.push(e);
         }
-        for (i, mut r) in part.relations.into_iter().enumerate() {
-            if !keep_relation(i, part.arena.bytes_of(r.relation_id)) {
-                continue;
-            }
-            r.relation_id = r.relation_id.shifted(base);
-            self.relations.push(r);
+        let all_written = jobs
+            .into_par_iter()
+            .map(|(p, auth, base, e_out, r_out, b_out)| {
+                for (d, &s) in b_out.iter_mut().zip(&p.acc.arena.bytes) {
+                    d.write(s);
+                }
+                let mut out = e_out.iter_mut();
+                for e in kept(&p.acc.entries, &p.drop_entries) {
+                    let mut e = *e;
+                    e.entry_id = e.entry_id.shifted(base);
+                    e.name = e.name.shifted(base);
+                    e.authority = auth[e.authority as usize];
+                    e.basis = e.basis.shifted(base);
+                    out.next().expect("sized to the kept entries").write(e);
+                }
+                let entries_full = out.next().is_none();
+                let mut out = r_out.iter_mut();
+                for r in kept(&p.acc.relations, &p.drop_relations) {
+                    let mut r = *r;
+                    r.relation_id = r.relation_id.shifted(base);
+                    out.next().expect("sized to the kept relations").write(r);
+                }
+                entries_full && out.next().is_none()
+            })
+            .all(|full| full);
+        assert!(all_written, "drop indices out of range or repeated");
+        let (le, lr, lb) = (
+            self.entries.len(),
+            self.relations.len(),
+            self.arena.bytes.len(),
+        );
+        // SAFETY: the first `total_*` elements of each vector's spare
+        // capacity were split into one range per part above, and each part's
+        // job wrote every element of its ranges: the arena bytes one for one
+        // (same lengths), the entries and relations one per kept row, checked
+        // above to fill their ranges exactly (a job finding more rows than
+        // room panics on its `expect`; fewer fails the assert).
+        unsafe {
+            self.entries.set_len(le + total_e);
+            self.relations.set_len(lr + total_r);
+            self.arena.bytes.set_len(lb + total_b);
         }
     }
 

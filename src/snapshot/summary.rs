@@ -21,21 +21,76 @@ pub(crate) struct Subjects {
     pub(crate) first: Vec<u32>,
 }
 
+/// The codes at either end of the relations, each sorted: a packed key
+/// (big-endian, so that integer order is [`KeyBytes`] order) in the high 96
+/// bits, the relation's index in the low 32.
+pub(crate) struct Endpoints {
+    pub(crate) org: Vec<u128>,
+    pub(crate) party: Vec<u128>,
+}
+
+fn key_bits(k: KeyBytes) -> u128 {
+    let mut b = [0u8; 16];
+    b[..12].copy_from_slice(&k.0);
+    u128::from_be_bytes(b)
+}
+
+fn bits_key(x: u128) -> KeyBytes {
+    let b = x.to_be_bytes();
+    KeyBytes(b[..12].try_into().expect("12 bytes"))
+}
+
+impl Endpoints {
+    /// `relations` must number fewer than 2^32.
+    pub(crate) fn new(relations: &[RelationRec]) -> Endpoints {
+        let sorted = |end: fn(&RelationRec) -> KeyBytes| {
+            let mut v: Vec<u128> = relations
+                .par_iter()
+                .enumerate()
+                .map(|(i, r)| key_bits(end(r)) | i as u128)
+                .collect();
+            v.par_sort_unstable();
+            v
+        };
+        let (org, party) = rayon::join(|| sorted(|r| r.org), || sorted(|r| r.party));
+        Endpoints { org, party }
+    }
+}
+
 impl Subjects {
-    /// `entries` must be sorted by key.
-    pub(crate) fn new(entries: &[EntryRec], relations: &[RelationRec]) -> Subjects {
+    /// `entries` must be sorted by key; `ends` are those of `relations`.
+    pub(crate) fn new(
+        entries: &[EntryRec],
+        relations: &[RelationRec],
+        ends: &Endpoints,
+    ) -> Subjects {
         let mut listed: Vec<(KeyBytes, bool)> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
             if i == 0 || entries[i - 1].key != e.key {
                 listed.push((e.key, e.person));
             }
         }
-        let mut related: Vec<(KeyBytes, bool)> = relations
-            .par_iter()
-            .flat_map_iter(|r| [(r.org, r.org_person), (r.party, r.party_person)])
-            .collect();
-        related.par_sort_unstable_by_key(|k| k.0);
-        related.dedup_by_key(|k| k.0);
+        // The distinct codes of the relations, in key order, each read as
+        // at its first end (organisation ends before party ends); a code
+        // reads the same at every end.
+        let mut related: Vec<(KeyBytes, bool)> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        let (org, party) = (&ends.org, &ends.party);
+        while i < org.len() || j < party.len() {
+            let take_org = j == party.len() || (i < org.len() && org[i] >> 32 <= party[j] >> 32);
+            let (x, person) = if take_org {
+                i += 1;
+                (org[i - 1], relations[org[i - 1] as u32 as usize].org_person)
+            } else {
+                j += 1;
+                let x = party[j - 1];
+                (x, relations[x as u32 as usize].party_person)
+            };
+            let k = bits_key(x);
+            if related.last().is_none_or(|l| l.0 != k) {
+                related.push((k, person));
+            }
+        }
         // Merge the two sorted lists; a listed code keeps its entries' reading.
         let mut keys = Vec::with_capacity(listed.len() + related.len());
         let mut person = Vec::with_capacity(listed.len() + related.len());
@@ -75,10 +130,30 @@ impl Subjects {
         self.keys.len()
     }
 
-    pub(crate) fn sid(&self, k: KeyBytes) -> u32 {
-        self.keys
-            .binary_search(&k)
-            .expect("every relation code is a subject") as u32
+    /// The subject id of each relation's end, by relation index: a merge of
+    /// the sorted ends with the subject keys (every end is a subject).
+    fn sids(&self, ends: &[u128]) -> Vec<u32> {
+        const CHUNK: usize = 1 << 16;
+        let mut sorted = vec![0u32; ends.len()];
+        sorted
+            .par_chunks_mut(CHUNK)
+            .zip(ends.par_chunks(CHUNK))
+            .for_each(|(out, ends)| {
+                let mut s = self.keys.partition_point(|&k| k < bits_key(ends[0]));
+                for (o, &x) in out.iter_mut().zip(ends) {
+                    let k = bits_key(x);
+                    while self.keys[s] < k {
+                        s += 1;
+                    }
+                    debug_assert!(self.keys[s] == k, "every relation code is a subject");
+                    *o = s as u32;
+                }
+            });
+        let mut by_relation = vec![0u32; ends.len()];
+        for (&x, &s) in ends.iter().zip(&sorted) {
+            by_relation[x as u32 as usize] = s;
+        }
+        by_relation
     }
 }
 
@@ -106,22 +181,30 @@ impl Relations {
     pub(crate) fn new(
         relations: Vec<RelationRec>,
         subjects: &Subjects,
+        ends: &Endpoints,
         arena: &Arena,
     ) -> Relations {
         let id_bytes = |r: &RelationRec| arena.bytes_of(r.relation_id);
-        let mut recs: Vec<IndexedRelation> = relations
+        let (org_sid, party_sid) =
+            rayon::join(|| subjects.sids(&ends.org), || subjects.sids(&ends.party));
+        // Sorted as (organisation, party) pairs with an index, then gathered.
+        let mut order: Vec<(u64, u32)> = (0..relations.len())
             .into_par_iter()
-            .map(|rec| IndexedRelation {
-                org: subjects.sid(rec.org),
-                party: subjects.sid(rec.party),
-                rec,
+            .map(|i| ((org_sid[i] as u64) << 32 | party_sid[i] as u64, i as u32))
+            .collect();
+        order.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                id_bytes(&relations[a.1 as usize]).cmp(id_bytes(&relations[b.1 as usize]))
+            })
+        });
+        let recs: Vec<IndexedRelation> = order
+            .par_iter()
+            .map(|&(pair, i)| IndexedRelation {
+                org: (pair >> 32) as u32,
+                party: pair as u32,
+                rec: relations[i as usize],
             })
             .collect();
-        recs.par_sort_unstable_by(|a, b| {
-            (a.org, a.party)
-                .cmp(&(b.org, b.party))
-                .then_with(|| id_bytes(&a.rec).cmp(id_bytes(&b.rec)))
-        });
         let n = subjects.len();
         let starts = |sid_of: &dyn Fn(usize) -> u32, count: usize| {
             let mut first = vec![0u32; n + 1];

@@ -648,3 +648,83 @@ fn batch_flags_through_the_probe_filter_equal_the_table() {
         }
     }
 }
+
+/// Parts with entries, relations and authorities of their own.
+fn parts() -> Vec<Builder> {
+    use Kind::*;
+    use Status::*;
+    let rels = relation_rows();
+    vec![
+        with_relations(
+            accepted(&[
+                (1, "E1", Black, Active, "2026-01-01", None),
+                (2, "E3", Red, Active, "2025-01-01", Some("2026-12-31")),
+                (1, "E2", Red, Active, "2025-01-01", None),
+            ]),
+            &rels[..3],
+        ),
+        Builder::default(),
+        with_relations(
+            accepted(&[
+                (3, "E4", Black, Active, "2025-01-01", Some("2026-06-30")),
+                (4, "E5", Watch, Objection, "2026-02-01", None),
+                (22, "E7", Red, Active, "2026-05-01", None),
+                (5, "E6", Black, Revoked, "2026-02-01", None),
+            ]),
+            &rels[3..],
+        ),
+        accepted(&[(24, "E8", Watch, Active, "2026-10-01", Some("2027-01-31"))]),
+    ]
+}
+
+#[test]
+fn appending_all_parts_at_once_equals_appending_them_one_by_one() {
+    let drops: [(&[u32], &[u32]); 4] = [(&[1], &[0, 2]), (&[], &[]), (&[0, 3], &[1]), (&[], &[])];
+    let part = |(acc, (de, dr)): (Builder, (&[u32], &[u32]))| Part {
+        acc,
+        drop_entries: de.to_vec(),
+        drop_relations: dr.to_vec(),
+    };
+    let mut one_by_one = Builder::default();
+    for p in parts().into_iter().zip(drops) {
+        one_by_one.append_all(vec![part(p)]);
+    }
+    let mut at_once = Builder::default();
+    at_once.append_all(parts().into_iter().zip(drops).map(part).collect());
+    assert_eq!(at_once.entries.len(), 8 - 3);
+    assert_eq!(at_once.relations.len(), 7 - 3);
+    assert_eq!(
+        format!("{:?}", one_by_one.entries),
+        format!("{:?}", at_once.entries)
+    );
+    assert_eq!(
+        format!("{:?}", one_by_one.relations),
+        format!("{:?}", at_once.relations)
+    );
+    assert_eq!(one_by_one.arena.bytes, at_once.arena.bytes);
+    assert_eq!(one_by_one.authorities.values, at_once.authorities.values);
+    // Every string still reads as pushed.
+    let ids: Vec<&str> = at_once
+        .entries
+        .iter()
+        .map(|e| at_once.arena.get(e.entry_id))
+        .collect();
+    assert_eq!(ids, ["E1", "E2", "E5", "E7", "E8"]);
+    let rel_ids: Vec<&str> = at_once
+        .relations
+        .iter()
+        .map(|r| at_once.arena.get(r.relation_id))
+        .collect();
+    assert_eq!(rel_ids, ["R2", "R4", "R6", "R7"]);
+    let cat = Catalog::from_toml(REL_CATALOG, "t").unwrap();
+    let a = one_by_one
+        .finish(&cat, d("2026-11-20"), Meta::default())
+        .unwrap()
+        .to_bytes();
+    let b = at_once
+        .finish(&cat, d("2026-11-20"), Meta::default())
+        .unwrap()
+        .to_bytes();
+    assert_eq!(a, b);
+    Snapshot::from_bytes(b).unwrap();
+}

@@ -3,7 +3,7 @@
 
 use super::format::*;
 use super::rows::{Arena, EntryRec, RelationRec};
-use super::summary::{summarize, Profile, Relations, Subjects, Summary};
+use super::summary::{summarize, Endpoints, Profile, Relations, Subjects, Summary};
 use super::SnapshotError;
 use crate::catalog::Catalog;
 use crate::date::Day;
@@ -13,10 +13,100 @@ use rustc_hash::FxHashMap;
 use std::io::Write;
 use std::path::Path;
 
-/// The sections of a snapshot, in memory, ready to be written.
+/// The sections of a snapshot, ready to be written: small or irregular
+/// sections as bytes, the big fixed-record ones as the data they are
+/// generated from while the file is written (so that they never take
+/// memory of their own).
 pub struct Sections {
     pub data_date: Day,
-    pub parts: Vec<Vec<u8>>,
+    parts: Vec<Part>,
+    built: Built,
+}
+
+/// One section's content.
+enum Part {
+    Bytes(Vec<u8>),
+    Gen(Gen),
+}
+
+/// A section generated record by record from [`Built`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gen {
+    /// `u64 capacity`, `u64 reserved`, then the slots.
+    Table,
+    Subjects,
+    Entries,
+    Relations,
+}
+
+/// What the generated sections are made of.
+#[derive(Default)]
+struct Built {
+    entries: Vec<EntryRec>,
+    subjects: Option<Subjects>,
+    relations: Option<Relations>,
+    summaries: Vec<Summary>,
+    subject_profile: Vec<u32>,
+    /// TABLE slot `i` holds subject `slot_sid[i]`, `u32::MAX` when empty.
+    slot_sid: Vec<u32>,
+}
+
+/// Records generated at a time while writing: 4 MiB of the longest.
+const GEN_RECORDS: usize = (4 << 20) / SLOT_LEN;
+
+impl Gen {
+    fn record_len(self) -> usize {
+        match self {
+            Gen::Table => SLOT_LEN,
+            Gen::Subjects => SUBJECT_LEN,
+            Gen::Entries => ENTRY_LEN,
+            Gen::Relations => RELATION_LEN,
+        }
+    }
+
+    /// Bytes before the records.
+    fn head(self, b: &Built) -> Vec<u8> {
+        match self {
+            Gen::Table => {
+                let mut h = vec![0u8; 16];
+                h[..8].copy_from_slice(&(b.slot_sid.len() as u64).to_le_bytes());
+                h
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn records(self, b: &Built) -> usize {
+        match self {
+            Gen::Table => b.slot_sid.len(),
+            Gen::Subjects => b.subjects().len() + 1,
+            Gen::Entries => b.entries.len(),
+            Gen::Relations => b.relations().recs.len(),
+        }
+    }
+
+    fn len(self, b: &Built) -> usize {
+        self.head(b).len() + self.records(b) * self.record_len()
+    }
+
+    /// Writes records `from .. from + out.len() / record_len` into `out`.
+    fn fill(self, b: &Built, from: usize, out: &mut [u8]) {
+        match self {
+            Gen::Table => table_slots(b, from, out),
+            Gen::Subjects => subject_records(b.subjects(), from, out),
+            Gen::Entries => entry_records(&b.entries, &b.subjects().first, from, out),
+            Gen::Relations => relation_records(b.relations(), from, out),
+        }
+    }
+}
+
+impl Built {
+    fn subjects(&self) -> &Subjects {
+        self.subjects.as_ref().expect("set by assemble")
+    }
+    fn relations(&self) -> &Relations {
+        self.relations.as_ref().expect("set by assemble")
+    }
 }
 
 /// Builds every section from the accepted entries, one step per section in
@@ -36,21 +126,32 @@ pub(crate) fn assemble(
             "more than 4 294 967 294 entries or relations",
         ));
     }
-    let subjects = Subjects::new(&entries, &relations);
+    let ends = Endpoints::new(&relations);
+    let subjects = Subjects::new(&entries, &relations, &ends);
     if subjects.len() >= u32::MAX as usize {
         return Err(SnapshotError::TooLarge("more than 4 294 967 294 subjects"));
     }
-    let relations = Relations::new(relations, &subjects, &arena);
+    let relations = Relations::new(relations, &subjects, &ends, &arena);
+    drop(ends);
     let summaries = summarize(&entries, &subjects, &relations, catalog, data_date);
-    let (subject_profile, profiles) = intern_profiles(&summaries);
-
-    let table = table_section(&subjects, &summaries, &subject_profile);
-    let subjects_sec = subjects_section(&subjects);
-    let recs = entries_section(&entries, &subjects.first);
-    let entry_index = entry_index_section(&entries, &arena);
-    let prof = profiles_section(&profiles);
-    let bitmaps = bitmaps_section(&entries, &subjects.first, catalog.domains.len());
-    let relation_recs = relations_section(&relations);
+    let ((subject_profile, prof), (slot_sid, (entry_index, bitmaps))) = rayon::join(
+        || {
+            let (subject_profile, profiles) = intern_profiles(&summaries);
+            let prof = profiles_section(&profiles);
+            (subject_profile, prof)
+        },
+        || {
+            rayon::join(
+                || table_slots_of(&subjects),
+                || {
+                    rayon::join(
+                        || entry_index_section(&entries, &arena),
+                        || bitmaps_section(&entries, &subjects.first, catalog.domains.len()),
+                    )
+                },
+            )
+        },
+    );
     let org_relations = u32s_section(&relations.org_first);
     let party_relations = party_relations_section(&relations);
 
@@ -68,19 +169,27 @@ pub(crate) fn assemble(
     Ok(Sections {
         data_date,
         parts: vec![
-            meta_bytes,
-            catalog_bytes,
-            table,
-            subjects_sec,
-            recs,
-            strings,
-            entry_index,
-            prof,
-            bitmaps,
-            relation_recs,
-            org_relations,
-            party_relations,
+            Part::Bytes(meta_bytes),
+            Part::Bytes(catalog_bytes),
+            Part::Gen(Gen::Table),
+            Part::Gen(Gen::Subjects),
+            Part::Gen(Gen::Entries),
+            Part::Bytes(strings),
+            Part::Bytes(entry_index),
+            Part::Bytes(prof),
+            Part::Bytes(bitmaps),
+            Part::Gen(Gen::Relations),
+            Part::Bytes(org_relations),
+            Part::Bytes(party_relations),
         ],
+        built: Built {
+            entries,
+            subjects: Some(subjects),
+            relations: Some(relations),
+            summaries,
+            subject_profile,
+            slot_sid,
+        },
     })
 }
 
@@ -110,81 +219,85 @@ fn sort_entries(entries: &mut [EntryRec], arena: &Arena) {
     });
 }
 
-/// TABLE: the key dictionary.
-fn table_section(subjects: &Subjects, summaries: &[Summary], subject_profile: &[u32]) -> Vec<u8> {
+/// TABLE: the subject in each slot of the key dictionary, inserted in
+/// subject order with linear probing (the slot layout depends on that
+/// order).
+fn table_slots_of(subjects: &Subjects) -> Vec<u32> {
     let nsub = subjects.len();
     let capacity = ((nsub as u64 * LOAD_DEN).div_ceil(LOAD_NUM)).max(16);
-    let mut table = vec![0u8; 16 + capacity as usize * SLOT_LEN];
-    table[..8].copy_from_slice(&capacity.to_le_bytes());
+    let mut slots = vec![u32::MAX; capacity as usize];
     for s in 0..nsub {
-        let key = subjects.keys[s].key();
-        let mut i = slot_of(key, capacity);
-        loop {
-            let off = 16 + i as usize * SLOT_LEN;
-            if table[off..off + 12].iter().all(|&b| b == 0) {
-                let sum = &summaries[s];
-                let slot = &mut table[off..off + SLOT_LEN];
-                slot[..12].copy_from_slice(&key.to_le_bytes());
-                slot[12..16].copy_from_slice(&(s as u32).to_le_bytes());
-                slot[16] = sum.info;
-                slot[17] = sum.related;
-                slot[18] = sum.related_person;
-                slot[20..24].copy_from_slice(&subject_profile[s].to_le_bytes());
-                slot[24..28].copy_from_slice(&sum.from.to_le_bytes());
-                slot[28..32].copy_from_slice(&sum.to.to_le_bytes());
-                break;
-            }
-            i = if i + 1 == capacity { 0 } else { i + 1 };
+        let mut i = slot_of(subjects.keys[s].key(), capacity) as usize;
+        while slots[i] != u32::MAX {
+            i = if i + 1 == slots.len() { 0 } else { i + 1 };
         }
+        slots[i] = s as u32;
     }
-    table
+    slots
 }
 
-/// SUBJECTS: each subject's key and first entry, then the entry count.
-fn subjects_section(subjects: &Subjects) -> Vec<u8> {
-    let nsub = subjects.len();
-    let mut out = Vec::with_capacity((nsub + 1) * SUBJECT_LEN);
-    for (s, &f) in subjects.first.iter().enumerate() {
+/// TABLE slots `from ..`: key, subject id and summary of the subject in each
+/// (all zero when empty).
+fn table_slots(b: &Built, from: usize, out: &mut [u8]) {
+    let subjects = b.subjects();
+    for (slot, &sid) in out.chunks_exact_mut(SLOT_LEN).zip(&b.slot_sid[from..]) {
+        slot.fill(0);
+        if sid == u32::MAX {
+            continue;
+        }
+        let s = sid as usize;
+        let sum = &b.summaries[s];
+        slot[..12].copy_from_slice(&subjects.keys[s].key().to_le_bytes());
+        slot[12..16].copy_from_slice(&sid.to_le_bytes());
+        slot[16] = sum.info;
+        slot[17] = sum.related;
+        slot[18] = sum.related_person;
+        slot[20..24].copy_from_slice(&b.subject_profile[s].to_le_bytes());
+        slot[24..28].copy_from_slice(&sum.from.to_le_bytes());
+        slot[28..32].copy_from_slice(&sum.to.to_le_bytes());
+    }
+}
+
+/// SUBJECTS records `from ..`: each subject's key and first entry, then the
+/// entry count.
+fn subject_records(subjects: &Subjects, from: usize, out: &mut [u8]) {
+    for (s, r) in (from..).zip(out.chunks_exact_mut(SUBJECT_LEN)) {
         let key = subjects.keys.get(s).map_or([0; 12], |k| k.0);
-        out.extend_from_slice(&key);
-        out.extend_from_slice(&f.to_le_bytes());
+        r[..12].copy_from_slice(&key);
+        r[12..16].copy_from_slice(&subjects.first[s].to_le_bytes());
     }
-    out
 }
 
-/// ENTRIES: one fixed record per entry.
-fn entries_section(entries: &[EntryRec], first: &[u32]) -> Vec<u8> {
-    let mut recs = vec![0u8; entries.len() * ENTRY_LEN];
+/// ENTRIES records `from ..`: one fixed record per entry.
+fn entry_records(entries: &[EntryRec], first: &[u32], from: usize, out: &mut [u8]) {
     let opt = |d: Option<Day>| d.map_or(NONE_DAY, Day::to_u32);
-    recs.par_chunks_mut(ENTRY_LEN * 4096)
-        .enumerate()
-        .for_each(|(c, chunk)| {
-            for (j, r) in chunk.chunks_exact_mut(ENTRY_LEN).enumerate() {
-                let i = c * 4096 + j;
-                let e = &entries[i];
-                // The subject of entry i: the last subject starting at or
-                // before it (subjects without entries share its start).
-                let s = first.partition_point(|&f| f as usize <= i) - 1;
-                debug_assert_eq!(e.name.off(), e.entry_id.off() + e.entry_id.len() as u64);
-                debug_assert_eq!(e.basis.off(), e.name.off() + e.name.len() as u64);
-                let f = &e.facts;
-                r[0..4].copy_from_slice(&(s as u32).to_le_bytes());
-                r[4] = f.kind as u8;
-                r[5] = f.status as u8;
-                r[6..8].copy_from_slice(&f.domain.to_le_bytes());
-                r[8..12].copy_from_slice(&f.listed_on.to_u32().to_le_bytes());
-                r[12..16].copy_from_slice(&opt(f.valid_until).to_le_bytes());
-                r[16..20].copy_from_slice(&opt(f.exited_on).to_le_bytes());
-                r[20..24].copy_from_slice(&opt(f.watch_until).to_le_bytes());
-                r[24..28].copy_from_slice(&e.authority.to_le_bytes());
-                r[28..32].copy_from_slice(&e.reported_on.to_le_bytes());
-                r[32..40].copy_from_slice(&e.entry_id.off().to_le_bytes());
-                r[40..42].copy_from_slice(&(e.entry_id.len() as u16).to_le_bytes());
-                r[42..44].copy_from_slice(&(e.name.len() as u16).to_le_bytes());
-                r[44..46].copy_from_slice(&(e.basis.len() as u16).to_le_bytes());
-            }
-        });
-    recs
+    // The subject of entry i: the last subject starting at or before it
+    // (subjects without entries share its start).
+    let mut s = first.partition_point(|&f| f as usize <= from) - 1;
+    for (i, r) in (from..).zip(out.chunks_exact_mut(ENTRY_LEN)) {
+        while first[s + 1] as usize <= i {
+            s += 1;
+        }
+        let e = &entries[i];
+        debug_assert_eq!(e.name.off(), e.entry_id.off() + e.entry_id.len() as u64);
+        debug_assert_eq!(e.basis.off(), e.name.off() + e.name.len() as u64);
+        let f = &e.facts;
+        r[0..4].copy_from_slice(&(s as u32).to_le_bytes());
+        r[4] = f.kind as u8;
+        r[5] = f.status as u8;
+        r[6..8].copy_from_slice(&f.domain.to_le_bytes());
+        r[8..12].copy_from_slice(&f.listed_on.to_u32().to_le_bytes());
+        r[12..16].copy_from_slice(&opt(f.valid_until).to_le_bytes());
+        r[16..20].copy_from_slice(&opt(f.exited_on).to_le_bytes());
+        r[20..24].copy_from_slice(&opt(f.watch_until).to_le_bytes());
+        r[24..28].copy_from_slice(&e.authority.to_le_bytes());
+        r[28..32].copy_from_slice(&e.reported_on.to_le_bytes());
+        r[32..40].copy_from_slice(&e.entry_id.off().to_le_bytes());
+        r[40..42].copy_from_slice(&(e.entry_id.len() as u16).to_le_bytes());
+        r[42..44].copy_from_slice(&(e.name.len() as u16).to_le_bytes());
+        r[44..46].copy_from_slice(&(e.basis.len() as u16).to_le_bytes());
+        r[46..48].fill(0);
+    }
 }
 
 /// ENTRY_INDEX: entry numbers by entry_id.
@@ -278,25 +391,22 @@ fn bitmaps_section(entries: &[EntryRec], first: &[u32], ndom: usize) -> Vec<u8> 
     bitmaps
 }
 
-/// RELATIONS: one fixed record per relation, by (organisation, party,
-/// relation_id).
-fn relations_section(rels: &Relations) -> Vec<u8> {
+/// RELATIONS records `from ..`: one fixed record per relation, by
+/// (organisation, party, relation_id).
+fn relation_records(rels: &Relations, from: usize, out: &mut [u8]) {
     let opt = |d: Option<Day>| d.map_or(NONE_DAY, Day::to_u32);
-    let mut out = vec![0u8; rels.recs.len() * RELATION_LEN];
-    out.par_chunks_mut(RELATION_LEN)
-        .zip(rels.recs.par_iter())
-        .for_each(|(r, x)| {
-            let f = &x.rec.facts;
-            r[0..4].copy_from_slice(&x.org.to_le_bytes());
-            r[4..8].copy_from_slice(&x.party.to_le_bytes());
-            r[8] = f.role as u8;
-            r[9] = x.rec.org_person as u8 | (x.rec.party_person as u8) << 1;
-            r[10..12].copy_from_slice(&(x.rec.relation_id.len() as u16).to_le_bytes());
-            r[12..16].copy_from_slice(&f.from.to_u32().to_le_bytes());
-            r[16..20].copy_from_slice(&opt(f.until).to_le_bytes());
-            r[24..32].copy_from_slice(&x.rec.relation_id.off().to_le_bytes());
-        });
-    out
+    for (r, x) in out.chunks_exact_mut(RELATION_LEN).zip(&rels.recs[from..]) {
+        let f = &x.rec.facts;
+        r[0..4].copy_from_slice(&x.org.to_le_bytes());
+        r[4..8].copy_from_slice(&x.party.to_le_bytes());
+        r[8] = f.role as u8;
+        r[9] = x.rec.org_person as u8 | (x.rec.party_person as u8) << 1;
+        r[10..12].copy_from_slice(&(x.rec.relation_id.len() as u16).to_le_bytes());
+        r[12..16].copy_from_slice(&f.from.to_u32().to_le_bytes());
+        r[16..20].copy_from_slice(&opt(f.until).to_le_bytes());
+        r[20..24].fill(0);
+        r[24..32].copy_from_slice(&x.rec.relation_id.off().to_le_bytes());
+    }
 }
 
 fn u32s_section(v: &[u32]) -> Vec<u8> {
@@ -317,6 +427,22 @@ fn pad8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
+impl Part {
+    fn len(&self, b: &Built) -> usize {
+        match self {
+            Part::Bytes(v) => v.len(),
+            Part::Gen(g) => g.len(b),
+        }
+    }
+}
+
+/// A piece of the file on its way to be hashed and written.
+enum Piece<'a> {
+    Borrowed(&'a [u8]),
+    /// Generated into a buffer that goes back for reuse once written.
+    Owned(Vec<u8>),
+}
+
 impl Sections {
     /// The header and section table for these sections.
     fn header(&self) -> (Vec<u8>, u64) {
@@ -324,11 +450,12 @@ impl Sections {
         let mut off = pad8(HEADER_LEN + n * SECTION_ENTRY_LEN);
         let mut table = Vec::new();
         for (i, p) in self.parts.iter().enumerate() {
+            let len = p.len(&self.built);
             table.extend_from_slice(&(i as u32).to_le_bytes());
             table.extend_from_slice(&0u32.to_le_bytes());
             table.extend_from_slice(&(off as u64).to_le_bytes());
-            table.extend_from_slice(&(p.len() as u64).to_le_bytes());
-            off = pad8(off + p.len());
+            table.extend_from_slice(&(len as u64).to_le_bytes());
+            off = pad8(off + len);
         }
         let len = (off + FOOTER_LEN) as u64;
         let mut h = Vec::with_capacity(pad8(HEADER_LEN + table.len()));
@@ -343,7 +470,59 @@ impl Sections {
         (h, len)
     }
 
+    /// Sends the file's pieces in order (without the footer), generating
+    /// the generated sections into buffers from `spare` or new ones; stops
+    /// early when the receiver is gone.
+    fn produce<'a>(
+        &'a self,
+        header: &'a [u8],
+        tx: &std::sync::mpsc::SyncSender<Piece<'a>>,
+        spare: &std::sync::mpsc::Receiver<Vec<u8>>,
+    ) {
+        const ZEROS: [u8; 8] = [0; 8];
+        let send = |p: Piece<'a>| tx.send(p).is_ok();
+        if !send(Piece::Borrowed(header)) {
+            return;
+        }
+        for p in &self.parts {
+            match p {
+                Part::Bytes(v) => {
+                    if !send(Piece::Borrowed(v)) {
+                        return;
+                    }
+                }
+                Part::Gen(g) => {
+                    let head = g.head(&self.built);
+                    if !head.is_empty() && !send(Piece::Owned(head)) {
+                        return;
+                    }
+                    let (n, rl) = (g.records(&self.built), g.record_len());
+                    let mut from = 0;
+                    while from < n {
+                        let k = GEN_RECORDS.min(n - from);
+                        let mut buf = spare.try_recv().unwrap_or_default();
+                        // Every byte is written by `fill`: no need to clear.
+                        buf.truncate(k * rl);
+                        buf.resize(k * rl, 0);
+                        g.fill(&self.built, from, &mut buf);
+                        if !send(Piece::Owned(buf)) {
+                            return;
+                        }
+                        from += k;
+                    }
+                }
+            }
+            let len = p.len(&self.built);
+            if !send(Piece::Borrowed(&ZEROS[..pad8(len) - len])) {
+                return;
+            }
+        }
+    }
+
     /// Writes the file to `w`, returning the snapshot id (hex of the footer).
+    ///
+    /// A second thread generates the generated sections piece by piece
+    /// while this one hashes and writes the pieces in order.
     pub fn write_to(&self, w: &mut dyn Write) -> std::io::Result<String> {
         let (header, _) = self.header();
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -357,11 +536,24 @@ impl Sections {
             }
             Ok(())
         };
-        put(w, &header)?;
-        for p in &self.parts {
-            put(w, p)?;
-            put(w, &[0u8; 8][..pad8(p.len()) - p.len()])?;
-        }
+        std::thread::scope(|scope| -> std::io::Result<()> {
+            // Two pieces ready ahead of the writer at most.
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            let (back, spare) = std::sync::mpsc::channel();
+            let header = &header;
+            scope.spawn(move || self.produce(header, &tx, &spare));
+            // On an error `rx` is dropped here, which stops the producer.
+            for piece in rx {
+                match piece {
+                    Piece::Borrowed(b) => put(w, b)?,
+                    Piece::Owned(b) => {
+                        put(w, &b)?;
+                        let _ = back.send(b);
+                    }
+                }
+            }
+            Ok(())
+        })?;
         let digest = hasher.digest128();
         w.write_all(&digest.to_le_bytes())?;
         Ok(format!("{digest:032x}"))
@@ -380,5 +572,103 @@ impl Sections {
             path: path.display().to_string(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::builder::{Builder, RelationRow, Row};
+
+    /// A build of `n` subjects with entries and relations.
+    fn sections(n: u32) -> Sections {
+        let catalog = Catalog::from_toml(
+            "[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n",
+            "t",
+        )
+        .unwrap();
+        let day = Day::parse("2026-11-20").unwrap();
+        let mut b = Builder::default();
+        let code = |i: u32| crate::gen::subject_code(5, i as u64).key().unwrap();
+        for i in 0..n {
+            for k in 0..(i % 3) {
+                b.push(&Row {
+                    key: code(i),
+                    person: false,
+                    facts: crate::entry::Facts {
+                        kind: crate::entry::Kind::from_u8(k as u8).unwrap(),
+                        status: crate::entry::Status::Active,
+                        domain: (i % 2) as u16,
+                        listed_on: day.plus(-(i as i32)),
+                        valid_until: None,
+                        exited_on: None,
+                        watch_until: None,
+                    },
+                    reported_on: None,
+                    entry_id: &format!("E{i}-{k}"),
+                    name: "n",
+                    authority: "a",
+                    basis: "b",
+                });
+            }
+            if i % 4 == 0 {
+                b.push_relation(&RelationRow {
+                    org: code(i),
+                    org_person: false,
+                    party: code(n + i),
+                    party_person: false,
+                    relation_id: &format!("R{i}"),
+                    facts: crate::related::RelationFacts {
+                        role: crate::related::Role::LegalRep,
+                        from: day.plus(-10),
+                        until: None,
+                    },
+                });
+            }
+        }
+        b.finish(&catalog, day, Meta::default()).unwrap()
+    }
+
+    #[test]
+    fn generated_sections_do_not_depend_on_the_pieces() {
+        let s = sections(300);
+        for g in [Gen::Table, Gen::Subjects, Gen::Entries, Gen::Relations] {
+            let (n, rl) = (g.records(&s.built), g.record_len());
+            assert!(n > 10, "{g:?}");
+            let mut whole = vec![0xAAu8; n * rl];
+            g.fill(&s.built, 0, &mut whole);
+            for piece in [1, 7, 64] {
+                // Stale bytes in the buffer must not show through.
+                let mut parts = vec![0x55u8; n * rl];
+                for (c, out) in parts.chunks_mut(piece * rl).enumerate() {
+                    g.fill(&s.built, c * piece, out);
+                }
+                assert_eq!(whole, parts, "{g:?} in pieces of {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_file_is_the_header_then_each_section_padded_then_the_digest() {
+        let s = sections(50);
+        let bytes = s.to_bytes();
+        let (header, len) = s.header();
+        assert_eq!(bytes.len() as u64, len);
+        let mut expect = header.clone();
+        for p in &s.parts {
+            match p {
+                Part::Bytes(v) => expect.extend_from_slice(v),
+                Part::Gen(g) => {
+                    expect.extend_from_slice(&g.head(&s.built));
+                    let mut v = vec![0u8; g.records(&s.built) * g.record_len()];
+                    g.fill(&s.built, 0, &mut v);
+                    expect.extend_from_slice(&v);
+                }
+            }
+            expect.resize(pad8(expect.len()), 0);
+        }
+        let digest = xxhash_rust::xxh3::xxh3_128(&expect);
+        expect.extend_from_slice(&digest.to_le_bytes());
+        assert_eq!(bytes, expect);
     }
 }
