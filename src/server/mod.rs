@@ -13,6 +13,8 @@
 //!   receipt numbering) in checksummed append-only journals;
 //! - [`audit`]: the audit register: its records (`audit::record`) and
 //!   its writer thread;
+//! - [`lanes`]: the threads serving check and batch connections, one
+//!   single-threaded runtime per core (a connection stays on its lane);
 //! - [`conns`]: connection places, per peer and in all, and which
 //!   connection gives up its place under a flood;
 //! - [`metrics`]: Prometheus counters and histograms;
