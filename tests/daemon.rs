@@ -563,7 +563,7 @@ fn batch_flags_agree_with_the_command_line() {
 
 /// Frames long enough to be spread over the cores (answered off the
 /// connection's lane) give the same flags as short ones, in both protocol
-/// versions, and checks on other connections are answered meanwhile.
+/// versions; another connection is answered while one is sent.
 #[test]
 fn large_frames_agree_with_short_ones() {
     let d = Daemon::new().start();
@@ -578,7 +578,7 @@ fn large_frames_agree_with_short_ones() {
     let big: Vec<&str> = order.iter().map(|&i| c18[i]).collect();
     let mut b = Batch::connect(&d.batch_sock());
     b.send(&encode_request(3, DATA_DAY, MATTER, &codes18(&big)));
-    // A check on another connection meanwhile.
+    // Another connection is answered while the large frame is in.
     let r = http_eventually(&d.check_sock(), "GET", "/v1/health", None);
     assert_eq!(r.status, 200, "{}", r.body);
     let got = flags_of(b.recv(), 3);

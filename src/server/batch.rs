@@ -13,7 +13,8 @@
 //! Every connection reads into a buffer of 64 KiB (more only while
 //! `max_frames_in_flight` frames are read ahead). A frame over 64 KiB
 //! draws on `limits.max_inflight_bytes`, shared by all connections, for
-//! 2.5 times its size (the frame, its answer, its audit line) before its
+//! 3.5 times its size (the frame, the copy of its codes answered off the
+//! lane, its answer, its audit line) before its
 //! body is read, and gives it back when answered. A frame that finds the
 //! budget spent waits (its bytes stay in the caller's socket) until its
 //! read deadline, then gets status 5 and the connection is closed. So

@@ -73,16 +73,6 @@ impl Lanes {
         })
     }
 
-    /// How many lanes there are.
-    pub fn len(&self) -> usize {
-        self.lanes.len()
-    }
-
-    /// Never empty (see [`Lanes::start`]).
-    pub fn is_empty(&self) -> bool {
-        self.lanes.is_empty()
-    }
-
     /// The lane with the fewest open connections, starting the search at
     /// the next lane round the ring so that ties are spread.
     fn pick(&self) -> &Lane {

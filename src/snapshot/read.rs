@@ -499,10 +499,9 @@ impl Snapshot {
     /// The probe filter, one byte a slot, when built.
     #[inline]
     pub fn probe_filter(&self) -> Option<&[u8]> {
-        let (_, capacity) = self.table();
         self.tags
             .as_deref()
-            .and_then(|t| t.get(..capacity as usize))
+            .and_then(|t| t.get(..self.capacity as usize))
     }
 
     /// Measure bits for a matter index and profile id.
@@ -742,7 +741,13 @@ pub fn prefetch_slot(table: &[u8], capacity: u64, key: Key) {
 pub fn slot_if(table: &[u8], i: u64, want: &[u8; 12]) -> Option<Slot> {
     let off = i as usize * SLOT_LEN;
     let s = table.get(off..off + SLOT_LEN)?;
-    (s[..12] == *want).then(|| Slot {
+    (s[..12] == *want).then(|| slot_from(s))
+}
+
+/// The fields of a 32-byte slot (its key in bytes 0..12).
+#[inline]
+fn slot_from(s: &[u8]) -> Slot {
+    Slot {
         sid: u32_at(s, 12),
         info: s[16],
         related: s[17],
@@ -750,7 +755,7 @@ pub fn slot_if(table: &[u8], i: u64, want: &[u8; 12]) -> Option<Slot> {
         profile: u32_at(s, 20),
         from: u32_at(s, 24),
         to: u32_at(s, 28),
-    })
+    }
 }
 
 /// Hints the CPU to fetch slot `i` of `table`.
@@ -787,15 +792,7 @@ pub fn lookup_in(table: &[u8], capacity: u64, key: Key) -> Option<Slot> {
         let off = i as usize * SLOT_LEN;
         let s = table.get(off..off + SLOT_LEN)?;
         if s[..12] == want {
-            return Some(Slot {
-                sid: u32_at(s, 12),
-                info: s[16],
-                related: s[17],
-                related_person: s[18],
-                profile: u32_at(s, 20),
-                from: u32_at(s, 24),
-                to: u32_at(s, 28),
-            });
+            return Some(slot_from(s));
         }
         if s[..12] == [0u8; 12] {
             return None;

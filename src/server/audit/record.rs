@@ -257,13 +257,7 @@ fn batch_line_at(
     flags_out: &[u8],
 ) -> Vec<u8> {
     let mut v = Vec::with_capacity(256 + flags_out.len() / 2 * 26);
-    v.extend_from_slice(b"{\"v\":2,\"time\":");
-    push_json_str(&mut v, time);
-    v.extend_from_slice(b",\"caller\":");
-    serde_json::to_writer(&mut v, &CallerRecord::of(caller)).expect("writing to a Vec cannot fail");
-    v.extend_from_slice(b",\"endpoint\":\"batch\",\"matter\":");
-    push_json_str(&mut v, frame.matter);
-    v.extend_from_slice(format!(",\"request_id\":{},\"as_of\":\"{day}\",\"snapshot\":\"{snapshot}\",\"count\":{},\"hits\":[", frame.request_id, flags_out.len()).as_bytes());
+    push_batch_head(&mut v, time, caller, frame, day, snapshot, flags_out.len());
     let mut rest = xxhash_rust::xxh3::Xxh3::new();
     let mut run = [0u8; REST_RUN * CODE_LEN];
     let mut in_run = 0;
@@ -329,6 +323,26 @@ fn batch_line_at(
     v
 }
 
+/// Appends a batch record's fields up to the opening of `hits`.
+fn push_batch_head(
+    v: &mut Vec<u8>,
+    time: &str,
+    caller: &Caller,
+    frame: &Frame<'_>,
+    day: Day,
+    snapshot: &str,
+    count: usize,
+) {
+    v.extend_from_slice(b"{\"v\":2,\"time\":");
+    push_json_str(v, time);
+    v.extend_from_slice(b",\"caller\":");
+    serde_json::to_writer(&mut *v, &CallerRecord::of(caller))
+        .expect("writing to a Vec cannot fail");
+    v.extend_from_slice(b",\"endpoint\":\"batch\",\"matter\":");
+    push_json_str(v, frame.matter);
+    v.extend_from_slice(format!(",\"request_id\":{},\"as_of\":\"{day}\",\"snapshot\":\"{snapshot}\",\"count\":{count},\"hits\":[", frame.request_id).as_bytes());
+}
+
 /// Appends `s` as a JSON string.
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
@@ -387,13 +401,8 @@ mod tests {
         flags_out: &[u8],
     ) -> Vec<u8> {
         let mut v = Vec::new();
-        v.extend_from_slice(b"{\"v\":2,\"time\":");
-        push_json_str(&mut v, time);
-        v.extend_from_slice(b",\"caller\":");
-        serde_json::to_writer(&mut v, &CallerRecord::of(caller)).unwrap();
-        v.extend_from_slice(b",\"endpoint\":\"batch\",\"matter\":");
-        push_json_str(&mut v, frame.matter);
-        v.extend_from_slice(format!(",\"request_id\":{},\"as_of\":\"{day}\",\"snapshot\":\"{snapshot}\",\"count\":{},\"hits\":[", frame.request_id, flags_out.len()).as_bytes());
+        // The head is unchanged; the hits and the digest are compared.
+        push_batch_head(&mut v, time, caller, frame, day, snapshot, flags_out.len());
         let mut rest = xxhash_rust::xxh3::Xxh3::new();
         let (mut rest_count, mut first) = (0u64, true);
         for (code, &f) in frame.codes.chunks_exact(CODE_LEN).zip(flags_out) {
