@@ -343,7 +343,13 @@ fn flags_of_slot<const V2: bool>(ctx: &Ctx, slot: &Slot) -> u16 {
 
 #[inline]
 fn flags_of_miss(ctx: &Ctx, code: &[u8; CODE_LEN]) -> u8 {
-    match codes::classify(code, ctx.day) {
+    flags_of_unlisted(ctx, codes::classify(code, ctx.day))
+}
+
+/// The flags of a code not in the table, given its classification.
+#[inline]
+fn flags_of_unlisted(ctx: &Ctx, kind: Option<CodeKind>) -> u8 {
+    match kind {
         Some(CodeKind::Person) if !ctx.persons => flags::UNANSWERED,
         Some(_) => 0,
         None => flags::UNANSWERED,
@@ -434,6 +440,8 @@ struct Probe {
     /// The slot to look at: the home slot until the filter is read, then
     /// the first candidate (`None`: not in the table).
     at: Option<u64>,
+    /// The answer if the code is not in the table.
+    unlisted: u8,
 }
 
 /// Batch lookups through the probe filter (`snapshot::tags`), in a
@@ -446,8 +454,9 @@ fn flags_filtered<W: FlagWord>(ctx: &Ctx, tags: &[u8], codes: &[u8], out: &mut [
     const FAR: usize = 32;
     const NEAR: usize = 12;
     let code_at = |i: usize| -> &[u8] { &codes[i * CODE_LEN..(i + 1) * CODE_LEN] };
+    let births = codes::BirthLimit::new(ctx.day);
     let first = |i: usize| -> Probe {
-        let key = Key::from_bytes(code_at(i).try_into().expect("18 bytes"));
+        let (key, kind) = codes::scan(code_at(i).try_into().expect("18 bytes"), births);
         key.map_or_else(Probe::default, |key| {
             let h = key.hash();
             let home = slot_of_hash(h, capacity);
@@ -456,6 +465,7 @@ fn flags_filtered<W: FlagWord>(ctx: &Ctx, tags: &[u8], codes: &[u8], out: &mut [
                 key: Some(key),
                 tag: tag_of(h),
                 at: Some(home),
+                unlisted: flags_of_unlisted(ctx, kind),
             }
         })
     };
@@ -498,7 +508,10 @@ fn flags_filtered<W: FlagWord>(ctx: &Ctx, tags: &[u8], codes: &[u8], out: &mut [
                     }
                     at = next_candidate(tags, c + 1, p.tag);
                 }
-                flags_found(ctx, code_at(i), found)
+                match found {
+                    Some(_) => flags_found(ctx, code_at(i), found),
+                    None => W::from_flags(p.unlisted as u16),
+                }
             }
         };
     }
