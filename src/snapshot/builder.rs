@@ -117,9 +117,10 @@ impl Builder {
     /// Moves the entries and relations of every part after this builder's,
     /// part after part, in order, leaving out those at the `drop_*`
     /// indices. Each part's strings are appended whole (dropped rows'
-    /// strings included), so the result is that of appending the parts one
-    /// by one; the parts are copied in parallel, each into its own range.
-    pub(crate) fn append_all(&mut self, parts: Vec<Part>) {
+    /// strings included, moved, not copied), so the result is that of
+    /// appending the parts one by one; the rows are copied in parallel,
+    /// each part into its own range.
+    pub(crate) fn append_all(&mut self, mut parts: Vec<Part>) {
         // Authorities are interned in part order: their indices depend on it.
         let auth: Vec<Vec<u32>> = parts
             .iter()
@@ -140,36 +141,32 @@ impl Builder {
             .iter()
             .map(|p| p.acc.relations.len() - p.drop_relations.len())
             .collect();
-        let n_bytes: Vec<usize> = parts.iter().map(|p| p.acc.arena.bytes.len()).collect();
-        let (total_e, total_r, total_b) = (
+        let (total_e, total_r) = (
             n_entries.iter().sum::<usize>(),
             n_relations.iter().sum::<usize>(),
-            n_bytes.iter().sum::<usize>(),
         );
         self.entries.reserve(total_e);
         self.relations.reserve(total_r);
-        self.arena.bytes.reserve(total_b);
-        let mut base = self.arena.bytes.len() as u64;
+        let arenas: Vec<Arena> = parts
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.acc.arena))
+            .collect();
+        let mut base = self.arena.len();
         let mut jobs = Vec::with_capacity(parts.len());
         {
             let mut e_rest = &mut self.entries.spare_capacity_mut()[..total_e];
             let mut r_rest = &mut self.relations.spare_capacity_mut()[..total_r];
-            let mut b_rest = &mut self.arena.bytes.spare_capacity_mut()[..total_b];
             for (i, (p, a)) in parts.iter().zip(&auth).enumerate() {
                 let (e, er) = std::mem::take(&mut e_rest).split_at_mut(n_entries[i]);
                 let (r, rr) = std::mem::take(&mut r_rest).split_at_mut(n_relations[i]);
-                let (b, br) = std::mem::take(&mut b_rest).split_at_mut(n_bytes[i]);
-                (e_rest, r_rest, b_rest) = (er, rr, br);
-                jobs.push((p, a, base, e, r, b));
-                base += n_bytes[i] as u64;
+                (e_rest, r_rest) = (er, rr);
+                jobs.push((p, a, base, e, r));
+                base += arenas[i].len();
             }
         }
         let all_written = jobs
             .into_par_iter()
-            .map(|(p, auth, base, e_out, r_out, b_out)| {
-                for (d, &s) in b_out.iter_mut().zip(&p.acc.arena.bytes) {
-                    d.write(s);
-                }
+            .map(|(p, auth, base, e_out, r_out)| {
                 let mut out = e_out.iter_mut();
                 for e in kept(&p.acc.entries, &p.drop_entries) {
                     let mut e = *e;
@@ -190,21 +187,18 @@ impl Builder {
             })
             .all(|full| full);
         assert!(all_written, "drop indices out of range or repeated");
-        let (le, lr, lb) = (
-            self.entries.len(),
-            self.relations.len(),
-            self.arena.bytes.len(),
-        );
+        let (le, lr) = (self.entries.len(), self.relations.len());
         // SAFETY: the first `total_*` elements of each vector's spare
         // capacity were split into one range per part above, and each part's
-        // job wrote every element of its ranges: the arena bytes one for one
-        // (same lengths), the entries and relations one per kept row, checked
+        // job wrote every element of its ranges, one per kept row, checked
         // above to fill their ranges exactly (a job finding more rows than
         // room panics on its `expect`; fewer fails the assert).
         unsafe {
             self.entries.set_len(le + total_e);
             self.relations.set_len(lr + total_r);
-            self.arena.bytes.set_len(lb + total_b);
+        }
+        for a in arenas {
+            self.arena.append(a);
         }
     }
 
