@@ -687,6 +687,7 @@ fn appending_all_parts_at_once_equals_appending_them_one_by_one() {
         acc,
         drop_entries: de.to_vec(),
         drop_relations: dr.to_vec(),
+        slab: Default::default(),
     };
     let mut one_by_one = Builder::default();
     for p in parts().into_iter().zip(drops) {
