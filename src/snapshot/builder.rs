@@ -51,8 +51,8 @@ pub(crate) struct Part {
     pub(crate) slab: SlabRows,
 }
 
-/// Entries per run of a slab.
-pub(crate) const SLAB_RUN: usize = 1 << 14;
+/// Entries per run of a slab (a few in tests, so that they span runs).
+pub(crate) const SLAB_RUN: usize = if cfg!(test) { 4 } else { 1 << 14 };
 
 /// The entries a part's reader wrote into a slab shared by the readers of
 /// all parts ([`Builder::append_all_with`]) rather than into its own vector:
