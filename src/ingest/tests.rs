@@ -430,8 +430,9 @@ fn merging_all_files_at_once_equals_merging_them_one_by_one() {
     assert_eq!(acc.authorities.values, ing.acc.authorities.values);
 }
 
-/// `files` read by [`Ingest::read_all`] with room for `slab_rows` entries
-/// reserved, merged; the snapshot's bytes and the reject report.
+/// `files` read by [`Ingest::read_all`] with room for `reserve` entries
+/// reserved (`None`: each file read and merged on its own), merged; the
+/// snapshot's bytes, the stats and the reject report.
 fn read_all_with(
     files: &[(String, FileKind)],
     reserve: Option<usize>,
@@ -495,7 +496,7 @@ fn read_all_with(
 fn entries_read_into_the_slab_build_the_same_snapshot() {
     // Runs are a few entries in tests: files fill several, leave room in
     // their last, and the slab runs out part way when little is reserved.
-    assert!(crate::snapshot::SLAB_RUN < 10);
+    const { assert!(crate::snapshot::SLAB_RUN < 10) };
     let code = |i: u64| crate::gen::subject_code(7, i % 23).to_string();
     let head = "entry_id,code,name,kind,domain,authority,basis,listed_on\n";
     let mut files = Vec::new();
