@@ -6,7 +6,6 @@ use crate::date::Day;
 use crate::durable::{DurableFile, OUTPUT_MODE};
 use crate::ingest::{self, Encoding, Ingest, IngestError, LegacyCodes, Reject, Stats};
 use crate::snapshot::{Meta, SnapshotError};
-use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -132,18 +131,9 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
     // Files are read and validated in parallel, then merged in path order:
     // list files, then relation files (their digests in that order too).
     let advance = |n: u64| progress.advance(n);
-    let reads: Vec<Result<ingest::FileRead, IngestError>> = files
-        .par_iter()
-        .map(|f| ing.read_file(f, &advance))
-        .chain(
-            relation_files
-                .par_iter()
-                .map(|f| ing.read_relation_file(f, &advance)),
-        )
-        .collect();
-    let reads = reads.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let digests = reads.iter().map(|r| r.digest.clone()).collect();
-    ing.merge_all(reads, &mut |r| report.push(&r))?;
+    let reads = ing.read_all(&files, &relation_files, &advance)?;
+    let digests = reads.files.iter().map(|r| r.digest.clone()).collect();
+    ing.merge_reads(reads, &mut |r| report.push(&r))?;
     report.finish()?;
 
     let stats = ing.stats.clone();

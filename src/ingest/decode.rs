@@ -114,7 +114,20 @@ pub(crate) trait RowSink<const N: usize> {
 
 /// Trims ASCII whitespace and the full-width space U+3000.
 pub(crate) fn trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{3000}')
+    // Most values need no trimming, which their end bytes tell: U+3000 is
+    // E3 80 80 in UTF-8.
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(&first), Some(&last))
+            if !first.is_ascii_whitespace()
+                && first != 0xE3
+                && !last.is_ascii_whitespace()
+                && last != 0x80 =>
+        {
+            s
+        }
+        _ => s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{3000}'),
+    }
 }
 
 /// Reads the open file `path` (`.jsonl`: JSON Lines, `.xlsx`: a workbook,
@@ -310,8 +323,18 @@ fn read_csv<const N: usize, R: Read>(
         }
         let mut fields = [""; N];
         let mut bad = None;
+        // One check of the whole record instead of one per field: when it is
+        // text without U+FFFD, a field starting and ending on character
+        // boundaries is text without U+FFFD too (else it is checked alone).
+        let all = std::str::from_utf8(rec.as_slice())
+            .ok()
+            .filter(|s| !s.contains('\u{FFFD}'));
         for (i, raw) in rec.iter().enumerate() {
             let Some(fi) = columns[i] else { continue };
+            if let Some(s) = all.and_then(|all| all.get(rec.range(i)?)) {
+                fields[fi] = trim(s);
+                continue;
+            }
             match std::str::from_utf8(raw) {
                 Ok(s) if !s.contains('\u{FFFD}') => fields[fi] = trim(s),
                 _ => {
@@ -549,16 +572,17 @@ struct NewlineReader<R> {
 impl<R: Read> Read for NewlineReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let buf = &buf[..n];
         let mut lines = self.lines.borrow_mut();
-        for (i, &b) in buf[..n].iter().enumerate() {
+        for i in memchr::memchr_iter(b'\n', buf) {
             let o = self.offset + i as u64;
-            if b == b'\n' {
-                let blank =
-                    o == self.line_start || (o == self.line_start + 1 && self.prev == b'\r');
-                lines.pending.push_back((o, blank));
-                self.line_start = o + 1;
-            }
-            self.prev = b;
+            let before = if i > 0 { buf[i - 1] } else { self.prev };
+            let blank = o == self.line_start || (o == self.line_start + 1 && before == b'\r');
+            lines.pending.push_back((o, blank));
+            self.line_start = o + 1;
+        }
+        if let Some(&last) = buf.last() {
+            self.prev = last;
         }
         self.offset += n as u64;
         Ok(n)

@@ -37,14 +37,16 @@ pub use reject::{Reason, Reject};
 use crate::catalog::Catalog;
 use crate::codes::CodeKind;
 use crate::date::Day;
-use crate::snapshot::{Builder, InputDigest, Part, RelationRow, Row};
+use crate::snapshot::{Builder, EntryRec, InputDigest, Part, RelationRow, Row, SlabRows, SLAB_RUN};
 use decode::RowSink;
 use rayon::prelude::*;
 use relation::{F_RELATION_ID, RELATION_FIELDS};
 use row::{RawRow, ENTRY_FIELDS, F_AUTHORITY, F_BASIS, F_ENTRY_ID, F_NAME, NFIELDS};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
-use std::path::Path;
+use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Settings of one ingest run.
 pub struct Options<'a> {
@@ -140,6 +142,61 @@ pub struct FileRead {
     rejects: Vec<Reject>,
     stats: Stats,
     pub digest: InputDigest,
+    /// The file's first entries, written into the slab of [`Ingest::read_all`].
+    slab: SlabRows,
+}
+
+/// Files read by [`Ingest::read_all`], in order, and the slab holding the
+/// first entries of the list files.
+pub struct Reads {
+    pub files: Vec<FileRead>,
+    slab: Vec<EntryRec>,
+}
+
+/// Room for entry records shared by the readers of the list files: each
+/// claims runs of [`SLAB_RUN`] records and writes its entries there, so
+/// that the merge keeps them in place rather than copying them all (a copy
+/// writes as much fresh memory, which costs more than the copying).
+struct Slab<'s> {
+    /// The next run's index and the room left.
+    rest: Mutex<(usize, &'s mut [MaybeUninit<EntryRec>])>,
+}
+
+impl<'s> Slab<'s> {
+    /// The next run: its index and its room, if there is a whole one left.
+    fn claim(&self) -> Option<(usize, &'s mut [MaybeUninit<EntryRec>])> {
+        let mut rest = self.rest.lock().unwrap_or_else(|e| e.into_inner());
+        let (next, room) = &mut *rest;
+        if room.len() < SLAB_RUN {
+            return None;
+        }
+        let (run, left) = std::mem::take(room).split_at_mut(SLAB_RUN);
+        *room = left;
+        let start = *next;
+        *next += SLAB_RUN;
+        Some((start, run))
+    }
+
+    /// Slab elements handed out: all runs, from index 0.
+    fn claimed(self) -> usize {
+        self.rest.into_inner().unwrap_or_else(|e| e.into_inner()).0
+    }
+}
+
+/// A claimed run being written. Dropped, it fills its unused room with
+/// copies of its first record, so that every claimed run is written whole.
+struct Run<'s> {
+    room: &'s mut [MaybeUninit<EntryRec>],
+    used: usize,
+    filler: EntryRec,
+}
+
+impl Drop for Run<'_> {
+    fn drop(&mut self) {
+        for r in &mut self.room[self.used..] {
+            r.write(self.filler);
+        }
+    }
 }
 
 const WARN_ORG: u8 = 1;
@@ -181,7 +238,46 @@ impl<'a> Ingest<'a> {
         path: &Path,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<FileRead, IngestError> {
-        self.read(path, FileKind::Entries, progress)
+        self.read(path, FileKind::Entries, progress, None)
+    }
+
+    /// Reads and validates the list files, then the relation files, in
+    /// parallel, for [`Ingest::merge_reads`]. When no entry has been merged
+    /// yet, the list files' entries are written into the room reserved for
+    /// them ([`Ingest::reserve`]) as far as it goes, so that the merge need
+    /// not copy them.
+    pub fn read_all(
+        &mut self,
+        files: &[PathBuf],
+        relation_files: &[PathBuf],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Reads, IngestError> {
+        let mut slab = Vec::new();
+        if self.acc.entries.is_empty() {
+            std::mem::swap(&mut slab, &mut self.acc.entries);
+        }
+        let room = Slab {
+            rest: Mutex::new((0, slab.spare_capacity_mut())),
+        };
+        let this = &*self;
+        let reads: Vec<Result<FileRead, IngestError>> = files
+            .par_iter()
+            .map(|f| this.read(f, FileKind::Entries, progress, Some(&room)))
+            .chain(
+                relation_files
+                    .par_iter()
+                    .map(|f| this.read(f, FileKind::Relations, progress, None)),
+            )
+            .collect();
+        let claimed = room.claimed();
+        // SAFETY: the slab handed out its first `claimed` elements as runs,
+        // each to one reader, which wrote it whole: its entries in order,
+        // then, when its `Run` was dropped (all are, with the readers, by
+        // now), copies of the first. The capacity covers them: runs are
+        // split off the spare capacity.
+        unsafe { slab.set_len(claimed) };
+        let files = reads.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(Reads { files, slab })
     }
 
     /// Reads and validates one relation file, like [`Ingest::read_file`].
@@ -190,7 +286,7 @@ impl<'a> Ingest<'a> {
         path: &Path,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<FileRead, IngestError> {
-        self.read(path, FileKind::Relations, progress)
+        self.read(path, FileKind::Relations, progress, None)
     }
 
     fn read(
@@ -198,6 +294,7 @@ impl<'a> Ingest<'a> {
         path: &Path,
         kind: FileKind,
         progress: &(dyn Fn(u64) + Sync),
+        slab: Option<&Slab>,
     ) -> Result<FileRead, IngestError> {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|source| IngestError::Io {
@@ -222,6 +319,8 @@ impl<'a> Ingest<'a> {
         let mut fr = FileReader {
             opts: &self.opts,
             file: name,
+            slab,
+            run: None,
             out: FileRead {
                 kind,
                 acc,
@@ -231,6 +330,7 @@ impl<'a> Ingest<'a> {
                 rejects: Vec::new(),
                 stats: Stats::default(),
                 digest: Default::default(),
+                slab: SlabRows::default(),
             },
         };
         let encoding = self.opts.encoding;
@@ -246,6 +346,7 @@ impl<'a> Ingest<'a> {
                 d
             }
         };
+        drop(fr.run.take());
         let mut out = fr.out;
         out.stats.files = 1;
         out.stats.bytes = digest.bytes;
@@ -276,6 +377,24 @@ impl<'a> Ingest<'a> {
         files: Vec<FileRead>,
         on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
     ) -> Result<(), IngestError> {
+        self.merge_reads(
+            Reads {
+                files,
+                slab: Vec::new(),
+            },
+            on_reject,
+        )
+    }
+
+    /// [`Ingest::merge_all`] of the files of [`Ingest::read_all`]; the
+    /// entries come in no particular order then (see
+    /// [`Builder::append_all_with`]).
+    pub fn merge_reads(
+        &mut self,
+        reads: Reads,
+        on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
+    ) -> Result<(), IngestError> {
+        let Reads { files, slab } = reads;
         let of_kind = |kind: FileKind| -> Vec<(usize, &[u128])> {
             files
                 .iter()
@@ -296,9 +415,9 @@ impl<'a> Ingest<'a> {
         }
         let mut parts = Vec::with_capacity(files.len());
         for (f, dups) in files.into_iter().zip(dups) {
-            parts.push(self.account(f, &dups, on_reject)?);
+            parts.push(self.account(f, &dups, &slab, on_reject)?);
         }
-        self.acc.append_all(parts);
+        self.acc.append_all_with(parts, slab);
         Ok(())
     }
 
@@ -309,6 +428,7 @@ impl<'a> Ingest<'a> {
         &mut self,
         f: FileRead,
         dups: &[u32],
+        slab: &[EntryRec],
         on_reject: &mut dyn FnMut(Reject) -> std::io::Result<()>,
     ) -> Result<Part, IngestError> {
         let FileRead {
@@ -320,6 +440,7 @@ impl<'a> Ingest<'a> {
             mut rejects,
             stats,
             digest,
+            slab: slab_rows,
         } = f;
         let st = &mut self.stats;
         st.files += stats.files;
@@ -341,7 +462,8 @@ impl<'a> Ingest<'a> {
         for &i in dups {
             let i = i as usize;
             let id_str = match kind {
-                FileKind::Entries => acc.entries[i].entry_id,
+                FileKind::Entries if i < slab_rows.rows => slab[slab_rows.at(i)].entry_id,
+                FileKind::Entries => acc.entries[i - slab_rows.rows].entry_id,
                 FileKind::Relations => acc.relations[i].relation_id,
             };
             let id = String::from_utf8_lossy(acc.arena.bytes_of(id_str)).into_owned();
@@ -374,7 +496,7 @@ impl<'a> Ingest<'a> {
         st.upgraded_ids += warned[2];
         let (drop_entries, drop_relations) = match kind {
             FileKind::Entries => {
-                st.accepted += (acc.entries.len() - dups.len()) as u64;
+                st.accepted += (slab_rows.rows + acc.entries.len() - dups.len()) as u64;
                 (dups.to_vec(), Vec::new())
             }
             FileKind::Relations => {
@@ -402,6 +524,7 @@ impl<'a> Ingest<'a> {
             acc,
             drop_entries,
             drop_relations,
+            slab: slab_rows,
         })
     }
 }
@@ -443,14 +566,45 @@ fn find_duplicates(seen: &mut [FxHashSet<u128>], lists: &[(usize, &[u128])]) -> 
 }
 
 /// Reads one file's list-entry rows into a [`FileRead`].
-struct FileReader<'o, 'a> {
+struct FileReader<'o, 'a, 's> {
     opts: &'o Options<'a>,
     /// The file's path as found.
     file: String,
+    /// Where entries go while there is room (then into `out.acc`).
+    slab: Option<&'o Slab<'s>>,
+    run: Option<Run<'s>>,
     out: FileRead,
 }
 
-impl FileReader<'_, '_> {
+impl FileReader<'_, '_, '_> {
+    /// Keeps an accepted entry: in the current run of the slab, or a new
+    /// one; once the slab is full, in the file's own vector.
+    fn keep(&mut self, rec: EntryRec) {
+        if let Some(run) = &mut self.run {
+            if run.used < run.room.len() {
+                run.room[run.used].write(rec);
+                run.used += 1;
+                self.out.slab.rows += 1;
+                return;
+            }
+        }
+        if let Some(slab) = self.slab {
+            if let Some((start, room)) = slab.claim() {
+                room[0].write(rec);
+                self.run = Some(Run {
+                    room,
+                    used: 1,
+                    filler: rec,
+                });
+                self.out.slab.runs.push(start);
+                self.out.slab.rows += 1;
+                return;
+            }
+            self.slab = None;
+        }
+        self.out.acc.entries.push(rec);
+    }
+
     fn reject(&mut self, line: u64, entry_id: &str, reason: Reason, message: String) {
         *self.out.stats.rejected.entry(reason.as_str()).or_default() += 1;
         if self.out.kind == FileKind::Relations {
@@ -471,7 +625,7 @@ impl FileReader<'_, '_> {
     }
 }
 
-impl RowSink<NFIELDS> for FileReader<'_, '_> {
+impl RowSink<NFIELDS> for FileReader<'_, '_, '_> {
     fn row(&mut self, line: u64, fields: &[&str; NFIELDS]) -> Result<(), IngestError> {
         self.out.stats.rows += 1;
         let entry_id = fields[F_ENTRY_ID];
@@ -488,7 +642,7 @@ impl RowSink<NFIELDS> for FileReader<'_, '_> {
                 return Ok(());
             }
         };
-        self.out.acc.push(&Row {
+        let rec = self.out.acc.record(&Row {
             key: v.code.key().expect("validated codes are in the alphabet"),
             person: v.kind_of_code == CodeKind::Person,
             facts: v.facts,
@@ -498,6 +652,7 @@ impl RowSink<NFIELDS> for FileReader<'_, '_> {
             authority: fields[F_AUTHORITY],
             basis: fields[F_BASIS],
         });
+        self.keep(rec);
         self.accepted(line, entry_id, v.org_warning, v.legacy, v.upgraded);
         Ok(())
     }
@@ -513,7 +668,7 @@ impl RowSink<NFIELDS> for FileReader<'_, '_> {
     }
 }
 
-impl FileReader<'_, '_> {
+impl FileReader<'_, '_, '_> {
     /// Notes an accepted row's line, id hash and warning bits.
     fn accepted(&mut self, line: u64, id: &str, org_warning: bool, legacy: bool, upgraded: bool) {
         self.out.lines.push(line);
@@ -529,9 +684,9 @@ impl FileReader<'_, '_> {
 }
 
 /// Reads one file's relation rows (SPEC §8) into a [`FileRead`].
-struct RelationReader<'o, 'a>(FileReader<'o, 'a>);
+struct RelationReader<'o, 'a, 's>(FileReader<'o, 'a, 's>);
 
-impl RowSink<6> for RelationReader<'_, '_> {
+impl RowSink<6> for RelationReader<'_, '_, '_> {
     fn row(&mut self, line: u64, fields: &[&str; 6]) -> Result<(), IngestError> {
         let fr = &mut self.0;
         fr.out.stats.rows += 1;

@@ -426,6 +426,119 @@ fn merging_all_files_at_once_equals_merging_them_one_by_one() {
         format!("{:?}", acc.relations),
         format!("{:?}", ing.acc.relations)
     );
-    assert_eq!(acc.arena.bytes, ing.acc.arena.bytes);
+    assert_eq!(acc.arena.to_vec(), ing.acc.arena.to_vec());
     assert_eq!(acc.authorities.values, ing.acc.authorities.values);
+}
+
+/// `files` read by [`Ingest::read_all`] with room for `reserve` entries
+/// reserved (`None`: each file read and merged on its own), merged; the
+/// snapshot's bytes, the stats and the reject report.
+fn read_all_with(
+    files: &[(String, FileKind)],
+    reserve: Option<usize>,
+) -> (Vec<u8>, Stats, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = catalog();
+    let legacy = LegacyCodes::default();
+    let day = Day::parse("2026-11-21").unwrap();
+    let mut ing = Ingest::new(Options {
+        catalog: &cat,
+        as_of: day,
+        encoding: Encoding::Utf8,
+        legacy: &legacy,
+    });
+    let mut lists = Vec::new();
+    let mut relations = Vec::new();
+    for (i, (text, kind)) in files.iter().enumerate() {
+        let p = dir.path().join(format!("f{i}.csv"));
+        std::fs::write(&p, text).unwrap();
+        match kind {
+            FileKind::Entries => lists.push(p),
+            FileKind::Relations => relations.push(p),
+        }
+    }
+    let mut rejects = Vec::new();
+    let mut on_reject = |r: Reject| {
+        let name = std::path::Path::new(&r.file)
+            .file_name()
+            .unwrap()
+            .to_owned();
+        rejects.push(format!("{name:?} {} {} {}", r.line, r.entry_id, r.message));
+        Ok(())
+    };
+    match reserve {
+        // Each file on its own, merged one by one, as pushed.
+        None => {
+            for p in &lists {
+                let read = ing.read_file(p, &|_| {}).unwrap();
+                ing.merge(read, &mut on_reject).unwrap();
+            }
+            for p in &relations {
+                let read = ing.read_relation_file(p, &|_| {}).unwrap();
+                ing.merge(read, &mut on_reject).unwrap();
+            }
+        }
+        Some(rows) => {
+            ing.reserve(rows, 0);
+            let reads = ing.read_all(&lists, &relations, &|_| {}).unwrap();
+            ing.merge_reads(reads, &mut on_reject).unwrap();
+        }
+    }
+    let bytes = ing
+        .acc
+        .finish(&cat, day, crate::snapshot::Meta::default())
+        .unwrap()
+        .to_bytes();
+    (bytes, ing.stats, rejects)
+}
+
+#[test]
+fn entries_read_into_the_slab_build_the_same_snapshot() {
+    // Runs are a few entries in tests: files fill several, leave room in
+    // their last, and the slab runs out part way when little is reserved.
+    const { assert!(crate::snapshot::SLAB_RUN < 10) };
+    let code = |i: u64| crate::gen::subject_code(7, i % 23).to_string();
+    let head = "entry_id,code,name,kind,domain,authority,basis,listed_on\n";
+    let mut files = Vec::new();
+    for f in 0..4u64 {
+        let mut text = head.to_string();
+        for r in 0..(9 + 5 * f) {
+            let n = f * 100 + r;
+            // Ids repeat across and within files; some rows are rejected.
+            let id = if r % 4 == 3 {
+                format!("E{}", r % 6)
+            } else {
+                format!("E{n}")
+            };
+            let day = if r % 7 == 5 {
+                "2026-13-01"
+            } else {
+                "2026-01-02"
+            };
+            let kind = ["red", "black", "watch"][(n % 3) as usize];
+            text.push_str(&format!(
+                "{id},{},名{n},{kind},court,auth{},b{n},{day}\n",
+                code(n),
+                n % 3
+            ));
+        }
+        files.push((text, FileKind::Entries));
+    }
+    let rhead = "relation_id,org,party,role,from,until\n";
+    let rel = format!(
+        "{rhead}R1,{},{},legal_rep,2020-01-01,\nR1,{},{},director,2020-01-01,\n",
+        code(1),
+        code(2),
+        code(3),
+        code(4)
+    );
+    files.push((rel, FileKind::Relations));
+    let (bytes, stats, rejects) = read_all_with(&files, None);
+    assert!(rejects.len() > 8, "{rejects:?}");
+    for reserve in [0, 1, 7, 20, 1000] {
+        let (b, s, r) = read_all_with(&files, Some(reserve));
+        assert_eq!(r, rejects, "reserve {reserve}");
+        assert_eq!(s, stats, "reserve {reserve}");
+        assert!(b == bytes, "reserve {reserve}: the snapshots differ");
+    }
 }

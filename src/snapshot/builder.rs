@@ -42,11 +42,49 @@ pub(crate) struct RelationRow<'a> {
 }
 
 /// The rows of one part to append ([`Builder::append_all`]), all but those
-/// at the `drop_*` indices (sorted, distinct, in range).
+/// at the `drop_*` indices (sorted, distinct, in range). Its entries are
+/// the `slab` rows, then those of `acc`.
 pub(crate) struct Part {
     pub(crate) acc: Builder,
     pub(crate) drop_entries: Vec<u32>,
     pub(crate) drop_relations: Vec<u32>,
+    pub(crate) slab: SlabRows,
+}
+
+/// Entries per run of a slab (a few in tests, so that they span runs).
+pub(crate) const SLAB_RUN: usize = if cfg!(test) { 4 } else { 1 << 14 };
+
+/// The entries a part's reader wrote into a slab shared by the readers of
+/// all parts ([`Builder::append_all_with`]) rather than into its own vector:
+/// its first `rows` entries, [`SLAB_RUN`] to a run, run `k` at
+/// `slab[runs[k]..]`.
+#[derive(Default, Debug)]
+pub(crate) struct SlabRows {
+    pub(crate) runs: Vec<usize>,
+    pub(crate) rows: usize,
+}
+
+impl SlabRows {
+    /// The slab index of the part's entry `i` (`i < rows`).
+    pub(crate) fn at(&self, i: usize) -> usize {
+        self.runs[i / SLAB_RUN] + i % SLAB_RUN
+    }
+}
+
+/// Removes the elements at `holes` (sorted, distinct, in range) by moving
+/// the last elements into them: O(holes), the order is not kept.
+fn remove_at<T: Copy>(v: &mut Vec<T>, holes: &[usize]) {
+    let (mut lo, mut hi) = (0, holes.len());
+    while lo < hi {
+        let last = v.len() - 1;
+        let x = v.pop().expect("more elements than holes");
+        if holes[hi - 1] == last {
+            hi -= 1;
+        } else {
+            v[holes[lo]] = x;
+            lo += 1;
+        }
+    }
 }
 
 /// The rows of `rows` whose indices are not in `drop` (sorted).
@@ -87,8 +125,16 @@ impl Builder {
         self.arena.bytes.reserve(string_bytes);
     }
 
+    #[cfg(test)]
     pub(crate) fn push(&mut self, row: &Row) {
-        let rec = EntryRec {
+        let rec = self.record(row);
+        self.entries.push(rec);
+    }
+
+    /// The record of an entry whose strings and authority are stored here,
+    /// for the caller to keep.
+    pub(crate) fn record(&mut self, row: &Row) -> EntryRec {
+        EntryRec {
             key: row.key.into(),
             person: row.person,
             facts: row.facts,
@@ -98,8 +144,7 @@ impl Builder {
             authority: self.authorities.intern(row.authority),
             // Decision numbers are mostly unique: stored, not interned.
             basis: self.arena.push(row.basis),
-        };
-        self.entries.push(rec);
+        }
     }
 
     pub(crate) fn push_relation(&mut self, row: &RelationRow) {
@@ -117,9 +162,20 @@ impl Builder {
     /// Moves the entries and relations of every part after this builder's,
     /// part after part, in order, leaving out those at the `drop_*`
     /// indices. Each part's strings are appended whole (dropped rows'
-    /// strings included), so the result is that of appending the parts one
-    /// by one; the parts are copied in parallel, each into its own range.
+    /// strings included, moved, not copied), so the result is that of
+    /// appending the parts one by one; the rows are copied in parallel,
+    /// each part into its own range.
+    #[cfg(test)]
     pub(crate) fn append_all(&mut self, parts: Vec<Part>) {
+        self.append_all_with(parts, Vec::new());
+    }
+
+    /// [`Builder::append_all`] of parts whose entries lie partly in `slab`
+    /// (every element of it in a run of some part, see [`SlabRows`]). The
+    /// slab's entries are fixed up and kept in place, not copied (a copy
+    /// writes as much fresh memory): the entries come in no particular
+    /// order then, which [`Builder::finish`] does not depend on.
+    pub(crate) fn append_all_with(&mut self, mut parts: Vec<Part>, mut slab: Vec<EntryRec>) {
         // Authorities are interned in part order: their indices depend on it.
         let auth: Vec<Vec<u32>> = parts
             .iter()
@@ -132,46 +188,64 @@ impl Builder {
                     .collect()
             })
             .collect();
+        // Drops among each part's own entries, as indices into them.
+        let own_drops: Vec<Vec<u32>> = parts
+            .iter()
+            .map(|p| {
+                let k = p.slab.rows as u32;
+                let i = p.drop_entries.partition_point(|&d| d < k);
+                p.drop_entries[i..].iter().map(|&d| d - k).collect()
+            })
+            .collect();
         let n_entries: Vec<usize> = parts
             .iter()
-            .map(|p| p.acc.entries.len() - p.drop_entries.len())
+            .zip(&own_drops)
+            .map(|(p, d)| p.acc.entries.len() - d.len())
             .collect();
         let n_relations: Vec<usize> = parts
             .iter()
             .map(|p| p.acc.relations.len() - p.drop_relations.len())
             .collect();
-        let n_bytes: Vec<usize> = parts.iter().map(|p| p.acc.arena.bytes.len()).collect();
-        let (total_e, total_r, total_b) = (
+        let (total_e, total_r) = (
             n_entries.iter().sum::<usize>(),
             n_relations.iter().sum::<usize>(),
-            n_bytes.iter().sum::<usize>(),
         );
-        self.entries.reserve(total_e);
         self.relations.reserve(total_r);
-        self.arena.bytes.reserve(total_b);
-        let mut base = self.arena.bytes.len() as u64;
+        let arenas: Vec<Arena> = parts
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.acc.arena))
+            .collect();
+        let mut base = self.arena.len();
+        let mut bases = Vec::with_capacity(parts.len());
+        for a in &arenas {
+            bases.push(base);
+            base += a.len();
+        }
+        if !slab.is_empty() {
+            fix_slab(&mut slab, &parts, &auth, &bases);
+            if self.entries.is_empty() {
+                self.entries = slab;
+            } else {
+                self.entries.append(&mut slab);
+            }
+        }
+        self.entries.reserve(total_e);
         let mut jobs = Vec::with_capacity(parts.len());
         {
             let mut e_rest = &mut self.entries.spare_capacity_mut()[..total_e];
             let mut r_rest = &mut self.relations.spare_capacity_mut()[..total_r];
-            let mut b_rest = &mut self.arena.bytes.spare_capacity_mut()[..total_b];
             for (i, (p, a)) in parts.iter().zip(&auth).enumerate() {
                 let (e, er) = std::mem::take(&mut e_rest).split_at_mut(n_entries[i]);
                 let (r, rr) = std::mem::take(&mut r_rest).split_at_mut(n_relations[i]);
-                let (b, br) = std::mem::take(&mut b_rest).split_at_mut(n_bytes[i]);
-                (e_rest, r_rest, b_rest) = (er, rr, br);
-                jobs.push((p, a, base, e, r, b));
-                base += n_bytes[i] as u64;
+                (e_rest, r_rest) = (er, rr);
+                jobs.push((p, &own_drops[i], a, bases[i], e, r));
             }
         }
         let all_written = jobs
             .into_par_iter()
-            .map(|(p, auth, base, e_out, r_out, b_out)| {
-                for (d, &s) in b_out.iter_mut().zip(&p.acc.arena.bytes) {
-                    d.write(s);
-                }
+            .map(|(p, drops, auth, base, e_out, r_out)| {
                 let mut out = e_out.iter_mut();
-                for e in kept(&p.acc.entries, &p.drop_entries) {
+                for e in kept(&p.acc.entries, drops) {
                     let mut e = *e;
                     e.entry_id = e.entry_id.shifted(base);
                     e.name = e.name.shifted(base);
@@ -190,21 +264,18 @@ impl Builder {
             })
             .all(|full| full);
         assert!(all_written, "drop indices out of range or repeated");
-        let (le, lr, lb) = (
-            self.entries.len(),
-            self.relations.len(),
-            self.arena.bytes.len(),
-        );
+        let (le, lr) = (self.entries.len(), self.relations.len());
         // SAFETY: the first `total_*` elements of each vector's spare
         // capacity were split into one range per part above, and each part's
-        // job wrote every element of its ranges: the arena bytes one for one
-        // (same lengths), the entries and relations one per kept row, checked
+        // job wrote every element of its ranges, one per kept row, checked
         // above to fill their ranges exactly (a job finding more rows than
         // room panics on its `expect`; fewer fails the assert).
         unsafe {
             self.entries.set_len(le + total_e);
             self.relations.set_len(lr + total_r);
-            self.arena.bytes.set_len(lb + total_b);
+        }
+        for a in arenas {
+            self.arena.append(a);
         }
     }
 
@@ -233,4 +304,50 @@ impl Builder {
             meta,
         )
     }
+}
+
+/// Fixes up the entries of `parts` in `slab` as [`Builder::append_all`]
+/// does their own (strings after `bases`, authorities renumbered by `auth`),
+/// then removes the dropped ones and the runs' unused room.
+fn fix_slab(slab: &mut Vec<EntryRec>, parts: &[Part], auth: &[Vec<u32>], bases: &[u64]) {
+    // The part and first row of every run.
+    let mut owner = vec![(usize::MAX, 0); slab.len().div_ceil(SLAB_RUN)];
+    for (pi, p) in parts.iter().enumerate() {
+        for (k, &start) in p.slab.runs.iter().enumerate() {
+            owner[start / SLAB_RUN] = (pi, k * SLAB_RUN);
+        }
+    }
+    assert!(
+        owner.iter().all(|o| o.0 != usize::MAX) && slab.len() % SLAB_RUN == 0,
+        "every slab run belongs to a part"
+    );
+    slab.par_chunks_mut(SLAB_RUN)
+        .zip(&owner)
+        .for_each(|(run, &(pi, first))| {
+            let (p, auth, base) = (&parts[pi], &auth[pi], bases[pi]);
+            let used = (p.slab.rows - first).min(SLAB_RUN);
+            for e in &mut run[..used] {
+                e.entry_id = e.entry_id.shifted(base);
+                e.name = e.name.shifted(base);
+                e.authority = auth[e.authority as usize];
+                e.basis = e.basis.shifted(base);
+            }
+        });
+    let mut holes = Vec::new();
+    for p in parts {
+        if let Some(&last) = p.slab.runs.last() {
+            let used = p.slab.rows - (p.slab.runs.len() - 1) * SLAB_RUN;
+            holes.extend(last + used..last + SLAB_RUN);
+        }
+        let dropped = p
+            .drop_entries
+            .partition_point(|&d| (d as usize) < p.slab.rows);
+        holes.extend(
+            p.drop_entries[..dropped]
+                .iter()
+                .map(|&d| p.slab.at(d as usize)),
+        );
+    }
+    holes.sort_unstable();
+    remove_at(slab, &holes);
 }

@@ -20,7 +20,7 @@ pub mod tags;
 pub mod write;
 
 pub use builder::Builder;
-pub(crate) use builder::{Part, RelationRow, Row};
+pub(crate) use builder::{Part, RelationRow, Row, SlabRows, SLAB_RUN};
 pub use format::{InputDigest, Meta};
 pub use read::{EntryView, Slot, Snapshot};
 pub use rows::{Arena, EntryRec, Str};

@@ -56,22 +56,75 @@ impl From<Key> for KeyBytes {
     }
 }
 
-/// All strings of the accepted entries, back to back.
+/// All strings of the accepted entries, back to back: the bytes of
+/// earlier builders moved in whole ([`Arena::append`]), then those pushed
+/// here. Moving them in rather than copying them keeps a big build from
+/// writing hundreds of megabytes of fresh memory; the snapshot's STRINGS
+/// section is written from the pieces.
 #[derive(Default, Debug)]
 pub struct Arena {
+    /// Pieces appended whole, and the offset each starts at.
+    sealed: Vec<Vec<u8>>,
+    starts: Vec<u64>,
+    /// Bytes in `sealed`; `bytes` starts at this offset.
+    sealed_len: u64,
     pub(crate) bytes: Vec<u8>,
 }
 
 impl Arena {
     pub(crate) fn push(&mut self, s: &str) -> Str {
-        let off = self.bytes.len() as u64;
+        let off = self.len();
         self.bytes.extend_from_slice(s.as_bytes());
         Str::new(off, s.len())
+    }
+    /// Bytes held.
+    pub(crate) fn len(&self) -> u64 {
+        self.sealed_len + self.bytes.len() as u64
+    }
+    /// Appends `other`'s bytes after these, without copying them.
+    pub(crate) fn append(&mut self, other: Arena) {
+        for piece in other.sealed.into_iter().chain(std::iter::once(other.bytes)) {
+            self.seal();
+            self.bytes = piece;
+        }
+        self.seal();
+    }
+    /// Moves `bytes` to the sealed pieces.
+    fn seal(&mut self) {
+        if !self.bytes.is_empty() {
+            self.starts.push(self.sealed_len);
+            self.sealed_len += self.bytes.len() as u64;
+            self.sealed.push(std::mem::take(&mut self.bytes));
+        }
+    }
+    /// The pieces that make up the bytes, in order.
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        self.sealed
+            .iter()
+            .map(Vec::as_slice)
+            .chain(std::iter::once(self.bytes.as_slice()))
+    }
+    /// The pieces, owned.
+    pub(crate) fn into_pieces(mut self) -> Vec<Vec<u8>> {
+        self.seal();
+        self.sealed
+    }
+    /// All bytes in one vector (a copy when held in pieces).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.pieces().flatten().copied().collect()
     }
     /// The bytes of a string (UTF-8 by construction); for comparisons.
     #[inline]
     pub(crate) fn bytes_of(&self, s: Str) -> &[u8] {
-        &self.bytes[s.off() as usize..s.off() as usize + s.len()]
+        let off = s.off();
+        if off >= self.sealed_len {
+            let o = (off - self.sealed_len) as usize;
+            return &self.bytes[o..o + s.len()];
+        }
+        // A string lies within one piece: each was pushed whole.
+        let i = self.starts.partition_point(|&b| b <= off) - 1;
+        let o = (off - self.starts[i]) as usize;
+        &self.sealed[i][o..o + s.len()]
     }
     pub fn get(&self, s: Str) -> &str {
         std::str::from_utf8(self.bytes_of(s)).unwrap_or("")

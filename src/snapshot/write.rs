@@ -26,6 +26,8 @@ pub struct Sections {
 /// One section's content.
 enum Part {
     Bytes(Vec<u8>),
+    /// Bytes in pieces, back to back.
+    Pieces(Vec<Vec<u8>>),
     Gen(Gen),
 }
 
@@ -165,7 +167,7 @@ pub(crate) fn assemble(
         bincode::serialize(catalog).map_err(|e| SnapshotError::Encode(e.to_string()))?;
     // STRINGS is the arena as ingest filled it: each entry's name and basis
     // directly follow its entry_id there; relation ids lie in between.
-    let strings = arena.bytes;
+    let strings = arena.into_pieces();
     Ok(Sections {
         data_date,
         parts: vec![
@@ -174,7 +176,7 @@ pub(crate) fn assemble(
             Part::Gen(Gen::Table),
             Part::Gen(Gen::Subjects),
             Part::Gen(Gen::Entries),
-            Part::Bytes(strings),
+            Part::Pieces(strings),
             Part::Bytes(entry_index),
             Part::Bytes(prof),
             Part::Bytes(bitmaps),
@@ -431,6 +433,7 @@ impl Part {
     fn len(&self, b: &Built) -> usize {
         match self {
             Part::Bytes(v) => v.len(),
+            Part::Pieces(v) => v.iter().map(Vec::len).sum(),
             Part::Gen(g) => g.len(b),
         }
     }
@@ -489,6 +492,13 @@ impl Sections {
                 Part::Bytes(v) => {
                     if !send(Piece::Borrowed(v)) {
                         return;
+                    }
+                }
+                Part::Pieces(v) => {
+                    for v in v {
+                        if !send(Piece::Borrowed(v)) {
+                            return;
+                        }
                     }
                 }
                 Part::Gen(g) => {
@@ -658,6 +668,7 @@ mod tests {
         for p in &s.parts {
             match p {
                 Part::Bytes(v) => expect.extend_from_slice(v),
+                Part::Pieces(v) => v.iter().for_each(|v| expect.extend_from_slice(v)),
                 Part::Gen(g) => {
                     expect.extend_from_slice(&g.head(&s.built));
                     let mut v = vec![0u8; g.records(&s.built) * g.record_len()];
