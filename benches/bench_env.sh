@@ -196,6 +196,10 @@ proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; 
 observe() {
     local pid=$1 rc=0 faults busy0 total0 busy1 total1 own0 own1 cores
     shift
+    # Earlier steps leave gigabytes of dirty pages (a built snapshot, the
+    # audit register of a batch run); their writeback would otherwise run
+    # on the same cores during this run.
+    sync
     faults=$(major_faults)
     read -r busy0 total0 < <(cpu_ticks)
     own0=$(proc_ticks "$pid")
