@@ -4,6 +4,21 @@
 use super::*;
 use proptest::prelude::*;
 
+/// The data date of every test here.
+fn as_of() -> Day {
+    Day::parse("2026-11-21").unwrap()
+}
+
+/// Ingest options on `as_of()`.
+fn options<'a>(cat: &'a Catalog, legacy: &'a LegacyCodes, encoding: Encoding) -> Options<'a> {
+    Options {
+        catalog: cat,
+        as_of: as_of(),
+        encoding,
+        legacy,
+    }
+}
+
 fn catalog() -> Catalog {
     Catalog::from_toml(
         "[[domain]]\nid = \"court\"\nname = \"c\"\n[[domain]]\nid = \"tax\"\nname = \"t\"\n",
@@ -28,12 +43,7 @@ fn run_kinds(
     let dir = tempfile::tempdir().unwrap();
     let cat = catalog();
     let legacy = LegacyCodes::default();
-    let mut ing = Ingest::new(Options {
-        catalog: &cat,
-        as_of: Day::parse("2026-11-21").unwrap(),
-        encoding,
-        legacy: &legacy,
-    });
+    let mut ing = Ingest::new(options(&cat, &legacy, encoding));
     let mut rejects = Vec::new();
     for (name, bytes, kind) in files {
         let p = dir.path().join(name);
@@ -373,12 +383,7 @@ fn merging_all_files_at_once_equals_merging_them_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let cat = catalog();
     let legacy = LegacyCodes::default();
-    let mut ing = Ingest::new(Options {
-        catalog: &cat,
-        as_of: Day::parse("2026-11-21").unwrap(),
-        encoding: Encoding::Utf8,
-        legacy: &legacy,
-    });
+    let mut ing = Ingest::new(options(&cat, &legacy, Encoding::Utf8));
     let reads = files
         .iter()
         .map(|(name, bytes, kind)| {
@@ -440,13 +445,8 @@ fn read_all_with(
     let dir = tempfile::tempdir().unwrap();
     let cat = catalog();
     let legacy = LegacyCodes::default();
-    let day = Day::parse("2026-11-21").unwrap();
-    let mut ing = Ingest::new(Options {
-        catalog: &cat,
-        as_of: day,
-        encoding: Encoding::Utf8,
-        legacy: &legacy,
-    });
+    let day = as_of();
+    let mut ing = Ingest::new(options(&cat, &legacy, Encoding::Utf8));
     let mut lists = Vec::new();
     let mut relations = Vec::new();
     for (i, (text, kind)) in files.iter().enumerate() {

@@ -407,11 +407,7 @@ impl Snapshot {
             .get(off..off + RELATION_LEN)
             .unwrap_or(&[0u8; RELATION_LEN]);
         let so = u64_at(r, 24) as usize;
-        let id = self
-            .sec(Section::Strings)
-            .get(so..so + u16_at(r, 10) as usize)
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .unwrap_or("");
+        let id = self.text_at(so, u16_at(r, 10) as usize);
         RelationView {
             index,
             org: u32_at(r, 0),
@@ -533,37 +529,46 @@ impl Snapshot {
         a..b.max(a)
     }
 
-    pub fn entry(&self, index: u32) -> EntryView<'_> {
-        let entries = self.sec(Section::Entries);
+    /// Entry `index`'s ENTRIES record; zeros past the end (an index from
+    /// a verified section is in range, so that is never reached).
+    #[inline]
+    fn entry_rec(&self, index: u32) -> &[u8] {
         let off = index as usize * ENTRY_LEN;
-        let r = entries
+        self.sec(Section::Entries)
             .get(off..off + ENTRY_LEN)
-            .unwrap_or(&[0u8; ENTRY_LEN]);
-        let strings = self.sec(Section::Strings);
+            .unwrap_or(&[0u8; ENTRY_LEN])
+    }
+
+    /// `len` bytes of STRINGS from `at` as text; empty when out of range or
+    /// not UTF-8 (whatever the file's bytes, reading never fails).
+    #[inline]
+    fn text_at(&self, at: usize, len: usize) -> &str {
+        self.sec(Section::Strings)
+            .get(at..at.saturating_add(len))
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or("")
+    }
+
+    pub fn entry(&self, index: u32) -> EntryView<'_> {
+        let r = self.entry_rec(index);
         let so = u64_at(r, 32) as usize;
         let (il, nl, bl) = (
             u16_at(r, 40) as usize,
             u16_at(r, 42) as usize,
             u16_at(r, 44) as usize,
         );
-        let text = |a: usize, b: usize| {
-            strings
-                .get(a..b)
-                .and_then(|s| std::str::from_utf8(s).ok())
-                .unwrap_or("")
-        };
         EntryView {
             index,
             sid: u32_at(r, 0),
             facts: self.entry_facts(index),
-            entry_id: text(so, so + il),
-            name: text(so + il, so + il + nl),
+            entry_id: self.text_at(so, il),
+            name: self.text_at(so.saturating_add(il), nl),
             authority: self
                 .meta
                 .authorities
                 .get(u32_at(r, 24) as usize)
                 .map_or("", |s| s),
-            basis: text(so + il + nl, so + il + nl + bl),
+            basis: self.text_at(so.saturating_add(il + nl), bl),
             reported_on: match u32_at(r, 28) {
                 NONE_DAY => None,
                 v => Some(Day::from_u32(v)),
@@ -600,18 +605,8 @@ impl Snapshot {
     /// An entry's entry_id and authority: [`Snapshot::entry`] without the
     /// other strings, for those who read many entries.
     pub fn entry_id_authority(&self, index: u32) -> (&str, &str) {
-        let entries = self.sec(Section::Entries);
-        let off = index as usize * ENTRY_LEN;
-        let r = entries
-            .get(off..off + ENTRY_LEN)
-            .unwrap_or(&[0u8; ENTRY_LEN]);
-        let so = u64_at(r, 32) as usize;
-        let il = u16_at(r, 40) as usize;
-        let entry_id = self
-            .sec(Section::Strings)
-            .get(so..so + il)
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .unwrap_or("");
+        let r = self.entry_rec(index);
+        let entry_id = self.text_at(u64_at(r, 32) as usize, u16_at(r, 40) as usize);
         let authority = self
             .meta
             .authorities
@@ -655,11 +650,7 @@ impl Snapshot {
     /// The rule facts of an entry, without touching its strings.
     #[inline]
     pub fn entry_facts(&self, index: u32) -> Facts {
-        let entries = self.sec(Section::Entries);
-        let off = index as usize * ENTRY_LEN;
-        let r = entries
-            .get(off..off + ENTRY_LEN)
-            .unwrap_or(&[0u8; ENTRY_LEN]);
+        let r = self.entry_rec(index);
         let day = |o: usize| match u32_at(r, o) {
             NONE_DAY => None,
             v => Some(Day::from_u32(v)),
