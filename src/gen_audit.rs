@@ -160,7 +160,7 @@ pub fn generate_audit(
         if i % 1000 == 999 {
             let rec = json!({"time": timestamp(t), "caller": {"uid": 1006, "pid": 5006, "client": "nightly-recheck"},
                 "endpoint": "batch", "matter": "", "request_id": i, "as_of": opts.from,
-                "snapshot": "0123456789abcdef", "count": 4096, "hits": [],
+                "snapshot": "0123456789abcdef", "count": 4096, "hits": {},
                 "rest_count": 4096, "rest_digest": "0000000000000000"});
             emit(w, &mut line, &rec, &mut rep)?;
             rep.batch_frames += 1;
@@ -178,7 +178,9 @@ fn emit(
 ) -> std::io::Result<()> {
     // `"v"` first, as the daemon writes it (a `json!` map sorts its keys).
     line.clear();
-    line.extend_from_slice(b"{\"v\":2,");
+    line.extend_from_slice(
+        format!("{{\"v\":{},", crate::server::audit::record::VERSION).as_bytes(),
+    );
     let body = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
     line.extend_from_slice(&body[1..]);
     line.push(b'\n');

@@ -77,6 +77,22 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) {
     };
 }
 
+/// Lets the kernel drop the cached pages of `len` bytes of `file` from
+/// `offset` (`posix_fadvise` with `POSIX_FADV_DONTNEED`; `len` 0: to the
+/// end). Only pages already written back go; a hint, errors ignored.
+pub fn drop_cached(file: &File, offset: u64, len: u64) {
+    // SAFETY: posix_fadvise takes a file descriptor and numbers only; the
+    // file is open for the duration of the call.
+    let _ = unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+}
+
 /// `CLOCK_MONOTONIC`: time since boot, not counting suspend.
 pub fn monotonic() -> io::Result<Duration> {
     let mut ts = libc::timespec {

@@ -1129,7 +1129,7 @@ fn every_check_is_in_the_audit_register_and_files_are_private() {
         .collect();
     let mut seen = HashSet::new();
     for r in &records {
-        assert_eq!(r["v"], 2, "every record carries its version");
+        assert_eq!(r["v"], 3, "every record carries its version");
         assert!(r["time"].as_str().unwrap().ends_with('Z'));
         assert_eq!(r["caller"]["uid"], our_uid());
         assert!(r["caller"]["pid"].as_i64().unwrap() > 0);
@@ -1162,13 +1162,25 @@ fn every_check_is_in_the_audit_register_and_files_are_private() {
     assert_eq!(br["count"], 3);
     assert_eq!(br["request_id"], 9);
     assert_eq!(br["rest_count"], 1, "{br}");
-    let hits: Vec<&str> = br["hits"]
-        .as_array()
+    // Record version 3: the hits' codes concatenated by flag value.
+    let mut hits: Vec<(&str, &str)> = br["hits"]
+        .as_object()
         .unwrap()
         .iter()
-        .map(|h| h[0].as_str().unwrap())
+        .flat_map(|(f, codes)| {
+            let codes = codes.as_str().unwrap();
+            assert_eq!(codes.len() % 18, 0, "{br}");
+            (0..codes.len() / 18).map(move |i| (&codes[i * 18..(i + 1) * 18], f.as_str()))
+        })
         .collect();
-    assert_eq!(hits, [BLACK_CODE, "91350100MA2Y3K8L5H"]);
+    hits.sort();
+    let flags_of = |code: &str| hits.iter().find(|h| h.0 == code).map(|h| h.1);
+    assert_eq!(hits.len(), 2, "{br}");
+    assert!(
+        flags_of(BLACK_CODE).is_some() && flags_of("91350100MA2Y3K8L5H").is_some(),
+        "{br}"
+    );
+    assert!(br.get("hex_hits").is_none(), "{br}");
     assert_eq!(br["rest_digest"].as_str().unwrap().len(), 16);
 
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

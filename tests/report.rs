@@ -502,7 +502,7 @@ fn the_daemon_register_reports_its_checks_and_feedback() {
     .expect("8 audit records");
     for l in lines.lines() {
         let v: Value = serde_json::from_str(l).unwrap();
-        assert_eq!(v["v"], 2, "every record has its version: {l}");
+        assert_eq!(v["v"], 3, "every record has its version: {l}");
     }
     // The record names each measure with its entries and their authorities.
     let first: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();

@@ -17,7 +17,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// The newest record version this build reads.
-pub const READS_VERSION: u32 = 2;
+pub const READS_VERSION: u32 = 3;
 
 /// Why registers cannot be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -424,7 +424,26 @@ mod tests {
             }
             r => panic!("{r:?}"),
         }
-        let newer = line.replacen("{\"time\"", "{\"v\":3,\"time\"", 1);
-        assert!(parse_record(&newer).unwrap_err().contains("version 3"));
+        let newer = line.replacen("{\"time\"", "{\"v\":4,\"time\"", 1);
+        assert!(parse_record(&newer).unwrap_err().contains("version 4"));
+    }
+
+    #[test]
+    fn batch_records_of_versions_two_and_three_read_alike() {
+        let head = r#""time":"2026-11-20T01:00:00.000Z","caller":{"uid":7,"pid":1,"client":null},"endpoint":"batch","matter":"m","request_id":5,"as_of":"2026-11-20","snapshot":"s","count":3,"#;
+        let tail = r#","rest_count":1,"rest_digest":"0123456789abcdef"}"#;
+        let v2 = format!(r#"{{"v":2,{head}"hits":[["91350100MA2Y3K8L5G",34],["0x00",1]]{tail}"#);
+        let v3 = format!(
+            r#"{{"v":3,{head}"hits":{{"34":"91350100MA2Y3K8L5G"}},"hex_hits":[["0x00",1]]{tail}"#
+        );
+        for line in [v2, v3] {
+            match parse_record(&line).unwrap() {
+                Record::Batch { count, time_ms } => {
+                    assert_eq!(count, 3);
+                    assert!(time_ms > 0);
+                }
+                r => panic!("{r:?}"),
+            }
+        }
     }
 }

@@ -579,6 +579,10 @@ impl Writer {
                 self.failed("fsync", &e);
                 return false;
             }
+            // The register is written once and read later, by reports:
+            // its synced pages would only fill the page cache, and new
+            // pages cost more to fill than freed ones reused.
+            crate::os::drop_cached(f, 0, 0);
         }
         self.unsynced = false;
         self.last_sync = Instant::now();
