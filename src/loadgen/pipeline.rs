@@ -45,6 +45,37 @@ pub trait Protocol: Send + Sync + 'static {
     /// Whether `value` is right for a hit (`true`) or a miss, given the
     /// exact value when known; and whether it says "listed".
     fn judge(&self, hit: bool, exact: Option<u8>, value: u8) -> (bool, bool);
+
+    /// Judges a frame's `values` against whether each code is a hit and
+    /// its exact value when known. One call a frame: the per-code
+    /// [`Protocol::judge`] is inlined here, where a call through `dyn`
+    /// for every code cost the generator as much as the rest of its work.
+    fn judge_frame(&self, hits: &[bool], exact: Option<&[u8]>, values: &[u8]) -> Judged {
+        let mut j = Judged {
+            hits: 0,
+            hits_listed: 0,
+            wrong: None,
+        };
+        for (i, (&hit, &v)) in hits.iter().zip(values).enumerate() {
+            let (ok, listed) = self.judge(hit, exact.map(|e| e[i]), v);
+            j.hits += u64::from(hit);
+            j.hits_listed += u64::from(hit & listed);
+            if !ok && j.wrong.is_none() {
+                j.wrong = Some(i);
+            }
+        }
+        j
+    }
+}
+
+/// What [`Protocol::judge_frame`] found in a frame's answers.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Judged {
+    pub hits: u64,
+    /// Hits answered "listed".
+    pub hits_listed: u64,
+    /// The first code answered wrongly.
+    pub wrong: Option<usize>,
 }
 
 /// The daemon's batch protocol (SPEC §6): one CHECK frame per request.
@@ -346,21 +377,17 @@ impl Shared {
             return;
         }
         let first = sent.frame * n;
-        let mut wrong = None;
-        for (i, &v) in values.iter().enumerate() {
-            let hit = self.pool.hits[first + i];
-            let exact = self.exact.as_ref().map(|e| e[first + i]);
-            let (ok, listed) = self.proto.judge(hit, exact, v);
-            if hit {
-                st.hits += 1;
-                st.hits_listed += listed as u64;
-            } else {
-                st.misses += 1;
-            }
-            if !ok && wrong.is_none() {
-                wrong = Some((i, hit, exact, v));
-            }
-        }
+        let exact = self.exact.as_ref().map(|e| &e[first..first + n]);
+        let j = self
+            .proto
+            .judge_frame(&self.pool.hits[first..first + n], exact, values);
+        st.hits += j.hits;
+        st.hits_listed += j.hits_listed;
+        st.misses += n as u64 - j.hits;
+        let wrong = j.wrong.map(|i| {
+            let (hit, exact) = (self.pool.hits[first + i], exact.map(|e| e[i]));
+            (i, hit, exact, values[i])
+        });
         if let Some((i, hit, exact, v)) = wrong {
             st.failures.add("wrong answer", || {
                 let code = String::from_utf8_lossy(self.pool.code(first + i)).into_owned();
@@ -705,5 +732,38 @@ mod tests {
         let r = RedisSmismember { key: "k".into() };
         assert_eq!(r.judge(true, None, 1), (true, true));
         assert_eq!(r.judge(false, None, 1), (false, true));
+    }
+
+    #[test]
+    fn judging_a_frame_counts_and_finds_the_first_wrong_answer() {
+        let b: &dyn Protocol = &CredlistBatch {
+            matter: String::new(),
+            as_of: 0,
+            version: Version::V1,
+        };
+        let hits = [true, false, true, true, false];
+        let right = [flags::BLACK, 0, 0, flags::RED, 0];
+        let j = |exact: Option<&[u8]>, values: &[u8]| b.judge_frame(&hits, exact, values);
+        let all_right = Judged {
+            hits: 3,
+            hits_listed: 2,
+            wrong: None,
+        };
+        assert_eq!(j(None, &right), all_right);
+        assert_eq!(j(Some(&right), &right), all_right);
+        let wrong = [flags::BLACK, flags::WATCH, flags::UNANSWERED, flags::RED, 0];
+        assert_eq!(
+            j(None, &wrong),
+            Judged {
+                hits: 3,
+                hits_listed: 2,
+                wrong: Some(1)
+            }
+        );
+        let exact = [flags::BLACK, 0, flags::RED, flags::RED, 0];
+        assert_eq!(j(Some(&exact), &right).wrong, Some(2));
+        let r: &dyn Protocol = &RedisSmismember { key: "k".into() };
+        let j = r.judge_frame(&hits, None, &[1, 0, 1, 0, 1]);
+        assert_eq!((j.hits, j.hits_listed, j.wrong), (3, 2, Some(3)));
     }
 }
