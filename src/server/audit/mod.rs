@@ -55,8 +55,9 @@
 pub(crate) mod record;
 
 use crate::server::config::{AuditSection, OnAuditError};
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -69,6 +70,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const QUEUE_BYTES: usize = 64 << 20;
 /// Bytes gathered into one write.
 const WRITE_CHUNK: usize = 1 << 20;
+/// Records in one `writev` at most (Linux's `IOV_MAX`).
+const MAX_SLICES: usize = 1024;
 /// Longest time a record waits in the writer before `write`.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How long the writer lets records gather after the first one arrives.
@@ -211,9 +214,10 @@ impl Audit {
             size: 0,
             file: None,
             next_rotation: next_rotation(&cfg.path),
-            pending: Vec::with_capacity(WRITE_CHUNK),
-            permits: Vec::new(),
-            pending_records: 0,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            head: 0,
+            permits: VecDeque::new(),
             health: health.clone(),
             reopen: reopen.clone(),
             stats: stats.clone(),
@@ -330,6 +334,24 @@ impl Audit {
     }
 }
 
+/// After `n` more bytes of the records of lengths `lens` reached the file
+/// (the first of them with `head` bytes there already): how many of them
+/// are now whole in the file, and how many bytes of the next one are.
+fn advance(lens: impl Iterator<Item = usize>, mut head: usize, mut n: usize) -> (usize, usize) {
+    let mut whole = 0;
+    for len in lens {
+        let left = len - head;
+        if n < left {
+            return (whole, head + n);
+        }
+        n -= left;
+        whole += 1;
+        head = 0;
+    }
+    debug_assert_eq!(n, 0, "more bytes written than given");
+    (whole, 0)
+}
+
 struct Writer {
     path: PathBuf,
     max_bytes: u64,
@@ -338,10 +360,18 @@ struct Writer {
     /// Bytes in the current file.
     size: u64,
     next_rotation: u64,
-    /// Records received and not yet written.
-    pending: Vec<u8>,
-    permits: Vec<OwnedSemaphorePermit>,
-    pending_records: u64,
+    /// Records received and not yet written (whole in the file), each
+    /// with its share of the queue budget, given back once it is written.
+    /// They are written from these buffers, not copied together first: a
+    /// batch load sends hundreds of MB a second through here.
+    pending: VecDeque<Vec<u8>>,
+    permits: VecDeque<OwnedSemaphorePermit>,
+    /// Bytes of `pending` not yet in the file.
+    pending_bytes: usize,
+    /// Bytes of the first pending record already in the file: a write
+    /// failed within it and the torn part could not be taken back out, so
+    /// its rest is written next.
+    head: usize,
     health: Arc<Health>,
     reopen: Arc<AtomicBool>,
     stats: Arc<AuditStats>,
@@ -365,7 +395,7 @@ impl Writer {
                     // a sleeping (unparked) writer, so under load the writer
                     // wakes a few hundred times a second, not once a record.
                     std::thread::sleep(LINGER);
-                    while self.pending.len() < WRITE_CHUNK {
+                    while self.pending_bytes < WRITE_CHUNK {
                         match rx.try_recv() {
                             Ok(Msg::Record(line, permit)) => self.take(line, permit),
                             Ok(Msg::Shutdown(ack)) => {
@@ -402,9 +432,9 @@ impl Writer {
         if !self.pending.is_empty() {
             self.stats
                 .lost
-                .fetch_add(self.pending_records, Ordering::Relaxed);
+                .fetch_add(self.pending.len() as u64, Ordering::Relaxed);
             tracing::error!(
-                records = self.pending_records,
+                records = self.pending.len(),
                 "audit records could not be written before shutdown"
             );
         }
@@ -414,9 +444,9 @@ impl Writer {
     }
 
     fn take(&mut self, line: Vec<u8>, permit: OwnedSemaphorePermit) {
-        self.pending.extend_from_slice(&line);
-        self.permits.push(permit);
-        self.pending_records += 1;
+        self.pending_bytes += line.len();
+        self.pending.push_back(line);
+        self.permits.push_back(permit);
     }
 
     fn healthy(&self) -> bool {
@@ -493,15 +523,26 @@ impl Writer {
             return;
         }
         let file = self.file.as_mut().expect("opened above");
-        let mut done = 0;
+        let (mut whole, mut head) = (0, self.head);
+        let mut end = self.size;
         let mut err = None;
-        while done < self.pending.len() {
-            match file.write(&self.pending[done..]) {
+        while whole < self.pending.len() {
+            let slices: Vec<IoSlice<'_>> = std::iter::once(&self.pending[whole][head..])
+                .chain(self.pending.iter().skip(whole + 1).map(|r| &r[..]))
+                .take(MAX_SLICES)
+                .map(IoSlice::new)
+                .collect();
+            match file.write_vectored(&slices) {
                 Ok(0) => {
                     err = Some(std::io::Error::from(std::io::ErrorKind::WriteZero));
                     break;
                 }
-                Ok(n) => done += n,
+                Ok(n) => {
+                    end += n as u64;
+                    let lens = self.pending.iter().skip(whole).map(Vec::len);
+                    let (more, at) = advance(lens, head, n);
+                    (whole, head) = (whole + more, at);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     err = Some(e);
@@ -509,41 +550,36 @@ impl Writer {
                 }
             }
         }
-        if err.is_some() {
-            // Keep whole records only: a record cut short by the failure
-            // (a full disk) is taken back out of the file and stays
-            // pending, so no later record is ever appended to a torn one.
-            let whole = self.pending[..done]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            if whole < done && file.set_len(self.size + whole as u64).is_ok() {
-                done = whole;
-            }
-            let written = self.pending[..done].iter().filter(|&&b| b == b'\n').count() as u64;
-            self.pending_records -= written.min(self.pending_records);
-            self.stats.records.fetch_add(written, Ordering::Relaxed);
+        // Keep whole records only: a record cut short by a failure (a full
+        // disk) is taken back out of the file and stays pending, so no
+        // later record is ever appended to a torn one.
+        if head > 0 && file.set_len(end - head as u64).is_ok() {
+            end -= head as u64;
+            head = 0;
         }
-        if done > 0 {
+        if end > self.size {
             // Under load the register grows by a few hundred MB a second:
             // written back as it comes, the fsync every second waits for
             // milliseconds, not for a second's worth of data (while it
             // waits, nothing is written and the queue fills).
-            crate::os::start_writeback(file, self.size, done as u64);
+            crate::os::start_writeback(file, self.size, end - self.size);
+            self.stats
+                .bytes
+                .fetch_add(end - self.size, Ordering::Relaxed);
         }
-        self.size += done as u64;
-        self.stats.bytes.fetch_add(done as u64, Ordering::Relaxed);
-        self.pending.drain(..done);
-        if done > 0 {
+        if end != self.size {
             self.unsynced = true;
         }
+        self.size = end;
+        let gone: usize = self.pending.drain(..whole).map(|r| r.len()).sum();
+        self.pending_bytes = self.pending_bytes + self.head - gone - head;
+        self.permits.drain(..whole);
+        self.head = head;
+        self.stats
+            .records
+            .fetch_add(whole as u64, Ordering::Relaxed);
         match err {
             None => {
-                self.stats
-                    .records
-                    .fetch_add(self.pending_records, Ordering::Relaxed);
-                self.pending_records = 0;
-                self.permits.clear();
                 if self.size > self.max_bytes {
                     self.rotate();
                 }
@@ -557,18 +593,19 @@ impl Writer {
 
     /// With `continue`, gives up on kept data past half the queue (counted).
     fn shed(&mut self) {
-        if self.on_error == OnAuditError::Continue && self.pending.len() >= QUEUE_BYTES / 2 {
+        if self.on_error == OnAuditError::Continue && self.pending_bytes >= QUEUE_BYTES / 2 {
             self.stats
                 .lost
-                .fetch_add(self.pending_records, Ordering::Relaxed);
+                .fetch_add(self.pending.len() as u64, Ordering::Relaxed);
             tracing::error!(
-                records = self.pending_records,
+                records = self.pending.len(),
                 "audit records discarded after write failures (on_error = \"continue\")"
             );
             // Keep a partial line's tail out of the file: drop everything.
             self.pending.clear();
             self.permits.clear();
-            self.pending_records = 0;
+            self.pending_bytes = 0;
+            self.head = 0;
         }
     }
 
@@ -668,5 +705,30 @@ mod tests {
         }
         assert_eq!(lines, 200);
         assert!(dir.path().join("audit.log.1").exists());
+    }
+
+    proptest::proptest! {
+        /// `advance` agrees with counting bytes through the records one by
+        /// one, however the writes are cut.
+        #[test]
+        fn advance_follows_the_bytes_written(
+            lens in proptest::collection::vec(1usize..50, 1..20),
+            cuts in proptest::collection::vec(0usize..120, 0..30),
+        ) {
+            let total: usize = lens.iter().sum();
+            let (mut whole, mut head, mut written) = (0usize, 0usize, 0usize);
+            for cut in cuts.into_iter().chain([total]) {
+                let n = cut.min(total - written);
+                let (more, at) = advance(lens[whole..].iter().copied(), head, n);
+                (whole, head) = (whole + more, at);
+                written += n;
+                // The reference: walk the prefix sums.
+                let mut ends = lens.iter().scan(0, |sum, l| { *sum += l; Some(*sum) });
+                let want_whole = ends.by_ref().take_while(|&e| e <= written).count();
+                let before: usize = lens[..want_whole].iter().sum();
+                proptest::prop_assert_eq!((whole, head), (want_whole, written - before));
+            }
+            proptest::prop_assert_eq!((whole, head), (lens.len(), 0));
+        }
     }
 }
