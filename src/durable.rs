@@ -4,11 +4,12 @@
 //! rename is atomic), flushed, fsynced, given its final mode, renamed over
 //! the target, and the folder is fsynced so that the rename itself survives
 //! a crash. A crash leaves either the old file or the new one, never a mix;
-//! a failed or abandoned write leaves no temp file behind.
+//! a failed or abandoned write leaves no temp file behind. Snapshots are
+//! written around the page cache ([`write_file_direct`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Mode of finished outputs (snapshots, reject reports): readable like any
@@ -136,6 +137,118 @@ pub(crate) fn write_file<T>(
     Ok(value)
 }
 
+/// Bytes staged for one direct write: a multiple of [`DIRECT_ALIGN`].
+const DIRECT_CHUNK: usize = 8 << 20;
+/// Offset, length and memory alignment that satisfy `O_DIRECT` on the
+/// common block sizes (512 and 4096 bytes).
+const DIRECT_ALIGN: usize = 4096;
+
+/// Writes a file around the page cache (`O_DIRECT`): whole chunks of
+/// [`DIRECT_CHUNK`] bytes go from a page-aligned staging buffer to the
+/// disk, the tail through the page cache. Where the file system refuses
+/// direct I/O (tmpfs, some network file systems), everything goes through
+/// the page cache from there on.
+struct DirectWriter {
+    /// The temp file opened with `O_DIRECT`, until a write is refused.
+    direct: Option<File>,
+    /// The same file, opened without it.
+    plain: File,
+    buf: memmap2::MmapMut,
+    /// Bytes staged in `buf`.
+    len: usize,
+    /// Where `buf` goes in the file.
+    at: u64,
+}
+
+impl DirectWriter {
+    /// A writer of `out`'s temp file, or `None` when it cannot be opened
+    /// for direct I/O.
+    fn open(out: &DurableFile) -> Option<DirectWriter> {
+        let direct = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&*out.tmp)
+            .ok()?;
+        Some(DirectWriter {
+            direct: Some(direct),
+            plain: out.w.get_ref().try_clone().ok()?,
+            buf: memmap2::MmapMut::map_anon(DIRECT_CHUNK).ok()?,
+            len: 0,
+            at: 0,
+        })
+    }
+
+    /// Writes what is staged at `at`: directly when it is whole blocks and
+    /// the file takes direct writes, else through the page cache.
+    fn write_staged(&mut self) -> std::io::Result<()> {
+        let staged = &self.buf[..self.len];
+        let whole = self.len % DIRECT_ALIGN == 0;
+        match &self.direct {
+            Some(d) if whole => match d.write_all_at(staged, self.at) {
+                Ok(()) => {}
+                // Refused (alignment the file system wants otherwise, or
+                // no direct I/O at all): the same bytes, at the same
+                // offset, through the page cache; and so on from now.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    self.direct = None;
+                    self.plain.write_all_at(staged, self.at)?;
+                }
+                Err(e) => return Err(e),
+            },
+            _ => self.plain.write_all_at(staged, self.at)?,
+        }
+        self.at += self.len as u64;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Writes what is still staged.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.write_staged()
+    }
+}
+
+impl Write for DirectWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(DIRECT_CHUNK - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        if self.len == DIRECT_CHUNK {
+            self.write_staged()?;
+        }
+        Ok(n)
+    }
+    /// Staged bytes wait for a whole chunk, or for the end.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// [`write_file`] around the page cache where the file system allows it,
+/// for snapshots: gigabytes written once, and read back by a daemon that
+/// maps them later (if at all on this machine). Through the page cache,
+/// each of their pages is a fresh page to allocate and copy into, and the
+/// fsync then waits for all of it; written directly they go from a
+/// reused buffer to the disk, and evict nothing the machine is using (the
+/// daemon's current snapshot, say). The fsync of `commit` still makes
+/// the file durable.
+pub(crate) fn write_file_direct<T>(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let mut out = DurableFile::create(path, OUTPUT_MODE)?;
+    let value = match DirectWriter::open(&out) {
+        Some(mut d) => {
+            let value = f(&mut d)?;
+            d.finish()?;
+            value
+        }
+        None => f(&mut out)?,
+    };
+    out.commit()?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +273,79 @@ mod tests {
         std::fs::write(&p, b"old").unwrap();
         let err = write_file(&p, |w| {
             w.write_all(b"half")?;
+            Err::<(), _>(std::io::Error::other("stop"))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Bytes of a length not tied to any block size, written in pieces of
+    /// uneven sizes.
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 4099) as u8).collect()
+    }
+
+    fn write_in_pieces(w: &mut dyn Write, data: &[u8]) -> std::io::Result<()> {
+        let mut at = 0;
+        for k in (1..).map(|k| k * 1_000_003 % 3_000_017) {
+            if at == data.len() {
+                return Ok(());
+            }
+            let n = k.min(data.len() - at);
+            w.write_all(&data[at..at + n])?;
+            at += n;
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn direct_writes_give_exactly_the_bytes_on_either_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [
+            0,
+            1,
+            DIRECT_ALIGN - 1,
+            DIRECT_ALIGN,
+            DIRECT_CHUNK - 1,
+            DIRECT_CHUNK,
+            DIRECT_CHUNK + 1,
+            2 * DIRECT_CHUNK + 12_345,
+        ];
+        for len in sizes {
+            let data = pattern(len);
+            let p = dir.path().join("snap");
+            std::fs::write(&p, b"old").unwrap();
+            // As the file system allows (direct I/O where it has it).
+            write_file_direct(&p, |w| write_in_pieces(w, &data)).unwrap();
+            assert!(std::fs::read(&p).unwrap() == data, "{len} bytes");
+            assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, OUTPUT_MODE);
+            // Through the page cache, as after a refused direct write.
+            std::fs::write(&p, b"old").unwrap();
+            let out = DurableFile::create(&p, OUTPUT_MODE).unwrap();
+            let mut d = DirectWriter {
+                direct: None,
+                plain: out.w.get_ref().try_clone().unwrap(),
+                buf: memmap2::MmapMut::map_anon(DIRECT_CHUNK).unwrap(),
+                len: 0,
+                at: 0,
+            };
+            write_in_pieces(&mut d, &data).unwrap();
+            d.finish().unwrap();
+            out.commit().unwrap();
+            assert!(std::fs::read(&p).unwrap() == data, "{len} bytes, plain");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
+
+    #[test]
+    fn an_abandoned_direct_write_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("snap");
+        std::fs::write(&p, b"old").unwrap();
+        let data = pattern(DIRECT_CHUNK + 10);
+        let err = write_file_direct(&p, |w| {
+            w.write_all(&data)?;
             Err::<(), _>(std::io::Error::other("stop"))
         });
         assert!(err.is_err());

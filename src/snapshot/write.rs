@@ -575,12 +575,15 @@ impl Sections {
         v
     }
 
-    /// Writes the file durably (temp file, fsync, rename, fsync of the
-    /// folder): a crash leaves either the old file or the new one.
+    /// Writes the file durably (temp file written around the page cache
+    /// where the file system allows, fsync, rename, fsync of the folder):
+    /// a crash leaves either the old file or the new one.
     pub fn write_file(&self, path: &Path) -> Result<String, SnapshotError> {
-        crate::durable::write_file(path, |w| self.write_to(w)).map_err(|source| SnapshotError::Io {
-            path: path.display().to_string(),
-            source,
+        crate::durable::write_file_direct(path, |w| self.write_to(w)).map_err(|source| {
+            SnapshotError::Io {
+                path: path.display().to_string(),
+                source,
+            }
         })
     }
 }
