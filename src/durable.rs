@@ -268,16 +268,23 @@ mod tests {
 
     #[test]
     fn an_abandoned_write_keeps_the_old_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("out.bin");
-        std::fs::write(&p, b"old").unwrap();
-        let err = write_file(&p, |w| {
-            w.write_all(b"half")?;
-            Err::<(), _>(std::io::Error::other("stop"))
-        });
-        assert!(err.is_err());
-        assert_eq!(std::fs::read(&p).unwrap(), b"old");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let data = pattern(DIRECT_CHUNK + 10);
+        for direct in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("out.bin");
+            std::fs::write(&p, b"old").unwrap();
+            let f = |w: &mut dyn Write| {
+                w.write_all(&data)?;
+                Err::<(), _>(std::io::Error::other("stop"))
+            };
+            let err = match direct {
+                false => write_file(&p, f),
+                true => write_file_direct(&p, f),
+            };
+            assert!(err.is_err());
+            assert_eq!(std::fs::read(&p).unwrap(), b"old");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
     }
 
     /// Bytes of a length not tied to any block size, written in pieces of
@@ -336,20 +343,5 @@ mod tests {
             assert!(std::fs::read(&p).unwrap() == data, "{len} bytes, plain");
             assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         }
-    }
-
-    #[test]
-    fn an_abandoned_direct_write_keeps_the_old_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("snap");
-        std::fs::write(&p, b"old").unwrap();
-        let data = pattern(DIRECT_CHUNK + 10);
-        let err = write_file_direct(&p, |w| {
-            w.write_all(&data)?;
-            Err::<(), _>(std::io::Error::other("stop"))
-        });
-        assert!(err.is_err());
-        assert_eq!(std::fs::read(&p).unwrap(), b"old");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
