@@ -169,10 +169,16 @@ impl DirectWriter {
             .custom_flags(libc::O_DIRECT)
             .open(&*out.tmp)
             .ok()?;
-        Some(DirectWriter {
-            direct: Some(direct),
-            plain: out.w.get_ref().try_clone().ok()?,
-            buf: memmap2::MmapMut::map_anon(DIRECT_CHUNK).ok()?,
+        DirectWriter::with(out, Some(direct)).ok()
+    }
+
+    /// A writer of `out`'s temp file through `direct` (`None`: through
+    /// the page cache only, as after a refused direct write).
+    fn with(out: &DurableFile, direct: Option<File>) -> std::io::Result<DirectWriter> {
+        Ok(DirectWriter {
+            direct,
+            plain: out.w.get_ref().try_clone()?,
+            buf: memmap2::MmapMut::map_anon(DIRECT_CHUNK)?,
             len: 0,
             at: 0,
         })
@@ -330,13 +336,7 @@ mod tests {
             // Through the page cache, as after a refused direct write.
             std::fs::write(&p, b"old").unwrap();
             let out = DurableFile::create(&p, OUTPUT_MODE).unwrap();
-            let mut d = DirectWriter {
-                direct: None,
-                plain: out.w.get_ref().try_clone().unwrap(),
-                buf: memmap2::MmapMut::map_anon(DIRECT_CHUNK).unwrap(),
-                len: 0,
-                at: 0,
-            };
+            let mut d = DirectWriter::with(&out, None).unwrap();
             write_in_pieces(&mut d, &data).unwrap();
             d.finish().unwrap();
             out.commit().unwrap();

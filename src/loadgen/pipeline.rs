@@ -384,11 +384,8 @@ impl Shared {
         st.hits += j.hits;
         st.hits_listed += j.hits_listed;
         st.misses += n as u64 - j.hits;
-        let wrong = j.wrong.map(|i| {
-            let (hit, exact) = (self.pool.hits[first + i], exact.map(|e| e[i]));
-            (i, hit, exact, values[i])
-        });
-        if let Some((i, hit, exact, v)) = wrong {
+        if let Some(i) = j.wrong {
+            let (hit, exact, v) = (self.pool.hits[first + i], exact.map(|e| e[i]), values[i]);
             st.failures.add("wrong answer", || {
                 let code = String::from_utf8_lossy(self.pool.code(first + i)).into_owned();
                 let what = if hit { "listed" } else { "unlisted" };

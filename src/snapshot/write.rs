@@ -310,7 +310,7 @@ fn entry_index_section(entries: &[EntryRec], arena: &Arena) -> Vec<u8> {
     // and 16-byte keys take half the memory of a (prefix, number) pair.
     let bytes = |x: u128| arena.bytes_of(entries[x as u32 as usize].entry_id);
     let key = |i: u32| {
-        let b = arena.bytes_of(entries[i as usize].entry_id);
+        let b = bytes(i as u128);
         let mut p = [0u8; 16];
         let n = b.len().min(12);
         p[..n].copy_from_slice(&b[..n]);
