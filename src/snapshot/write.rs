@@ -350,21 +350,53 @@ fn profiles_section(profiles: &[&Profile]) -> Vec<u8> {
     prof
 }
 
-/// BITMAPS: subjects by kind, then by (kind, domain) where not empty.
-fn bitmaps_section(entries: &[EntryRec], first: &[u32], ndom: usize) -> Vec<u8> {
+/// The subjects with an entry of each kind, and of each (kind, domain)
+/// (index `kind * ndom + domain`).
+fn member_bitmaps(
+    entries: &[EntryRec],
+    first: &[u32],
+    ndom: usize,
+) -> (Vec<roaring::RoaringBitmap>, Vec<roaring::RoaringBitmap>) {
     let mut by_kind: Vec<roaring::RoaringBitmap> = vec![Default::default(); 3];
     let mut by_kd: Vec<roaring::RoaringBitmap> = vec![Default::default(); 3 * ndom];
-    // Subjects come in increasing order: each goes at a bitmap's end
-    // (`push` leaves a repeated last value alone, as `insert` would).
-    for s in 0..first.len() - 1 {
-        for e in &entries[first[s] as usize..first[s + 1] as usize] {
-            let k = e.facts.kind as usize;
-            by_kind[k].push(s as u32);
-            if let Some(b) = by_kd.get_mut(k * ndom + e.facts.domain as usize) {
-                b.push(s as u32);
+    // Subjects come in increasing order. They are gathered a container's
+    // range (2^16 subjects) at a time, each subject once per bitmap, and
+    // appended to each bitmap in one call: `RoaringBitmap::push` asks a
+    // dense container for its maximum, which scans the container's words
+    // from the top, for every value pushed.
+    let mut kind_members: Vec<Vec<u32>> = vec![Vec::new(); by_kind.len()];
+    let mut kd_members: Vec<Vec<u32>> = vec![Vec::new(); by_kd.len()];
+    let add = |v: &mut Vec<u32>, s: u32| {
+        if v.last() != Some(&s) {
+            v.push(s);
+        }
+    };
+    let flush = |bitmaps: &mut [roaring::RoaringBitmap], members: &mut [Vec<u32>]| {
+        for (bm, v) in bitmaps.iter_mut().zip(members) {
+            bm.append(v.drain(..))
+                .expect("subjects are appended in increasing order");
+        }
+    };
+    let nsub = first.len() - 1;
+    for block in (0..nsub).step_by(1 << 16) {
+        for s in block..nsub.min(block + (1 << 16)) {
+            for e in &entries[first[s] as usize..first[s + 1] as usize] {
+                let k = e.facts.kind as usize;
+                add(&mut kind_members[k], s as u32);
+                if let Some(v) = kd_members.get_mut(k * ndom + e.facts.domain as usize) {
+                    add(v, s as u32);
+                }
             }
         }
+        flush(&mut by_kind, &mut kind_members);
+        flush(&mut by_kd, &mut kd_members);
     }
+    (by_kind, by_kd)
+}
+
+/// BITMAPS: subjects by kind, then by (kind, domain) where not empty.
+fn bitmaps_section(entries: &[EntryRec], first: &[u32], ndom: usize) -> Vec<u8> {
+    let (by_kind, by_kd) = member_bitmaps(entries, first, ndom);
     let mut bitmaps = Vec::new();
     let total = 3 + by_kd.iter().filter(|b| !b.is_empty()).count();
     bitmaps.extend_from_slice(&(total as u32).to_le_bytes());
@@ -684,5 +716,26 @@ mod tests {
         let digest = xxhash_rust::xxh3::xxh3_128(&expect);
         expect.extend_from_slice(&digest.to_le_bytes());
         assert_eq!(bytes, expect);
+    }
+
+    #[test]
+    fn member_bitmaps_are_those_of_inserting_every_entry() {
+        // Enough subjects for several containers (2^16 values each).
+        let s = sections(200_000);
+        let (entries, first) = (&s.built.entries, &s.built.subjects().first);
+        assert!(first.len() > 2 << 16, "{} subjects", first.len());
+        let ndom = 2;
+        let mut by_kind = vec![roaring::RoaringBitmap::new(); 3];
+        let mut by_kd = vec![roaring::RoaringBitmap::new(); 3 * ndom];
+        for sid in 0..first.len() - 1 {
+            for e in &entries[first[sid] as usize..first[sid + 1] as usize] {
+                let k = e.facts.kind as usize;
+                by_kind[k].insert(sid as u32);
+                by_kd[k * ndom + e.facts.domain as usize].insert(sid as u32);
+            }
+        }
+        // The helper lists kinds 0 and 1 (each subject i has i % 3 entries).
+        assert!(by_kind[..2].iter().all(|b| b.len() > 1000) && by_kind[2].is_empty());
+        assert_eq!(member_bitmaps(entries, first, ndom), (by_kind, by_kd));
     }
 }
