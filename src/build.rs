@@ -135,8 +135,8 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
     let digests = reads.files.iter().map(|r| r.digest.clone()).collect();
     ing.merge_reads(reads, &mut |r| report.push(&r))?;
     report.finish()?;
+    let (acc, stats) = ing.finish();
 
-    let stats = ing.stats.clone();
     let rejected = stats.rejected_total();
     let reject_ratio = if stats.rows == 0 {
         0.0
@@ -144,8 +144,7 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
         rejected as f64 / stats.rows as f64
     };
     let mut entries_by_kind = [0u64; 3];
-    ing.acc
-        .entries
+    acc.entries
         .iter()
         .for_each(|e| entries_by_kind[e.facts.kind as usize] += 1);
     let mut out = BuildReport {
@@ -169,7 +168,7 @@ pub fn run(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, 
         ..Meta::default()
     };
     let t = Instant::now();
-    let sections = ing.acc.finish(&catalog, opts.as_of, meta)?;
+    let sections = acc.finish(&catalog, opts.as_of, meta)?;
     out.phases[1] = t.elapsed();
     progress.phase("writing");
     let t = Instant::now();

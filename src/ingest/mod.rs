@@ -214,6 +214,13 @@ impl<'a> Ingest<'a> {
         }
     }
 
+    /// The accepted rows and the counts, once every file is merged. The
+    /// duplicate check's id sets (16 bytes an accepted row, and more for
+    /// the table's spare room) go now, before indexing allocates its own.
+    pub fn finish(self) -> (Builder, Stats) {
+        (self.acc, self.stats)
+    }
+
     /// Reserves room for about `rows` entries (from the input size), so
     /// that the big vectors do not grow by copying.
     pub(crate) fn reserve(&mut self, rows: usize, string_bytes: usize) {
