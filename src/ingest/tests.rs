@@ -140,7 +140,7 @@ fn gbk_and_bad_bytes() {
     let (text, _, _) = encoding_rs::GBK.encode("entry_id,code,name,kind,domain,authority,listed_on\nE1,91350100M000100Y43,福州某某公司,black,court,法院,2026-01-01\n");
     let (acc, _, rejects) = run(&[("g.csv", &text)], Encoding::Gbk);
     assert!(rejects.is_empty(), "{rejects:?}");
-    assert_eq!(acc.arena.get(acc.entries[0].name), "福州某某公司");
+    assert_eq!(acc.arena.get(acc.entries[0].name()), "福州某某公司");
     assert_eq!(acc.authorities.values[0], "法院");
 
     let bad = b"entry_id,code,name,kind,domain,authority,listed_on\nE1,91350100M000100Y43,\xff\xfe,black,court,fy,2026-01-01\n";

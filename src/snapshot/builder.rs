@@ -134,17 +134,23 @@ impl Builder {
     /// The record of an entry whose strings and authority are stored here,
     /// for the caller to keep.
     pub(crate) fn record(&mut self, row: &Row) -> EntryRec {
-        EntryRec {
+        // The name and the basis right after the entry_id (see EntryRec).
+        let entry_id = self.arena.push(row.entry_id);
+        let name = self.arena.push(row.name);
+        // Decision numbers are mostly unique: stored, not interned.
+        let basis = self.arena.push(row.basis);
+        let rec = EntryRec {
             key: row.key.into(),
             person: row.person,
-            facts: row.facts,
+            facts: row.facts.into(),
             reported_on: row.reported_on.map_or(NONE_DAY, Day::to_u32),
-            entry_id: self.arena.push(row.entry_id),
-            name: self.arena.push(row.name),
+            entry_id,
+            name_len: name.len() as u16,
+            basis_len: basis.len() as u16,
             authority: self.authorities.intern(row.authority),
-            // Decision numbers are mostly unique: stored, not interned.
-            basis: self.arena.push(row.basis),
-        }
+        };
+        debug_assert!(rec.name() == name && rec.basis() == basis);
+        rec
     }
 
     pub(crate) fn push_relation(&mut self, row: &RelationRow) {
@@ -248,9 +254,7 @@ impl Builder {
                 for e in kept(&p.acc.entries, drops) {
                     let mut e = *e;
                     e.entry_id = e.entry_id.shifted(base);
-                    e.name = e.name.shifted(base);
                     e.authority = auth[e.authority as usize];
-                    e.basis = e.basis.shifted(base);
                     out.next().expect("sized to the kept entries").write(e);
                 }
                 let entries_full = out.next().is_none();
@@ -328,9 +332,7 @@ fn fix_slab(slab: &mut Vec<EntryRec>, parts: &[Part], auth: &[Vec<u32>], bases: 
             let used = (p.slab.rows - first).min(SLAB_RUN);
             for e in &mut run[..used] {
                 e.entry_id = e.entry_id.shifted(base);
-                e.name = e.name.shifted(base);
                 e.authority = auth[e.authority as usize];
-                e.basis = e.basis.shifted(base);
             }
         });
     let mut holes = Vec::new();

@@ -336,7 +336,7 @@ pub(crate) fn summarize(
         out.extend(
             entries[first[s] as usize..first[s + 1] as usize]
                 .iter()
-                .map(|e| e.facts),
+                .map(|e| e.facts.unpack()),
         );
     };
     (0..subjects.len())

@@ -60,12 +60,13 @@ fn accepted(rows: &[Row]) -> Builder {
                 valid_until: until.map(d),
                 exited_on: None,
                 watch_until: None,
-            },
+            }
+            .into(),
             reported_on: NONE_DAY,
             entry_id: acc.arena.push(id),
-            name: acc.arena.push("某某"),
+            name_len: acc.arena.push("某某").len() as u16,
+            basis_len: acc.arena.push("文号").len() as u16,
             authority: acc.authorities.intern(if s % 2 == 0 { "fy" } else { "sw" }),
-            basis: acc.arena.push("文号"),
         };
         acc.entries.push(rec);
     }

@@ -281,9 +281,7 @@ fn entry_records(entries: &[EntryRec], first: &[u32], from: usize, out: &mut [u8
             s += 1;
         }
         let e = &entries[i];
-        debug_assert_eq!(e.name.off(), e.entry_id.off() + e.entry_id.len() as u64);
-        debug_assert_eq!(e.basis.off(), e.name.off() + e.name.len() as u64);
-        let f = &e.facts;
+        let f = e.facts.unpack();
         r[0..4].copy_from_slice(&(s as u32).to_le_bytes());
         r[4] = f.kind as u8;
         r[5] = f.status as u8;
@@ -296,8 +294,8 @@ fn entry_records(entries: &[EntryRec], first: &[u32], from: usize, out: &mut [u8
         r[28..32].copy_from_slice(&e.reported_on.to_le_bytes());
         r[32..40].copy_from_slice(&e.entry_id.off().to_le_bytes());
         r[40..42].copy_from_slice(&(e.entry_id.len() as u16).to_le_bytes());
-        r[42..44].copy_from_slice(&(e.name.len() as u16).to_le_bytes());
-        r[44..46].copy_from_slice(&(e.basis.len() as u16).to_le_bytes());
+        r[42..44].copy_from_slice(&e.name_len.to_le_bytes());
+        r[44..46].copy_from_slice(&e.basis_len.to_le_bytes());
         r[46..48].fill(0);
     }
 }
