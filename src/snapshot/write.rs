@@ -214,9 +214,16 @@ fn intern_profiles(summaries: &[Summary]) -> (Vec<u32>, Vec<&Profile>) {
 
 /// Entries sorted by (subject key, entry_id): subjects get ids in key order.
 fn sort_entries(entries: &mut [EntryRec], arena: &Arena) {
+    // The key's bytes as one big-endian integer: the same order as
+    // comparing the bytes, without a call to `memcmp` for each comparison.
+    let key = |e: &EntryRec| {
+        let mut b = [0u8; 16];
+        b[..12].copy_from_slice(&e.key.0);
+        u128::from_be_bytes(b)
+    };
     entries.par_sort_unstable_by(|a, b| {
-        a.key
-            .cmp(&b.key)
+        key(a)
+            .cmp(&key(b))
             .then_with(|| arena.bytes_of(a.entry_id).cmp(arena.bytes_of(b.entry_id)))
     });
 }
