@@ -11,6 +11,7 @@ use crate::entry::{Facts, Kind};
 use crate::related::{self, OrgLink, ProfileItem};
 use crate::rules::{self, Evaluation};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 /// The subjects of a snapshot, by subject id.
 pub(crate) struct Subjects {
@@ -246,7 +247,9 @@ impl Relations {
     }
 }
 
-/// Per-subject summary precomputed at the data date.
+/// Per-subject summary precomputed at the data date (its measure profile
+/// is in [`Summaries::profile_of`]).
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Summary {
     pub(crate) info: u8,
     /// RELATED bits (`related::related_bit`) of related organisations and
@@ -256,7 +259,58 @@ pub(crate) struct Summary {
     pub(crate) related_person: u8,
     pub(crate) from: u32,
     pub(crate) to: u32,
-    pub(crate) profile: Profile,
+}
+
+/// Every subject's [`Summary`], and its measure profile as an id into the
+/// distinct profiles, numbered in order of first use by subject id (so
+/// the numbering does not depend on how the work was split).
+pub(crate) struct Summaries {
+    pub(crate) of: Vec<Summary>,
+    pub(crate) profile_of: Vec<u32>,
+    pub(crate) profiles: Vec<Profile>,
+}
+
+/// Numbers values in the order they are first met.
+struct FirstUse<T> {
+    ids: FxHashMap<T, u32>,
+    /// The values by number.
+    values: Vec<T>,
+}
+
+impl<T: Clone + Eq + std::hash::Hash> FirstUse<T> {
+    fn new() -> FirstUse<T> {
+        FirstUse {
+            ids: FxHashMap::default(),
+            values: Vec::new(),
+        }
+    }
+
+    fn id(&mut self, v: T) -> u32 {
+        let values = &mut self.values;
+        *self.ids.entry(v).or_insert_with_key(|v| {
+            values.push(v.clone());
+            (values.len() - 1) as u32
+        })
+    }
+}
+
+/// Makes the ids of chunks numbered apart (chunk `c` of `ids` numbered
+/// by `local[c]`, each `chunk` long) those of numbering the whole in one
+/// go; returns the values by their new number.
+fn renumber<T: Clone + Eq + std::hash::Hash + Send + Sync>(
+    local: Vec<FirstUse<T>>,
+    ids: &mut [u32],
+    chunk: usize,
+) -> Vec<T> {
+    let mut global = FirstUse::new();
+    let remaps: Vec<Vec<u32>> = local
+        .into_iter()
+        .map(|l| l.values.into_iter().map(|v| global.id(v)).collect())
+        .collect();
+    ids.par_chunks_mut(chunk)
+        .zip(&remaps)
+        .for_each(|(ids, remap)| ids.iter_mut().for_each(|id| *id = remap[*id as usize]));
+    global.values
 }
 
 /// A subject's measure profile: packed into a `u128` (32 bits an item)
@@ -311,14 +365,23 @@ struct Scratch {
     more: Vec<Day>,
 }
 
-/// Every subject's [`Summary`] at the data date.
+/// Subjects summarised by one task: each task numbers the profiles it
+/// meets, and the numbers are made global afterwards, task after task.
+const SUMMARY_CHUNK: usize = 1 << 14;
+
+/// Every subject's [`Summary`] and profile at the data date.
+///
+/// A profile is interned as soon as it is made: a `Profile` takes 32
+/// bytes, and kept for millions of subjects until a serial pass numbered
+/// them, they were hundreds of megabytes of fresh memory for a few
+/// hundred distinct values.
 pub(crate) fn summarize(
     entries: &[EntryRec],
     subjects: &Subjects,
     relations: &Relations,
     catalog: &Catalog,
     data_date: Day,
-) -> Vec<Summary> {
+) -> Summaries {
     let watch_days: Vec<u32> = catalog
         .domains
         .iter()
@@ -339,86 +402,140 @@ pub(crate) fn summarize(
                 .map(|e| e.facts.unpack()),
         );
     };
-    (0..subjects.len())
-        .into_par_iter()
-        .map_init(Scratch::default, |sc, s| {
-            facts_of(s, &mut sc.facts);
-            let ev = rules::evaluate(&sc.facts, data_date, &|_| false, &wd);
-            rules::boundaries(&sc.facts, &wd, &mut sc.bounds);
-            let mut related = 0u8;
-            let mut related_person = 0u8;
-            // Rule 1: the organisations this subject holds a role in.
-            let mut orgs: Vec<(related::RelationFacts, bool, Vec<Facts>, Evaluation)> = Vec::new();
-            for r in relations.as_party(s) {
-                let mut facts = Vec::new();
-                facts_of(r.org as usize, &mut facts);
-                let org_ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
-                rules::boundaries(&facts, &wd, &mut sc.more);
-                sc.bounds.extend_from_slice(&sc.more);
-                related::boundaries(&r.rec.facts, &mut sc.bounds);
-                let bound = related::bound_hits(&r.rec.facts, data_date, &org_ev, &facts);
-                if !bound.is_empty() {
-                    let bit = related::related_bit(org_ev.status);
-                    if r.rec.org_person {
-                        related_person |= bit;
-                    } else {
-                        related |= bit;
-                    }
-                }
-                orgs.push((r.rec.facts, r.rec.org_person, facts, org_ev));
-            }
-            // Rule 2: the parties holding a role in this subject.
-            for r in relations.as_org(s) {
-                let mut facts = Vec::new();
-                facts_of(r.party as usize, &mut facts);
-                let party_ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
-                rules::boundaries(&facts, &wd, &mut sc.more);
-                sc.bounds.extend_from_slice(&sc.more);
-                related::boundaries(&r.rec.facts, &mut sc.bounds);
-                if related::party_shown(&r.rec.facts, data_date, party_ev.status) {
-                    let bit = related::related_bit(party_ev.status);
-                    if r.rec.party_person {
-                        related_person |= bit;
-                    } else {
-                        related |= bit;
-                    }
+    let summary_of = |sc: &mut Scratch, s: usize| -> (Summary, Profile) {
+        facts_of(s, &mut sc.facts);
+        let ev = rules::evaluate(&sc.facts, data_date, &|_| false, &wd);
+        rules::boundaries(&sc.facts, &wd, &mut sc.bounds);
+        let mut related = 0u8;
+        let mut related_person = 0u8;
+        // Rule 1: the organisations this subject holds a role in.
+        let mut orgs: Vec<(related::RelationFacts, bool, Vec<Facts>, Evaluation)> = Vec::new();
+        for r in relations.as_party(s) {
+            let mut facts = Vec::new();
+            facts_of(r.org as usize, &mut facts);
+            let org_ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
+            rules::boundaries(&facts, &wd, &mut sc.more);
+            sc.bounds.extend_from_slice(&sc.more);
+            related::boundaries(&r.rec.facts, &mut sc.bounds);
+            let bound = related::bound_hits(&r.rec.facts, data_date, &org_ev, &facts);
+            if !bound.is_empty() {
+                let bit = related::related_bit(org_ev.status);
+                if r.rec.org_person {
+                    related_person |= bit;
+                } else {
+                    related |= bit;
                 }
             }
-            let links: Vec<(OrgLink, bool)> = orgs
-                .iter()
-                .map(|(rel, person, facts, org_ev)| {
-                    (
-                        OrgLink {
-                            relation: *rel,
-                            visible: true,
-                            org: org_ev,
-                            org_entries: facts,
-                        },
-                        *person,
-                    )
+            orgs.push((r.rec.facts, r.rec.org_person, facts, org_ev));
+        }
+        // Rule 2: the parties holding a role in this subject.
+        for r in relations.as_org(s) {
+            let mut facts = Vec::new();
+            facts_of(r.party as usize, &mut facts);
+            let party_ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
+            rules::boundaries(&facts, &wd, &mut sc.more);
+            sc.bounds.extend_from_slice(&sc.more);
+            related::boundaries(&r.rec.facts, &mut sc.bounds);
+            if related::party_shown(&r.rec.facts, data_date, party_ev.status) {
+                let bit = related::related_bit(party_ev.status);
+                if r.rec.party_person {
+                    related_person |= bit;
+                } else {
+                    related |= bit;
+                }
+            }
+        }
+        let links: Vec<(OrgLink, bool)> = orgs
+            .iter()
+            .map(|(rel, person, facts, org_ev)| {
+                (
+                    OrgLink {
+                        relation: *rel,
+                        visible: true,
+                        org: org_ev,
+                        org_entries: facts,
+                    },
+                    *person,
+                )
+            })
+            .collect();
+        let profile = related::profile(&ev, &links, data_date);
+        let from = sc
+            .bounds
+            .iter()
+            .filter(|&&b| b <= data_date)
+            .max()
+            .map_or(0, |b| b.to_u32());
+        let to = sc
+            .bounds
+            .iter()
+            .filter(|&&b| b > data_date)
+            .min()
+            .map_or(NONE_DAY, |b| b.to_u32());
+        let summary = Summary {
+            info: ev.flags() | if subjects.person[s] { INFO_PERSON } else { 0 },
+            related,
+            related_person,
+            from,
+            to,
+        };
+        (summary, Profile::new(profile))
+    };
+    let n = subjects.len();
+    let mut of = vec![Summary::default(); n];
+    let mut profile_of = vec![0u32; n];
+    let local: Vec<FirstUse<Profile>> = of
+        .par_chunks_mut(SUMMARY_CHUNK)
+        .zip(profile_of.par_chunks_mut(SUMMARY_CHUNK))
+        .enumerate()
+        .map_init(Scratch::default, |sc, (c, (sums, ids))| {
+            let mut profiles = FirstUse::new();
+            for (s, (sum, id)) in (c * SUMMARY_CHUNK..).zip(sums.iter_mut().zip(ids.iter_mut())) {
+                let (summary, profile) = summary_of(sc, s);
+                *sum = summary;
+                *id = profiles.id(profile);
+            }
+            profiles
+        })
+        .collect();
+    let profiles = renumber(local, &mut profile_of, SUMMARY_CHUNK);
+    Summaries {
+        of,
+        profile_of,
+        profiles,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Numbered chunk by chunk and renumbered, values get the numbers
+        /// of numbering the whole in one go.
+        #[test]
+        fn renumbering_chunks_is_numbering_the_whole(
+            values in prop::collection::vec(0u8..8, 0..300),
+            chunk in 1usize..20,
+        ) {
+            let mut whole = FirstUse::new();
+            let expect: Vec<u32> = values.iter().map(|&v| whole.id(v)).collect();
+            let mut ids = vec![0u32; values.len()];
+            let local: Vec<FirstUse<u8>> = values
+                .chunks(chunk)
+                .zip(ids.chunks_mut(chunk))
+                .map(|(vs, ids)| {
+                    let mut l = FirstUse::new();
+                    for (&v, id) in vs.iter().zip(ids) {
+                        *id = l.id(v);
+                    }
+                    l
                 })
                 .collect();
-            let profile = related::profile(&ev, &links, data_date);
-            let from = sc
-                .bounds
-                .iter()
-                .filter(|&&b| b <= data_date)
-                .max()
-                .map_or(0, |b| b.to_u32());
-            let to = sc
-                .bounds
-                .iter()
-                .filter(|&&b| b > data_date)
-                .min()
-                .map_or(NONE_DAY, |b| b.to_u32());
-            Summary {
-                info: ev.flags() | if subjects.person[s] { INFO_PERSON } else { 0 },
-                related,
-                related_person,
-                from,
-                to,
-                profile: Profile::new(profile),
-            }
-        })
-        .collect()
+            let values_by_id = renumber(local, &mut ids, chunk);
+            prop_assert_eq!(ids, expect);
+            prop_assert_eq!(values_by_id, whole.values);
+        }
+    }
 }

@@ -3,13 +3,12 @@
 
 use super::format::*;
 use super::rows::{Arena, EntryRec, RelationRec};
-use super::summary::{summarize, Endpoints, Profile, Relations, Subjects, Summary};
+use super::summary::{summarize, Endpoints, Profile, Relations, Subjects, Summaries, Summary};
 use super::SnapshotError;
 use crate::catalog::Catalog;
 use crate::date::Day;
 use crate::related::ProfileItem;
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -135,22 +134,19 @@ pub(crate) fn assemble(
     }
     let relations = Relations::new(relations, &subjects, &ends, &arena);
     drop(ends);
-    let summaries = summarize(&entries, &subjects, &relations, catalog, data_date);
-    let ((subject_profile, prof), (slot_sid, (entry_index, bitmaps))) = rayon::join(
-        || {
-            let (subject_profile, profiles) = intern_profiles(&summaries);
-            let prof = profiles_section(&profiles);
-            (subject_profile, prof)
-        },
+    let Summaries {
+        of: summaries,
+        profile_of: subject_profile,
+        profiles,
+    } = summarize(&entries, &subjects, &relations, catalog, data_date);
+    let prof = profiles_section(&profiles);
+    drop(profiles);
+    let (slot_sid, (entry_index, bitmaps)) = rayon::join(
+        || table_slots_of(&subjects),
         || {
             rayon::join(
-                || table_slots_of(&subjects),
-                || {
-                    rayon::join(
-                        || entry_index_section(&entries, &arena),
-                        || bitmaps_section(&entries, &subjects.first, catalog.domains.len()),
-                    )
-                },
+                || entry_index_section(&entries, &arena),
+                || bitmaps_section(&entries, &subjects.first, catalog.domains.len()),
             )
         },
     );
@@ -193,23 +189,6 @@ pub(crate) fn assemble(
             slot_sid,
         },
     })
-}
-
-/// Profiles, interned in subject order (deterministic): each subject's
-/// profile id, and the distinct profiles by id.
-fn intern_profiles(summaries: &[Summary]) -> (Vec<u32>, Vec<&Profile>) {
-    let mut profile_ids: FxHashMap<&Profile, u32> = FxHashMap::default();
-    let mut profiles: Vec<&Profile> = Vec::new();
-    let subject_profile: Vec<u32> = summaries
-        .iter()
-        .map(|s| {
-            *profile_ids.entry(&s.profile).or_insert_with(|| {
-                profiles.push(&s.profile);
-                (profiles.len() - 1) as u32
-            })
-        })
-        .collect();
-    (subject_profile, profiles)
 }
 
 /// Entries sorted by (subject key, entry_id): subjects get ids in key order.
@@ -335,7 +314,7 @@ fn entry_index_section(entries: &[EntryRec], arena: &Arena) -> Vec<u8> {
 }
 
 /// PROFILES: offsets, then the items of every profile.
-fn profiles_section(profiles: &[&Profile]) -> Vec<u8> {
+fn profiles_section(profiles: &[Profile]) -> Vec<u8> {
     let mut prof = Vec::new();
     prof.extend_from_slice(&(profiles.len() as u32).to_le_bytes());
     prof.extend_from_slice(&0u32.to_le_bytes());
@@ -742,5 +721,34 @@ mod tests {
         // The helper lists kinds 0 and 1 (each subject i has i % 3 entries).
         assert!(by_kind[..2].iter().all(|b| b.len() > 1000) && by_kind[2].is_empty());
         assert_eq!(member_bitmaps(entries, first, ndom), (by_kind, by_kd));
+    }
+
+    #[test]
+    fn profiles_in_the_file_are_distinct_and_numbered_by_first_use() {
+        // Subjects over several chunks of the summary (see `summarize`).
+        let n = 3 * (1 << 14) + 1000;
+        let s = sections(n as u32);
+        let ids = &s.built.subject_profile;
+        assert!(ids.len() > 3 << 14);
+        // Each id is either one already used or the next one.
+        let mut next = 0u32;
+        for &id in ids {
+            assert!(id <= next, "id {id} before {next}");
+            next += u32::from(id == next);
+        }
+        // PROFILES: count, 0, count + 1 offsets, then 4-byte items.
+        let Part::Bytes(prof) = &s.parts[7] else {
+            panic!("PROFILES is the eighth part")
+        };
+        let u32_at = |i: usize| u32::from_le_bytes(prof[i..i + 4].try_into().unwrap()) as usize;
+        let count = u32_at(0);
+        assert_eq!(count, next as usize);
+        assert!(count > 2, "{count} profiles");
+        let items = 8 + 4 * (count + 1);
+        let lists: Vec<&[u8]> = (0..count)
+            .map(|p| &prof[items + 4 * u32_at(8 + 4 * p)..items + 4 * u32_at(12 + 4 * p)])
+            .collect();
+        let distinct: std::collections::HashSet<&[u8]> = lists.iter().copied().collect();
+        assert_eq!(distinct.len(), count, "a profile numbered twice");
     }
 }
