@@ -408,41 +408,40 @@ pub(crate) fn summarize(
         rules::boundaries(&sc.facts, &wd, &mut sc.bounds);
         let mut related = 0u8;
         let mut related_person = 0u8;
+        let mut mark = |person: bool, status| {
+            let bit = related::related_bit(status);
+            if person {
+                related_person |= bit;
+            } else {
+                related |= bit;
+            }
+        };
+        // The entries and evaluation of the other side of relation `rec`,
+        // whose boundaries and the relation's become this subject's too.
+        let other_side = |sc: &mut Scratch, other: u32, rec: &related::RelationFacts| {
+            let mut facts = Vec::new();
+            facts_of(other as usize, &mut facts);
+            let ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
+            rules::boundaries(&facts, &wd, &mut sc.more);
+            sc.bounds.extend_from_slice(&sc.more);
+            related::boundaries(rec, &mut sc.bounds);
+            (facts, ev)
+        };
         // Rule 1: the organisations this subject holds a role in.
         let mut orgs: Vec<(related::RelationFacts, bool, Vec<Facts>, Evaluation)> = Vec::new();
         for r in relations.as_party(s) {
-            let mut facts = Vec::new();
-            facts_of(r.org as usize, &mut facts);
-            let org_ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
-            rules::boundaries(&facts, &wd, &mut sc.more);
-            sc.bounds.extend_from_slice(&sc.more);
-            related::boundaries(&r.rec.facts, &mut sc.bounds);
+            let (facts, org_ev) = other_side(sc, r.org, &r.rec.facts);
             let bound = related::bound_hits(&r.rec.facts, data_date, &org_ev, &facts);
             if !bound.is_empty() {
-                let bit = related::related_bit(org_ev.status);
-                if r.rec.org_person {
-                    related_person |= bit;
-                } else {
-                    related |= bit;
-                }
+                mark(r.rec.org_person, org_ev.status);
             }
             orgs.push((r.rec.facts, r.rec.org_person, facts, org_ev));
         }
         // Rule 2: the parties holding a role in this subject.
         for r in relations.as_org(s) {
-            let mut facts = Vec::new();
-            facts_of(r.party as usize, &mut facts);
-            let party_ev = rules::evaluate(&facts, data_date, &|_| false, &wd);
-            rules::boundaries(&facts, &wd, &mut sc.more);
-            sc.bounds.extend_from_slice(&sc.more);
-            related::boundaries(&r.rec.facts, &mut sc.bounds);
+            let (_, party_ev) = other_side(sc, r.party, &r.rec.facts);
             if related::party_shown(&r.rec.facts, data_date, party_ev.status) {
-                let bit = related::related_bit(party_ev.status);
-                if r.rec.party_person {
-                    related_person |= bit;
-                } else {
-                    related |= bit;
-                }
+                mark(r.rec.party_person, party_ev.status);
             }
         }
         let links: Vec<(OrgLink, bool)> = orgs
