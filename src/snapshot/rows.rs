@@ -132,22 +132,37 @@ impl Arena {
     }
 }
 
-/// Strings that repeat across entries (authorities), stored
-/// once and referred to by index.
-#[derive(Default, Debug)]
-pub(crate) struct Interner {
-    pub(crate) values: Vec<String>,
-    index: FxHashMap<String, u32>,
+/// Values that repeat (authorities across entries, measure profiles
+/// across subjects), stored once and referred to by index, numbered in
+/// the order they are first met.
+#[derive(Debug)]
+pub(crate) struct Interner<T = String> {
+    pub(crate) values: Vec<T>,
+    index: FxHashMap<T, u32>,
 }
 
-impl Interner {
-    pub(crate) fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            values: Vec::new(),
+            index: FxHashMap::default(),
+        }
+    }
+}
+
+impl<T: Eq + std::hash::Hash> Interner<T> {
+    /// The number of `v`, given it the first time (owned only then).
+    pub(crate) fn intern<Q>(&mut self, v: &Q) -> u32
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: ?Sized + Eq + std::hash::Hash + ToOwned<Owned = T>,
+    {
+        if let Some(&i) = self.index.get(v) {
             return i;
         }
         let i = self.values.len() as u32;
-        self.values.push(s.to_string());
-        self.index.insert(s.to_string(), i);
+        self.values.push(v.to_owned());
+        self.index.insert(v.to_owned(), i);
         i
     }
 }

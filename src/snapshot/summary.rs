@@ -4,14 +4,13 @@
 //! date with the days `[from, to)` they hold for.
 
 use super::format::{INFO_PERSON, NONE_DAY};
-use super::rows::{Arena, EntryRec, KeyBytes, RelationRec};
+use super::rows::{Arena, EntryRec, Interner, KeyBytes, RelationRec};
 use crate::catalog::Catalog;
 use crate::date::Day;
 use crate::entry::{Facts, Kind};
 use crate::related::{self, OrgLink, ProfileItem};
 use crate::rules::{self, Evaluation};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 /// The subjects of a snapshot, by subject id.
 pub(crate) struct Subjects {
@@ -270,42 +269,18 @@ pub(crate) struct Summaries {
     pub(crate) profiles: Vec<Profile>,
 }
 
-/// Numbers values in the order they are first met.
-struct FirstUse<T> {
-    ids: FxHashMap<T, u32>,
-    /// The values by number.
-    values: Vec<T>,
-}
-
-impl<T: Clone + Eq + std::hash::Hash> FirstUse<T> {
-    fn new() -> FirstUse<T> {
-        FirstUse {
-            ids: FxHashMap::default(),
-            values: Vec::new(),
-        }
-    }
-
-    fn id(&mut self, v: T) -> u32 {
-        let values = &mut self.values;
-        *self.ids.entry(v).or_insert_with_key(|v| {
-            values.push(v.clone());
-            (values.len() - 1) as u32
-        })
-    }
-}
-
 /// Makes the ids of chunks numbered apart (chunk `c` of `ids` numbered
 /// by `local[c]`, each `chunk` long) those of numbering the whole in one
 /// go; returns the values by their new number.
 fn renumber<T: Clone + Eq + std::hash::Hash + Send + Sync>(
-    local: Vec<FirstUse<T>>,
+    local: Vec<Interner<T>>,
     ids: &mut [u32],
     chunk: usize,
 ) -> Vec<T> {
-    let mut global = FirstUse::new();
+    let mut global = Interner::default();
     let remaps: Vec<Vec<u32>> = local
         .into_iter()
-        .map(|l| l.values.into_iter().map(|v| global.id(v)).collect())
+        .map(|l| l.values.iter().map(|v| global.intern(v)).collect())
         .collect();
     ids.par_chunks_mut(chunk)
         .zip(&remaps)
@@ -483,16 +458,16 @@ pub(crate) fn summarize(
     let n = subjects.len();
     let mut of = vec![Summary::default(); n];
     let mut profile_of = vec![0u32; n];
-    let local: Vec<FirstUse<Profile>> = of
+    let local: Vec<Interner<Profile>> = of
         .par_chunks_mut(SUMMARY_CHUNK)
         .zip(profile_of.par_chunks_mut(SUMMARY_CHUNK))
         .enumerate()
         .map_init(Scratch::default, |sc, (c, (sums, ids))| {
-            let mut profiles = FirstUse::new();
+            let mut profiles = Interner::default();
             for (s, (sum, id)) in (c * SUMMARY_CHUNK..).zip(sums.iter_mut().zip(ids.iter_mut())) {
                 let (summary, profile) = summary_of(sc, s);
                 *sum = summary;
-                *id = profiles.id(profile);
+                *id = profiles.intern(&profile);
             }
             profiles
         })
@@ -518,16 +493,16 @@ mod tests {
             values in prop::collection::vec(0u8..8, 0..300),
             chunk in 1usize..20,
         ) {
-            let mut whole = FirstUse::new();
-            let expect: Vec<u32> = values.iter().map(|&v| whole.id(v)).collect();
+            let mut whole = Interner::default();
+            let expect: Vec<u32> = values.iter().map(|v| whole.intern(v)).collect();
             let mut ids = vec![0u32; values.len()];
-            let local: Vec<FirstUse<u8>> = values
+            let local: Vec<Interner<u8>> = values
                 .chunks(chunk)
                 .zip(ids.chunks_mut(chunk))
                 .map(|(vs, ids)| {
-                    let mut l = FirstUse::new();
-                    for (&v, id) in vs.iter().zip(ids) {
-                        *id = l.id(v);
+                    let mut l = Interner::default();
+                    for (v, id) in vs.iter().zip(ids) {
+                        *id = l.intern(v);
                     }
                     l
                 })
