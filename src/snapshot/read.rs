@@ -61,6 +61,12 @@ pub struct Snapshot {
     profile_flags: Vec<ProfileFlags>,
     bitmaps: HashMap<(Kind, u16), RoaringBitmap>,
     watch_days: Vec<u32>,
+    /// One bit per subject: in any relation, on either side (empty when
+    /// the snapshot has none). A subject without one is answered without
+    /// reading the two relation indexes, 40 MB each at 10 M subjects,
+    /// where each look is a cache miss, and a costly one on a quiet
+    /// daemon (see [`Snapshot::in_relations`]).
+    in_relations: Vec<u64>,
 }
 
 /// A dictionary hit.
@@ -255,8 +261,11 @@ impl Snapshot {
             bytes,
             table_copy: None,
             tags: None,
+            in_relations: Vec::new(),
         };
         snap.check_structure()?;
+        let mut snap = snap;
+        snap.in_relations = snap.subjects_in_relations();
         Ok(snap)
     }
 
@@ -429,6 +438,9 @@ impl Snapshot {
     /// Numbers of the relations in which `sid` is the organisation (§8
     /// rule 2: the parties that hold a role in it).
     pub fn relations_as_org(&self, sid: u32) -> Range<u32> {
+        if !self.in_relations(sid) {
+            return 0..0;
+        }
         let b = self.sec(Section::OrgRelations);
         let a = u32_at(b, sid as usize * 4);
         let z = u32_at(b, (sid as usize + 1) * 4);
@@ -440,9 +452,51 @@ impl Snapshot {
     pub fn relations_as_party(&self, sid: u32) -> impl Iterator<Item = u32> + '_ {
         let b = self.sec(Section::PartyRelations);
         let n = self.nsub as usize + 1;
-        let a = u32_at(b, sid as usize * 4) as usize;
-        let z = (u32_at(b, (sid as usize + 1) * 4) as usize).max(a);
+        let (a, z) = if self.in_relations(sid) {
+            let a = u32_at(b, sid as usize * 4) as usize;
+            (a, (u32_at(b, (sid as usize + 1) * 4) as usize).max(a))
+        } else {
+            (0, 0)
+        };
         (a..z).map(move |j| u32_at(b, (n + j) * 4))
+    }
+
+    /// Is subject `sid` in any relation, as organisation or as party? A
+    /// bit in a table of 1.2 MB at 10 M subjects, that a daemon's lookups
+    /// keep in the caches.
+    ///
+    /// Measured on a 2-vCPU KVM guest: a read of a random line of a large
+    /// mapping, made after the thread slept 100-1 000 µs as a daemon does
+    /// between requests, cost 4-20 µs, against about 0.1 µs in a busy loop,
+    /// and such reads did not overlap; each one a lookup skips counts.
+    #[inline]
+    pub fn in_relations(&self, sid: u32) -> bool {
+        self.in_relations
+            .get(sid as usize / 64)
+            .is_some_and(|w| w >> (sid % 64) & 1 != 0)
+    }
+
+    /// The bits of [`Snapshot::in_relations`], from the two relation
+    /// indexes (after `check_structure` found their ranges in order).
+    fn subjects_in_relations(&self) -> Vec<u64> {
+        if self.nrel == 0 {
+            return Vec::new();
+        }
+        let (org, party) = (
+            self.sec(Section::OrgRelations),
+            self.sec(Section::PartyRelations),
+        );
+        let n = self.nsub as usize;
+        let mut bits = vec![0u64; n.div_ceil(64)];
+        for (w, word) in bits.iter_mut().enumerate() {
+            for s in w * 64..((w + 1) * 64).min(n) {
+                let some = |b: &[u8]| u32_at(b, s * 4) < u32_at(b, (s + 1) * 4);
+                if some(org) || some(party) {
+                    *word |= 1 << (s % 64);
+                }
+            }
+        }
+        bits
     }
 
     pub fn file_len(&self) -> usize {

@@ -399,6 +399,31 @@ fn relations_round_trip_both_ways() {
 }
 
 #[test]
+fn every_relation_is_found_from_both_sides_through_the_subject_bits() {
+    let snap = Snapshot::from_bytes(sample_with_relations()).unwrap();
+    let (mut as_org, mut as_party, mut none) = (0, 0, Vec::new());
+    for s in 0..snap.subjects() {
+        let o = snap.relations_as_org(s).len();
+        let p = snap.relations_as_party(s).count();
+        assert_eq!(snap.in_relations(s), o + p > 0, "subject {s}");
+        if o + p == 0 {
+            none.push(s);
+        }
+        as_org += o;
+        as_party += p;
+    }
+    // Every relation once from each side: a subject whose bit were missing
+    // would lose its relations here.
+    assert_eq!((as_org, as_party), (7, 7));
+    // Subject 5 alone is in no relation.
+    let sid = |c: u32| snap.lookup(code(c).key().unwrap()).unwrap().sid;
+    assert_eq!(none, [sid(5)]);
+    // Without relations, no bits and no subject in any.
+    let plain = Snapshot::from_bytes(sample()).unwrap();
+    assert!((0..plain.subjects()).all(|s| !plain.in_relations(s)));
+}
+
+#[test]
 fn relation_sections_refuse_truncations_and_flips() {
     let bytes = sample_with_relations();
     for len in (0..bytes.len()).step_by(7) {
