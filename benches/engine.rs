@@ -17,6 +17,11 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use std::path::PathBuf;
 use std::time::Duration;
 
+// The allocator of the `credlist` binary, so that what allocates (the
+// sweep, result items) is measured as the commands and the daemon run it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CATALOG: &str = include_str!("../fixtures/catalog.toml");
 const SEED: u64 = 1;
 
