@@ -9,7 +9,7 @@ use crate::rules::{self, flags, SubjectStatus};
 use crate::snapshot::format::slot_of_hash;
 use crate::snapshot::read::{lookup_in, prefetch, prefetch_slot, prefetch_slot_at, slot_if};
 use crate::snapshot::tags::{next_candidate, tag_of};
-use crate::snapshot::{EntryView, Slot, Snapshot};
+use crate::snapshot::{Slot, Snapshot};
 
 mod related;
 use rayon::prelude::*;
@@ -158,14 +158,17 @@ impl Item {
     }
 }
 
-/// The reported form of a hit; `views` are the subject's entries.
-pub fn hit_out(snap: &Snapshot, views: &[EntryView], h: &rules::Hit) -> HitOut {
-    let v = &views[h.entry];
+/// The reported form of a hit of the subject whose entries start at
+/// `first`. Only the entry's id is read of its strings: its name and the
+/// basis after it are not part of the answer, and each line of them read
+/// is a cache miss in the daemon.
+pub fn hit_out(snap: &Snapshot, first: u32, h: &rules::Hit) -> HitOut {
+    let (entry_id, authority) = snap.entry_id_authority(first + h.entry as u32);
     HitOut {
-        entry_id: v.entry_id.to_string(),
+        entry_id: entry_id.to_string(),
         kind: h.kind,
         domain: snap.domain_id(h.domain).to_string(),
-        authority: v.authority.to_string(),
+        authority: authority.to_string(),
         listed_on: h.listed_on,
         valid_until: h.valid_until,
         suspended: h.suspended,
@@ -260,11 +263,14 @@ pub fn check_one(ctx: &Ctx, input: &str, role: Option<String>) -> Item {
 
 /// Status, hits, related codes and measures of a subject in the snapshot.
 fn answer_listed(ctx: &Ctx, sid: u32, item: &mut Item) {
-    let (ev, views) = ctx.snap.evaluate(sid, ctx.day, &|e| ctx.holds.is_held(e));
+    let first = ctx.snap.subject_entries(sid).start;
+    let ev = ctx
+        .snap
+        .evaluate_facts(sid, ctx.day, &|e| ctx.holds.is_held(e), &mut Vec::new());
     let hits: Vec<HitOut> = ev
         .hits
         .iter()
-        .map(|h| hit_out(ctx.snap, &views, h))
+        .map(|h| hit_out(ctx.snap, first, h))
         .collect();
     let rel = related::Related::of(ctx, sid);
     item.related = Some(rel.items(ctx));

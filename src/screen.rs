@@ -236,9 +236,13 @@ pub fn screen(ctx: &Ctx, candidates: &[Candidate], mode: ScreenAs) -> Vec<Findin
             }
             Resolved::Forbidden | Resolved::Clear { .. } => {}
             Resolved::Listed { slot, .. } => {
-                let (ev, views) = ctx
-                    .snap
-                    .evaluate(slot.sid, ctx.day, &|e| ctx.holds.is_held(e));
+                let first = ctx.snap.subject_entries(slot.sid).start;
+                let ev = ctx.snap.evaluate_facts(
+                    slot.sid,
+                    ctx.day,
+                    &|e| ctx.holds.is_held(e),
+                    &mut Vec::new(),
+                );
                 let keep = |k: Kind| match mode {
                     ScreenAs::Red => k != Kind::Red,
                     ScreenAs::Black => k == Kind::Red,
@@ -247,7 +251,7 @@ pub fn screen(ctx: &Ctx, candidates: &[Candidate], mode: ScreenAs) -> Vec<Findin
                     .hits
                     .iter()
                     .filter(|h| keep(h.kind))
-                    .map(|h| hit_out(ctx.snap, &views, h))
+                    .map(|h| hit_out(ctx.snap, first, h))
                     .collect();
                 if hits.is_empty() {
                     continue;

@@ -113,8 +113,8 @@ impl<'s> Related<'s> {
             let mut ids: Vec<String> = hits
                 .iter()
                 .map(|&i| {
-                    snap.entry(first + ev.hits[i].entry as u32)
-                        .entry_id
+                    snap.entry_id_authority(first + ev.hits[i].entry as u32)
+                        .0
                         .to_string()
                 })
                 .collect();
@@ -192,8 +192,10 @@ impl<'s> Related<'s> {
         for t in &f.through {
             let o = &self.orgs[t.link];
             triggers.extend(t.hits.iter().map(|&i| {
-                let e = ctx.snap.entry(o.first + o.ev.hits[i].entry as u32);
-                (e.entry_id.to_string(), e.authority.to_string())
+                let (id, authority) = ctx
+                    .snap
+                    .entry_id_authority(o.first + o.ev.hits[i].entry as u32);
+                (id.to_string(), authority.to_string())
             }));
             via.push(ViaOut {
                 code: code_of(ctx, o.view.org),
