@@ -758,3 +758,45 @@ fn appending_all_parts_at_once_equals_appending_them_one_by_one() {
     assert_eq!(a, b);
     Snapshot::from_bytes(b).unwrap();
 }
+
+#[test]
+fn a_sweep_over_many_parts_comes_out_in_code_order() {
+    use Kind::*;
+    use Status::*;
+    // 20 000 subjects with a red entry and an active black one, and one
+    // in three with a second red entry: conflicts over several parts.
+    let ids: Vec<[String; 3]> = (0..20_000u32)
+        .map(|s| [format!("B{s}"), format!("R{s}a"), format!("R{s}b")])
+        .collect();
+    let mut rows: Vec<Row> = Vec::new();
+    for (s, [b, r1, r2]) in ids.iter().enumerate() {
+        let s = s as u32;
+        rows.push((s, b, Black, Active, "2026-01-01", None));
+        rows.push((s, r1, Red, Active, "2025-01-01", None));
+        if s % 3 == 0 {
+            rows.push((s, r2, Red, Active, "2025-01-01", None));
+        }
+    }
+    let cat = Catalog::from_toml(CATALOG, "t").unwrap();
+    let bytes = accepted(&rows)
+        .finish(&cat, d("2026-11-20"), Meta::default())
+        .unwrap()
+        .to_bytes();
+    let snap = Snapshot::from_bytes(bytes).unwrap();
+    let conflicts = crate::sweep::sweep(&snap, d("2026-11-20"), &crate::check::Holds::default());
+    let got: Vec<(&str, &str)> = conflicts
+        .iter()
+        .map(|c| (c.code.as_str(), c.red.entry_id))
+        .collect();
+    assert_eq!(got.len(), 20_000 + 6_667);
+    assert_eq!(conflicts.len(), got.len());
+    let mut want = got.clone();
+    want.sort();
+    want.dedup();
+    assert_eq!(got, want, "sorted by code then red entry_id, each once");
+    assert_eq!(
+        (&conflicts).into_iter().count(),
+        got.len(),
+        "iterating by reference gives the same conflicts"
+    );
+}
