@@ -111,23 +111,23 @@ pub fn sweep<'a>(snap: &'a Snapshot, day: Day, holds: &Holds) -> Conflicts<'a> {
     // the records it had asked for (sweep bench 562-612 ms at 4, 456-527 at
     // 16, 546-578 at 32).
     const AHEAD: usize = 16;
+    // A part per chunk, with room for two conflicts a candidate: room
+    // never used is never touched, and costs no memory, while a vector
+    // that regrows is copied into new memory.
     let parts: Vec<Vec<Conflict>> = candidates
         .par_chunks(4096)
-        .fold(
-            || (Vec::new(), Vec::new()),
-            |(mut out, mut buf), chunk| {
-                for (i, &c) in chunk.iter().enumerate() {
-                    for step in 0..3u8 {
-                        if let Some(&next) = chunk.get(i + (3 - step as usize) * AHEAD) {
-                            snap.prefetch_subject(next as u32, step);
-                        }
+        .map_init(Vec::new, |buf, chunk| {
+            let mut out = Vec::with_capacity(chunk.len() * 2);
+            for (i, &c) in chunk.iter().enumerate() {
+                for step in 0..3u8 {
+                    if let Some(&next) = chunk.get(i + (3 - step as usize) * AHEAD) {
+                        snap.prefetch_subject(next as u32, step);
                     }
-                    conflicts_of(snap, c as u32, day, holds, &mut buf, &mut out);
                 }
-                (out, buf)
-            },
-        )
-        .map(|(out, _)| out)
+                conflicts_of(snap, c as u32, day, holds, buf, &mut out);
+            }
+            out
+        })
         .collect();
     Conflicts { parts }
 }
