@@ -465,10 +465,11 @@ impl Snapshot {
     /// bit in a table of 1.2 MB at 10 M subjects, that a daemon's lookups
     /// keep in the caches.
     ///
-    /// Measured on a 2-vCPU KVM guest: a read of a random line of a large
-    /// mapping, made after the thread slept 100-1 000 µs as a daemon does
-    /// between requests, cost 4-20 µs, against about 0.1 µs in a busy loop,
-    /// and such reads did not overlap; each one a lookup skips counts.
+    /// Measured on a 2-vCPU KVM guest: 15 reads of random lines of the
+    /// 1.8 GB snapshot mapping, made after the thread slept 20-1 000 µs as
+    /// a daemon does between requests, cost 6-21 µs each (2.7-10 µs in
+    /// anonymous memory), against 0.1 µs in a busy loop, and prefetching
+    /// them together did not help; each read a lookup skips counts.
     #[inline]
     pub fn in_relations(&self, sid: u32) -> bool {
         self.in_relations
