@@ -243,7 +243,7 @@ impl Snapshot {
             .iter()
             .map(|d| d.watch_after_exit_days)
             .collect();
-        let snap = Snapshot {
+        let mut snap = Snapshot {
             sections,
             meta,
             catalog,
@@ -263,9 +263,7 @@ impl Snapshot {
             tags: None,
             in_relations: Vec::new(),
         };
-        snap.check_structure()?;
-        let mut snap = snap;
-        snap.in_relations = snap.subjects_in_relations();
+        snap.in_relations = snap.check_structure()?;
         Ok(snap)
     }
 
@@ -274,8 +272,9 @@ impl Snapshot {
     }
 
     /// Checks the invariants the accessors rely on (in parallel: it reads
-    /// every record once).
-    fn check_structure(&self) -> Result<(), SnapshotError> {
+    /// every record once); gives the bits of [`Snapshot::in_relations`],
+    /// made while the relation indexes are read.
+    fn check_structure(&self) -> Result<Vec<u64>, SnapshotError> {
         let subjects = self.sec(Section::Subjects);
         let mut prev = 0u32;
         for s in 0..=self.nsub as usize {
@@ -342,19 +341,31 @@ impl Snapshot {
     }
 
     /// The relation sections: records in range and in organisation order,
-    /// both indexes consistent with them.
-    fn check_relations(&self) -> Result<(), SnapshotError> {
+    /// both indexes consistent with them. Gives a bit per subject, set
+    /// when it is in a relation on either side (none without relations).
+    fn check_relations(&self) -> Result<Vec<u64>, SnapshotError> {
         let nstr = self.sec(Section::Strings).len() as u64;
         let recs = self.sec(Section::Relations);
         let org_first = self.sec(Section::OrgRelations);
         let party = self.sec(Section::PartyRelations);
         let n = self.nsub as usize;
-        let monotonic = |b: &[u8], what: &str| -> Result<(), SnapshotError> {
+        let mut bits = if self.nrel == 0 {
+            Vec::new()
+        } else {
+            vec![0u64; n.div_ceil(64)]
+        };
+        let mut monotonic = |b: &[u8], what: &str| -> Result<(), SnapshotError> {
             let mut prev = 0;
             for s in 0..=n {
                 let f = u32_at(b, s * 4);
                 if f < prev || (s == 0 && f != 0) || f > self.nrel {
                     return Err(corrupt(format!("{what}: range of subject {s}")));
+                }
+                if f > prev {
+                    // Subject s - 1's range is not empty (s > 0 here).
+                    if let Some(w) = bits.get_mut((s - 1) / 64) {
+                        *w |= 1 << ((s - 1) % 64);
+                    }
                 }
                 prev = f;
             }
@@ -394,7 +405,7 @@ impl Snapshot {
                 return Err(corrupt(format!("PARTY_RELATIONS: number {j}")));
             }
         }
-        Ok(())
+        Ok(bits)
     }
 
     pub fn subjects(&self) -> u32 {
@@ -475,29 +486,6 @@ impl Snapshot {
         self.in_relations
             .get(sid as usize / 64)
             .is_some_and(|w| w >> (sid % 64) & 1 != 0)
-    }
-
-    /// The bits of [`Snapshot::in_relations`], from the two relation
-    /// indexes (after `check_structure` found their ranges in order).
-    fn subjects_in_relations(&self) -> Vec<u64> {
-        if self.nrel == 0 {
-            return Vec::new();
-        }
-        let (org, party) = (
-            self.sec(Section::OrgRelations),
-            self.sec(Section::PartyRelations),
-        );
-        let n = self.nsub as usize;
-        let mut bits = vec![0u64; n.div_ceil(64)];
-        for (w, word) in bits.iter_mut().enumerate() {
-            for s in w * 64..((w + 1) * 64).min(n) {
-                let some = |b: &[u8]| u32_at(b, s * 4) < u32_at(b, (s + 1) * 4);
-                if some(org) || some(party) {
-                    *word |= 1 << (s % 64);
-                }
-            }
-        }
-        bits
     }
 
     pub fn file_len(&self) -> usize {
