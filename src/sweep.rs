@@ -53,8 +53,8 @@ fn side<'a>(snap: &'a Snapshot, first: u32, h: &Hit) -> SideHit<'a> {
 /// A sweep's conflicts, sorted by code then red entry_id.
 ///
 /// They stay in the parts the threads made them in (the parts in order):
-/// copying a million of them into one vector took a sixth of a sweep,
-/// most of it the kernel clearing the new memory.
+/// copying a million of them into one vector, into memory touched for
+/// the first time, took a sixth of a sweep.
 #[derive(Debug, Default)]
 pub struct Conflicts<'a> {
     parts: Vec<Vec<Conflict<'a>>>,
