@@ -127,28 +127,36 @@ pub(crate) fn assemble(
             "more than 4 294 967 294 entries or relations",
         ));
     }
-    let ends = Endpoints::new(&relations);
-    let subjects = Subjects::new(&entries, &relations, &ends);
-    if subjects.len() >= u32::MAX as usize {
-        return Err(SnapshotError::TooLarge("more than 4 294 967 294 subjects"));
-    }
-    let relations = Relations::new(relations, &subjects, &ends, &arena);
-    drop(ends);
-    let Summaries {
-        of: summaries,
-        profile_of: subject_profile,
-        profiles,
-    } = summarize(&entries, &subjects, &relations, catalog, data_date);
+    // ENTRY_INDEX needs only the sorted entries: it is made while the
+    // subjects are (their merge is serial), so neither core waits.
+    let (entry_index, indexed) = rayon::join(
+        || entry_index_section(&entries, &arena),
+        || -> Result<_, SnapshotError> {
+            let ends = Endpoints::new(&relations);
+            let subjects = Subjects::new(&entries, &relations, &ends);
+            if subjects.len() >= u32::MAX as usize {
+                return Err(SnapshotError::TooLarge("more than 4 294 967 294 subjects"));
+            }
+            let relations = Relations::new(relations, &subjects, &ends, &arena);
+            drop(ends);
+            let summaries = summarize(&entries, &subjects, &relations, catalog, data_date);
+            Ok((subjects, relations, summaries))
+        },
+    );
+    let (
+        subjects,
+        relations,
+        Summaries {
+            of: summaries,
+            profile_of: subject_profile,
+            profiles,
+        },
+    ) = indexed?;
     let prof = profiles_section(&profiles);
     drop(profiles);
-    let (slot_sid, (entry_index, bitmaps)) = rayon::join(
+    let (slot_sid, bitmaps) = rayon::join(
         || table_slots_of(&subjects),
-        || {
-            rayon::join(
-                || entry_index_section(&entries, &arena),
-                || bitmaps_section(&entries, &subjects.first, catalog.domains.len()),
-            )
-        },
+        || bitmaps_section(&entries, &subjects.first, catalog.domains.len()),
     );
     let org_relations = u32s_section(&relations.org_first);
     let party_relations = party_relations_section(&relations);
