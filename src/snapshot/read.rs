@@ -801,17 +801,23 @@ pub fn prefetch_slot_at(table: &[u8], i: u64) {
 /// Hints the CPU to fetch the cache line holding `bytes[at]`, if any.
 #[inline]
 pub fn prefetch(bytes: &[u8], at: usize) {
-    if let Some(b) = bytes.get(at..at + 1) {
+    prefetch_item(bytes, at);
+}
+
+/// Hints the CPU to fetch the cache line where `items[i]` starts, if any.
+#[inline]
+pub fn prefetch_item<T>(items: &[T], i: usize) {
+    if let Some(x) = items.get(i) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch is only a hint: it never faults and has no
         // effect on memory; the pointer is into a live slice anyway.
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                b.as_ptr() as *const i8
+                x as *const T as *const i8,
             );
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = b;
+        let _ = x;
     }
 }
 

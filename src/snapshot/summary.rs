@@ -4,6 +4,7 @@
 //! date with the days `[from, to)` they hold for.
 
 use super::format::{INFO_PERSON, NONE_DAY};
+use super::read::prefetch_item;
 use super::rows::{Arena, EntryRec, Interner, KeyBytes, RelationRec};
 use crate::catalog::Catalog;
 use crate::date::Day;
@@ -239,6 +240,42 @@ impl Relations {
         &self.recs[self.org_first[s] as usize..self.org_first[s + 1] as usize]
     }
 
+    /// Step `step` of fetching into cache what summarising subject `s`
+    /// reads at random: the other side of each of its relations, and that
+    /// side's first entry. Each step needs what the one before fetched:
+    /// 0 the relations where `s` is the party, 1 the other sides' entry
+    /// ranges, 2 their first entries. Summarising follows the subjects in
+    /// order, so it runs the steps a few subjects apart ahead of itself.
+    fn fetch_other_sides(&self, s: usize, step: usize, first: &[u32], entries: &[EntryRec]) {
+        if s + 1 >= self.org_first.len() {
+            return;
+        }
+        let by_party =
+            &self.by_party[self.party_first[s] as usize..self.party_first[s + 1] as usize];
+        if step == 0 {
+            by_party
+                .iter()
+                .for_each(|&i| prefetch_item(&self.recs, i as usize));
+            return;
+        }
+        let others = self.as_org(s).iter().map(|r| r.party).chain(
+            by_party
+                .iter()
+                .filter_map(|&i| self.recs.get(i as usize))
+                .map(|r| r.org),
+        );
+        for o in others {
+            match step {
+                1 => prefetch_item(first, o as usize),
+                _ => {
+                    if let Some(&f) = first.get(o as usize) {
+                        prefetch_item(entries, f as usize);
+                    }
+                }
+            }
+        }
+    }
+
     fn as_party(&self, s: usize) -> impl Iterator<Item = &IndexedRelation> {
         self.by_party[self.party_first[s] as usize..self.party_first[s + 1] as usize]
             .iter()
@@ -343,6 +380,9 @@ struct Scratch {
 /// Subjects summarised by one task: each task numbers the profiles it
 /// meets, and the numbers are made global afterwards, task after task.
 const SUMMARY_CHUNK: usize = 1 << 14;
+
+/// Subjects between the steps of [`Relations::fetch_other_sides`].
+const FETCH_AHEAD: usize = 8;
 
 /// Every subject's [`Summary`] and profile at the data date.
 ///
@@ -465,6 +505,9 @@ pub(crate) fn summarize(
         .map_init(Scratch::default, |sc, (c, (sums, ids))| {
             let mut profiles = Interner::default();
             for (s, (sum, id)) in (c * SUMMARY_CHUNK..).zip(sums.iter_mut().zip(ids.iter_mut())) {
+                for step in 0..3 {
+                    relations.fetch_other_sides(s + (3 - step) * FETCH_AHEAD, step, first, entries);
+                }
                 let (summary, profile) = summary_of(sc, s);
                 *sum = summary;
                 *id = profiles.intern(&profile);
