@@ -71,7 +71,7 @@ impl<'a> Conflicts<'a> {
 
     /// The conflicts in order.
     pub fn iter(&self) -> impl Iterator<Item = &Conflict<'a>> + '_ {
-        self.parts.iter().flatten()
+        self.into_iter()
     }
 }
 

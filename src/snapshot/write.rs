@@ -128,7 +128,7 @@ pub(crate) fn assemble(
         ));
     }
     // ENTRY_INDEX needs only the sorted entries: it is made while the
-    // subjects are (their merge is serial), so neither core waits.
+    // subjects are, whose merge is serial and would leave a core idle.
     let (entry_index, indexed) = rayon::join(
         || entry_index_section(&entries, &arena),
         || -> Result<_, SnapshotError> {
