@@ -3,7 +3,7 @@
 
 use super::builder::RelationRow;
 use super::format::{Section, FOOTER_LEN, HEADER_LEN, NONE_DAY, SECTION_ENTRY_LEN, VERSION};
-use super::rows::EntryRec;
+use super::rows::{EntryRec, KeyBytes};
 use super::*;
 use crate::catalog::Catalog;
 use crate::codes::{self, Key};
@@ -799,4 +799,54 @@ fn a_sweep_over_many_parts_comes_out_in_code_order() {
         got.len(),
         "iterating by reference gives the same conflicts"
     );
+}
+
+/// Entry ids that share their first 12 bytes, or are prefixes of one
+/// another, and subjects with several entries, in no particular order.
+fn arb_ids() -> impl Strategy<Value = Vec<(u32, String)>> {
+    let id = (0u8..3, 0u32..40, 0usize..4).prop_map(|(prefix, n, pad)| {
+        let stem = ["E", "ENTRY-2026-00", "ENTRY-2026-0000"][prefix as usize];
+        format!("{stem}{n}{}", "-".repeat(pad))
+    });
+    proptest::collection::btree_map(id, 0u32..12, 0..60)
+        .prop_map(|m| m.into_iter().map(|(id, s)| (s, id)).collect::<Vec<_>>())
+        .prop_shuffle()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn entries_are_in_subject_then_id_order_and_every_id_is_found(rows in arb_ids()) {
+        let table: Vec<Row> = rows
+            .iter()
+            .map(|(s, id)| (*s, id.as_str(), Kind::Black, Status::Active, "2026-01-01", None))
+            .collect();
+        let cat = Catalog::from_toml(CATALOG, "t").unwrap();
+        let bytes = accepted(&table)
+            .finish(&cat, d("2026-11-20"), Meta::default())
+            .unwrap()
+            .to_bytes();
+        let snap = Snapshot::from_bytes(bytes).unwrap();
+        // Subjects are in the order of their keys' bytes.
+        let mut order: Vec<(Key, &str)> =
+            rows.iter().map(|(s, id)| (code(*s).key().unwrap(), id.as_str())).collect();
+        order.sort_by_key(|&(k, id)| (KeyBytes::from(k).0, id));
+        let got: Vec<(Key, String)> = (0..snap.subjects())
+            .flat_map(|sid| {
+                let key = snap.subject_key(sid);
+                snap.subject_entries(sid)
+                    .map(move |n| (key, n))
+            })
+            .map(|(key, n)| (key, snap.entry(n).entry_id.to_string()))
+            .collect();
+        prop_assert_eq!(got.len(), order.len());
+        for ((k, id), (gk, gid)) in order.iter().zip(&got) {
+            prop_assert_eq!(k, gk);
+            prop_assert_eq!(*id, gid.as_str());
+        }
+        for (n, (_, id)) in got.iter().enumerate() {
+            prop_assert_eq!(snap.find_entry(id), Some(n as u32));
+        }
+        prop_assert_eq!(snap.find_entry("ENTRY-2026-0"), None);
+    }
 }

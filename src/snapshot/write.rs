@@ -113,7 +113,7 @@ impl Built {
 /// Builds every section from the accepted entries, one step per section in
 /// the order of [`super::format`].
 pub(crate) fn assemble(
-    mut entries: Vec<EntryRec>,
+    entries: Vec<EntryRec>,
     relations: Vec<RelationRec>,
     arena: Arena,
     authorities: Vec<String>,
@@ -121,37 +121,27 @@ pub(crate) fn assemble(
     data_date: Day,
     mut meta: Meta,
 ) -> Result<Sections, SnapshotError> {
-    sort_entries(&mut entries, &arena);
     if entries.len() >= u32::MAX as usize || relations.len() >= u32::MAX as usize {
         return Err(SnapshotError::TooLarge(
             "more than 4 294 967 294 entries or relations",
         ));
     }
-    // ENTRY_INDEX needs only the sorted entries: it is made while the
-    // subjects are, whose merge is serial and would leave a core idle.
-    let (entry_index, indexed) = rayon::join(
-        || entry_index_section(&entries, &arena),
-        || -> Result<_, SnapshotError> {
-            let ends = Endpoints::new(&relations);
-            let subjects = Subjects::new(&entries, &relations, &ends);
-            if subjects.len() >= u32::MAX as usize {
-                return Err(SnapshotError::TooLarge("more than 4 294 967 294 subjects"));
-            }
-            let relations = Relations::new(relations, &subjects, &ends, &arena);
-            drop(ends);
-            let summaries = summarize(&entries, &subjects, &relations, catalog, data_date);
-            Ok((subjects, relations, summaries))
-        },
+    // The relations' endpoints do not depend on the entries' order.
+    let ((entries, entry_index), ends) = rayon::join(
+        || order_entries(entries, &arena),
+        || Endpoints::new(&relations),
     );
-    let (
-        subjects,
-        relations,
-        Summaries {
-            of: summaries,
-            profile_of: subject_profile,
-            profiles,
-        },
-    ) = indexed?;
+    let subjects = Subjects::new(&entries, &relations, &ends);
+    if subjects.len() >= u32::MAX as usize {
+        return Err(SnapshotError::TooLarge("more than 4 294 967 294 subjects"));
+    }
+    let relations = Relations::new(relations, &subjects, &ends, &arena);
+    drop(ends);
+    let Summaries {
+        of: summaries,
+        profile_of: subject_profile,
+        profiles,
+    } = summarize(&entries, &subjects, &relations, catalog, data_date);
     let prof = profiles_section(&profiles);
     drop(profiles);
     let (slot_sid, bitmaps) = rayon::join(
@@ -199,20 +189,64 @@ pub(crate) fn assemble(
     })
 }
 
-/// Entries sorted by (subject key, entry_id): subjects get ids in key order.
-fn sort_entries(entries: &mut [EntryRec], arena: &Arena) {
-    // The key's bytes as one big-endian integer: the same order as
-    // comparing the bytes, without a call to `memcmp` for each comparison.
-    let key = |e: &EntryRec| {
-        let mut b = [0u8; 16];
-        b[..12].copy_from_slice(&e.key.0);
-        u128::from_be_bytes(b)
-    };
-    entries.par_sort_unstable_by(|a, b| {
-        key(a)
-            .cmp(&key(b))
-            .then_with(|| arena.bytes_of(a.entry_id).cmp(arena.bytes_of(b.entry_id)))
+/// The entries sorted by (subject key, entry_id), so that subjects get ids
+/// in key order, and ENTRY_INDEX: their numbers in that order, listed by
+/// entry_id. Fewer than `u32::MAX` entries.
+///
+/// Both orders come from sorts of integers. First each entry's rank by
+/// entry_id: the first 12 bytes of the entry_id (big-endian, zero-padded)
+/// above the entry's position, compared as one integer, by full bytes only
+/// where those 12 bytes tie. Then (subject key, rank) as one integer. Entries
+/// still in the order ingest wrote their strings are read in that order:
+/// comparing entries directly reached into the strings for the entry_ids of
+/// every tie of subject keys, at random.
+fn order_entries(entries: Vec<EntryRec>, arena: &Arena) -> (Vec<EntryRec>, Vec<u8>) {
+    let bytes = |x: u128| arena.bytes_of(entries[x as u32 as usize].entry_id);
+    let mut by_id: Vec<u128> = (0..entries.len() as u32)
+        .into_par_iter()
+        .map(|i| {
+            let b = bytes(i as u128);
+            let mut p = [0u8; 16];
+            let n = b.len().min(12);
+            p[..n].copy_from_slice(&b[..n]);
+            u128::from_be_bytes(p) | i as u128
+        })
+        .collect();
+    by_id.par_sort_unstable_by(|&a, &b| {
+        (a >> 32)
+            .cmp(&(b >> 32))
+            .then_with(|| bytes(a).cmp(bytes(b)))
     });
+    // The subject key's 12 bytes as one big-endian integer (the order of
+    // comparing the bytes) above the rank: no two are equal.
+    let mut by_key: Vec<u128> = by_id
+        .par_iter()
+        .enumerate()
+        .map(|(rank, &x)| {
+            let mut b = [0u8; 16];
+            b[..12].copy_from_slice(&entries[x as u32 as usize].key.0);
+            u128::from_be_bytes(b) | rank as u128
+        })
+        .collect();
+    // Only the positions of by_id are read from here on.
+    let by_id: Vec<u32> = by_id.par_iter().map(|&x| x as u32).collect();
+    by_key.par_sort_unstable();
+    rayon::join(
+        || {
+            by_key
+                .par_iter()
+                .map(|&x| entries[by_id[x as u32 as usize] as usize])
+                .collect()
+        },
+        || {
+            let mut entry_index = vec![0u8; by_key.len() * 4];
+            for (number, &x) in by_key.iter().enumerate() {
+                let rank = x as u32 as usize;
+                entry_index[rank * 4..rank * 4 + 4].copy_from_slice(&(number as u32).to_le_bytes());
+            }
+            entry_index
+        },
+    )
 }
 
 /// TABLE: the subject in each slot of the key dictionary, inserted in
@@ -292,33 +326,6 @@ fn entry_records(entries: &[EntryRec], first: &[u32], from: usize, out: &mut [u8
         r[44..46].copy_from_slice(&e.basis_len.to_le_bytes());
         r[46..48].fill(0);
     }
-}
-
-/// ENTRY_INDEX: entry numbers by entry_id.
-fn entry_index_section(entries: &[EntryRec], arena: &Arena) -> Vec<u8> {
-    // Sorted as one integer each, the first 12 bytes of the entry_id
-    // (big-endian, zero-padded) above the entry number, then by full bytes
-    // where those 12 bytes tie: most comparisons are one integer compare,
-    // and 16-byte keys take half the memory of a (prefix, number) pair.
-    let bytes = |x: u128| arena.bytes_of(entries[x as u32 as usize].entry_id);
-    let key = |i: u32| {
-        let b = bytes(i as u128);
-        let mut p = [0u8; 16];
-        let n = b.len().min(12);
-        p[..n].copy_from_slice(&b[..n]);
-        u128::from_be_bytes(p) | i as u128
-    };
-    let mut keyed: Vec<u128> = (0..entries.len() as u32).into_par_iter().map(key).collect();
-    keyed.par_sort_unstable_by(|&a, &b| {
-        (a >> 32)
-            .cmp(&(b >> 32))
-            .then_with(|| bytes(a).cmp(bytes(b)))
-    });
-    let mut entry_index = Vec::with_capacity(keyed.len() * 4);
-    keyed
-        .iter()
-        .for_each(|&x| entry_index.extend_from_slice(&(x as u32).to_le_bytes()));
-    entry_index
 }
 
 /// PROFILES: offsets, then the items of every profile.
