@@ -307,6 +307,8 @@ fn read_csv<const N: usize, R: Read>(
         .line_at(rec.position().map_or(0, |p| p.byte()));
     let columns = read_header(name, header_line, &header_names(name, &rec)?, names, sink)?;
     let ncols = columns.len();
+    // U+FFFD in UTF-8: what GBK decoding leaves for undecodable bytes.
+    let replacement = memchr::memmem::Finder::new("\u{FFFD}");
     while rdr.read_byte_record(&mut rec).map_err(io)? {
         let line = newlines
             .borrow_mut()
@@ -326,17 +328,17 @@ fn read_csv<const N: usize, R: Read>(
         // One check of the whole record instead of one per field: when it is
         // text without U+FFFD, a field starting and ending on character
         // boundaries is text without U+FFFD too (else it is checked alone).
-        let all = std::str::from_utf8(rec.as_slice())
+        let all = simdutf8::basic::from_utf8(rec.as_slice())
             .ok()
-            .filter(|s| !s.contains('\u{FFFD}'));
+            .filter(|s| replacement.find(s.as_bytes()).is_none());
         for (i, raw) in rec.iter().enumerate() {
             let Some(fi) = columns[i] else { continue };
             if let Some(s) = all.and_then(|all| all.get(rec.range(i)?)) {
                 fields[fi] = trim(s);
                 continue;
             }
-            match std::str::from_utf8(raw) {
-                Ok(s) if !s.contains('\u{FFFD}') => fields[fi] = trim(s),
+            match simdutf8::basic::from_utf8(raw) {
+                Ok(s) if replacement.find(raw).is_none() => fields[fi] = trim(s),
                 _ => {
                     bad.get_or_insert(i);
                 }

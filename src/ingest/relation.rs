@@ -75,7 +75,7 @@ pub(crate) fn validate(
             format!("until {until} is before from {}", facts.from),
         ));
     }
-    let upgraded = party.kind == CodeKind::Person && f[F_PARTY].chars().count() == 15;
+    let upgraded = party.kind == CodeKind::Person && crate::codes::char_len(f[F_PARTY]) == 15;
     Ok(ValidRelation {
         org_person: org.kind == CodeKind::Person,
         org: org.code,

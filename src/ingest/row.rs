@@ -145,7 +145,7 @@ pub(crate) fn validate(
     };
     let reported_on = date(f, F_REPORTED_ON)?;
     check_date_order(&facts, reported_on)?;
-    let upgraded = parsed.kind == CodeKind::Person && f[F_CODE].chars().count() == 15;
+    let upgraded = parsed.kind == CodeKind::Person && crate::codes::char_len(f[F_CODE]) == 15;
     Ok(Valid {
         code: parsed.code,
         kind_of_code: parsed.kind,
