@@ -150,6 +150,27 @@ fn gbk_and_bad_bytes() {
 }
 
 #[test]
+fn a_replacement_character_in_a_read_field_marks_the_row_malformed() {
+    // GBK bytes that do not decode (a lead byte and a space) become U+FFFD.
+    let gbk = b"entry_id,code,name,kind,domain,authority,listed_on\nE1,91350100M000100Y43,\x81 x,black,court,fy,2026-01-01\nE2,91350100M000100Y43,ok,black,court,fy,2026-01-01\n";
+    let (acc, _, rejects) = run(&[("g.csv", gbk)], Encoding::Gbk);
+    assert_eq!(
+        keys(&rejects),
+        vec![("g.csv".into(), 2, String::new(), Reason::MalformedRow)]
+    );
+    assert_eq!(acc.entries.len(), 1);
+    // The same character written in UTF-8; in a column that is not read, it
+    // does not matter.
+    let utf8 = "entry_id,code,name,kind,domain,authority,listed_on,note\nE1,91350100M000100Y43,\u{FFFD},black,court,fy,2026-01-01,\nE2,91350100M000100Y43,ok,black,court,fy,2026-01-01,\u{FFFD}\n";
+    let (acc, _, rejects) = run(&[("u.csv", utf8.as_bytes())], Encoding::Utf8);
+    assert_eq!(
+        keys(&rejects),
+        vec![("u.csv".into(), 2, String::new(), Reason::MalformedRow)]
+    );
+    assert_eq!(acc.entries.len(), 1);
+}
+
+#[test]
 fn jsonl_rows() {
     let j = "{\"entry_id\":\"J1\",\"code\":\"91350100M000100Y43\",\"kind\":\"red\",\"domain\":\"tax\",\"authority\":\"sw\",\"listed_on\":\"2026-01-01\",\"valid_until\":null}\n\
              \n\
