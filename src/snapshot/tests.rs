@@ -73,6 +73,14 @@ fn accepted(rows: &[Row]) -> Builder {
     acc
 }
 
+/// The snapshot bytes of `acc` under `catalog`, at the tests' data date.
+fn snapshot_bytes(acc: Builder, catalog: &str) -> Vec<u8> {
+    let cat = Catalog::from_toml(catalog, "t").unwrap();
+    acc.finish(&cat, d("2026-11-20"), Meta::default())
+        .unwrap()
+        .to_bytes()
+}
+
 fn sample() -> Vec<u8> {
     use Kind::*;
     use Status::*;
@@ -84,10 +92,7 @@ fn sample() -> Vec<u8> {
         (4, "E5", Watch, Objection, "2026-02-01", None),
         (5, "E6", Black, Revoked, "2026-02-01", None),
     ]);
-    let cat = Catalog::from_toml(CATALOG, "t").unwrap();
-    acc.finish(&cat, d("2026-11-20"), Meta::default())
-        .unwrap()
-        .to_bytes()
+    snapshot_bytes(acc, CATALOG)
 }
 
 #[test]
@@ -126,11 +131,7 @@ fn round_trip() {
 
 #[test]
 fn empty_snapshot_round_trips() {
-    let cat = Catalog::from_toml(CATALOG, "t").unwrap();
-    let bytes = Builder::default()
-        .finish(&cat, d("2026-11-20"), Meta::default())
-        .unwrap()
-        .to_bytes();
+    let bytes = snapshot_bytes(Builder::default(), CATALOG);
     let snap = Snapshot::from_bytes(bytes).unwrap();
     assert_eq!(snap.entries(), 0);
     assert!(snap
@@ -351,10 +352,7 @@ fn sample_with_relations() -> Vec<u8> {
         (24, "E8", Watch, Active, "2026-10-01", Some("2027-01-31")),
     ]);
     let acc = with_relations(acc, &relation_rows());
-    let cat = Catalog::from_toml(REL_CATALOG, "t").unwrap();
-    acc.finish(&cat, d("2026-11-20"), Meta::default())
-        .unwrap()
-        .to_bytes()
+    snapshot_bytes(acc, REL_CATALOG)
 }
 
 #[test]
@@ -632,11 +630,7 @@ fn batch_flags_through_the_probe_filter_equal_the_table() {
             (i as u32 + 1, id.as_str(), kind, Active, "2026-01-01", until)
         })
         .collect();
-    let cat = Catalog::from_toml(CATALOG, "t").unwrap();
-    let bytes = accepted(&rows)
-        .finish(&cat, d("2026-11-20"), Meta::default())
-        .unwrap()
-        .to_bytes();
+    let bytes = snapshot_bytes(accepted(&rows), CATALOG);
     let plain = Snapshot::from_bytes(bytes.clone()).unwrap();
     let mut filtered = Snapshot::from_bytes(bytes).unwrap();
     assert!(plain.probe_filter().is_none());
@@ -777,11 +771,7 @@ fn a_sweep_over_many_parts_comes_out_in_code_order() {
             rows.push((s, r2, Red, Active, "2025-01-01", None));
         }
     }
-    let cat = Catalog::from_toml(CATALOG, "t").unwrap();
-    let bytes = accepted(&rows)
-        .finish(&cat, d("2026-11-20"), Meta::default())
-        .unwrap()
-        .to_bytes();
+    let bytes = snapshot_bytes(accepted(&rows), CATALOG);
     let snap = Snapshot::from_bytes(bytes).unwrap();
     let conflicts = crate::sweep::sweep(&snap, d("2026-11-20"), &crate::check::Holds::default());
     let got: Vec<(&str, &str)> = conflicts
@@ -821,11 +811,7 @@ proptest! {
             .iter()
             .map(|(s, id)| (*s, id.as_str(), Kind::Black, Status::Active, "2026-01-01", None))
             .collect();
-        let cat = Catalog::from_toml(CATALOG, "t").unwrap();
-        let bytes = accepted(&table)
-            .finish(&cat, d("2026-11-20"), Meta::default())
-            .unwrap()
-            .to_bytes();
+        let bytes = snapshot_bytes(accepted(&table), CATALOG);
         let snap = Snapshot::from_bytes(bytes).unwrap();
         // Subjects are in the order of their keys' bytes.
         let mut order: Vec<(Key, &str)> =
