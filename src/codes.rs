@@ -578,6 +578,7 @@ impl Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn char_len_counts_characters_not_bytes() {
@@ -586,7 +587,6 @@ mod tests {
         assert_eq!(char_len("９1350100M000100Y43"), 18);
         assert_eq!(char_len("统一社会信用代码"), 8);
     }
-    use proptest::prelude::*;
 
     fn as_of() -> Day {
         Day::parse("2026-11-21").unwrap()

@@ -196,10 +196,10 @@ pub(crate) fn assemble(
 /// Both orders come from sorts of integers. First each entry's rank by
 /// entry_id: the first 12 bytes of the entry_id (big-endian, zero-padded)
 /// above the entry's position, compared as one integer, by full bytes only
-/// where those 12 bytes tie. Then (subject key, rank) as one integer. Entries
-/// still in the order ingest wrote their strings are read in that order:
-/// comparing entries directly reached into the strings for the entry_ids of
-/// every tie of subject keys, at random.
+/// where those 12 bytes tie. Then (subject key, rank) as one integer. The
+/// ranks are taken while the entries are in the order ingest wrote their
+/// strings, so the entry_ids are read in order; sorting the records
+/// themselves compared entry_ids at random, on every tie of subject keys.
 fn order_entries(entries: Vec<EntryRec>, arena: &Arena) -> (Vec<EntryRec>, Vec<u8>) {
     let bytes = |x: u128| arena.bytes_of(entries[x as u32 as usize].entry_id);
     let mut by_id: Vec<u128> = (0..entries.len() as u32)
