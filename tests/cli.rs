@@ -1069,6 +1069,27 @@ fn same_inputs_give_a_byte_identical_snapshot() {
 }
 
 #[test]
+fn huge_pages_change_nothing_in_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = std::fs::read(demo_snapshot(dir.path())).unwrap();
+    let b = build(
+        dir.path(),
+        "huge",
+        DATA_DATE,
+        &["--legacy-codes", LEGACY_CODES, "--huge-pages"],
+        &[DEMO_LISTS],
+    );
+    b.assert_ok().assert_no_rejects();
+    let allowed = std::fs::read(&b.snap).unwrap();
+    assert!(
+        refused == allowed,
+        "--huge-pages changed the snapshot ({} vs {} bytes)",
+        refused.len(),
+        allowed.len()
+    );
+}
+
+#[test]
 fn damaged_snapshot_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(demo_snapshot(dir.path())).unwrap();
