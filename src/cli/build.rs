@@ -78,8 +78,10 @@ pub fn run(a: BuildArgs) -> Outcome {
     }
     if !a.huge_pages {
         // Only speed depends on it: where the kernel refuses, the build goes
-        // on as before.
-        let _ = credlist::os::refuse_huge_pages();
+        // on as before, and says so.
+        if let Err(e) = credlist::os::refuse_huge_pages() {
+            eprintln!("warning: transparent huge pages stay allowed: {e}");
+        }
     }
     let opts = BuildOptions {
         catalog: a.catalog,

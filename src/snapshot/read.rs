@@ -798,15 +798,10 @@ pub fn prefetch_slot_at(table: &[u8], i: u64) {
     prefetch(table, i as usize * SLOT_LEN);
 }
 
-/// Hints the CPU to fetch the cache line holding `bytes[at]`, if any.
+/// Hints the CPU to fetch the cache line where `items[i]` starts (for
+/// bytes: the line holding `items[i]`), if any.
 #[inline]
-pub fn prefetch(bytes: &[u8], at: usize) {
-    prefetch_item(bytes, at);
-}
-
-/// Hints the CPU to fetch the cache line where `items[i]` starts, if any.
-#[inline]
-pub fn prefetch_item<T>(items: &[T], i: usize) {
+pub fn prefetch<T>(items: &[T], i: usize) {
     if let Some(x) = items.get(i) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch is only a hint: it never faults and has no

@@ -4,7 +4,7 @@
 //! date with the days `[from, to)` they hold for.
 
 use super::format::{INFO_PERSON, NONE_DAY};
-use super::read::prefetch_item;
+use super::read::prefetch;
 use super::rows::{Arena, EntryRec, Interner, KeyBytes, RelationRec};
 use crate::catalog::Catalog;
 use crate::date::Day;
@@ -255,7 +255,7 @@ impl Relations {
         if step == 0 {
             by_party
                 .iter()
-                .for_each(|&i| prefetch_item(&self.recs, i as usize));
+                .for_each(|&i| prefetch(&self.recs, i as usize));
             return;
         }
         let others = self.as_org(s).iter().map(|r| r.party).chain(
@@ -266,10 +266,10 @@ impl Relations {
         );
         for o in others {
             match step {
-                1 => prefetch_item(first, o as usize),
+                1 => prefetch(first, o as usize),
                 _ => {
                     if let Some(&f) = first.get(o as usize) {
-                        prefetch_item(entries, f as usize);
+                        prefetch(entries, f as usize);
                     }
                 }
             }
