@@ -55,5 +55,6 @@ pub mod rules;
 pub mod screen;
 pub mod server;
 pub mod snapshot;
+pub mod stream;
 pub mod sweep;
 pub mod wire;

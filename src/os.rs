@@ -104,6 +104,35 @@ pub fn refuse_huge_pages() -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) }.into()).map(|_| ())
 }
 
+/// The CPUs the calling thread may run on (`sched_getaffinity`), in
+/// ascending order.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: an all-zero cpu_set_t is the empty set, a valid value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the kernel writes at most size_of::<cpu_set_t>() bytes into
+    // `set`, which this frame owns.
+    check(unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) }.into())?;
+    // CPU_SETSIZE bits: what a cpu_set_t holds.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, inside the set.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Keeps the calling thread on one CPU from now on (`sched_setaffinity`).
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: an all-zero cpu_set_t is the empty set, a valid value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), inside the set.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: the kernel reads size_of::<cpu_set_t>() bytes from `set`.
+    check(unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) }.into())
+        .map(|_| ())
+}
+
 /// `CLOCK_MONOTONIC`: time since boot, not counting suspend.
 pub fn monotonic() -> io::Result<Duration> {
     let mut ts = libc::timespec {
@@ -206,12 +235,19 @@ pub fn read_u64(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(v)
 }
 
-/// Registers `fd` with the tokio reactor (inside a runtime).
-pub fn async_fd(
-    fd: OwnedFd,
+/// Owners of one file descriptor that keep it open, unchanged, for as long
+/// as they live and always return it from `as_raw_fd`: what tokio's
+/// reactor needs of what it polls.
+pub trait OwnsFd: AsRawFd {}
+impl OwnsFd for OwnedFd {}
+impl OwnsFd for std::os::unix::net::UnixStream {}
+
+/// Registers `fd` with the tokio reactor (inside a runtime) for `interest`.
+pub fn async_fd<T: OwnsFd>(
+    fd: T,
     interest: tokio::io::Interest,
-) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
-    // SAFETY: the OwnedFd keeps the descriptor open, unchanged, for as long
+) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+    // SAFETY: an OwnsFd keeps its descriptor open, unchanged, for as long
     // as the AsyncFd that owns it, and always returns it from as_raw_fd.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
         .map_err(|e| e.into_parts().1)
@@ -332,6 +368,23 @@ mod tests {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let line = status.lines().find(|l| l.starts_with("THP_enabled:"));
         assert_eq!(line.map(|l| l.split_whitespace().nth(1)), Some(Some("0")));
+    }
+
+    #[test]
+    fn a_pinned_thread_runs_on_its_cpu_alone() {
+        let allowed = allowed_cpus().unwrap();
+        assert!(!allowed.is_empty());
+        let last = *allowed.last().unwrap();
+        let seen = std::thread::spawn(move || {
+            pin_current_thread(last).unwrap();
+            allowed_cpus().unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, vec![last]);
+        // The caller's own set is untouched.
+        assert_eq!(allowed_cpus().unwrap(), allowed);
+        assert!(pin_current_thread(libc::CPU_SETSIZE as usize).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::stats::{latency_histogram, Stats};
 use super::timer::Timer;
 use super::Pool;
 use crate::date::Day;
+use crate::stream::ReadWokenStream;
 use hdrhistogram::Histogram;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -82,7 +83,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 async fn connect(target: &Target) -> std::io::Result<Box<dyn Io>> {
     match target {
-        Target::Unix(p) => Ok(Box::new(tokio::net::UnixStream::connect(p).await?)),
+        Target::Unix(p) => Ok(Box::new(ReadWokenStream::connect(p).await?)),
         Target::Tcp { addr, .. } => {
             let s = tokio::net::TcpStream::connect(addr.as_str()).await?;
             s.set_nodelay(true)?;

@@ -56,6 +56,7 @@ pub mod process;
 pub mod receipts;
 pub mod state;
 
+use crate::stream::ReadWokenStream;
 use access::Peer;
 use config::Config;
 use metrics::Listener;
@@ -122,10 +123,23 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), ServerError> {
     // Socket activation first, before any thread exists.
     let activated = Activated::from_env();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // Check and batch connections are served on lanes, one per core (see
-    // `lanes`); the main runtime accepts, reloads and serves the admin
-    // socket.
-    let lanes = Arc::new(lanes::Lanes::start(workers).map_err(ServerError::Runtime)?);
+    // Check and batch connections are served on lanes, one per core by
+    // default (see `lanes`); the main runtime accepts, reloads and serves
+    // the admin socket.
+    let n_lanes = match config.lanes.count {
+        0 => workers,
+        n => n,
+    };
+    let cpus = if config.lanes.pin {
+        crate::os::allowed_cpus().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the CPUs the daemon may use; lanes run unpinned");
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    tracing::info!(lanes = n_lanes, pinned = !cpus.is_empty(), "starting lanes");
+    let lanes = Arc::new(lanes::Lanes::start(n_lanes, &cpus).map_err(ServerError::Runtime)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("credlist-worker")
@@ -426,7 +440,7 @@ async fn accept_loop(
         if b.kind == Listener::Admin {
             // Operators' requests (holds, reloads) may block on the disk:
             // they stay on the main runtime.
-            tokio::spawn(job.run(Ok(conn)));
+            tokio::spawn(job.run(conn.into_std().and_then(StdConn::into_tokio)));
             continue;
         }
         match conn.into_std() {
@@ -450,7 +464,7 @@ struct ConnJob {
 }
 
 impl ConnJob {
-    async fn run(self, conn: std::io::Result<Conn>) {
+    async fn run(self, conn: std::io::Result<Conn<ReadWokenStream>>) {
         let st = &self.st;
         match conn {
             Ok(conn) => handle(st, conn, self.kind, self.place.slot.clone(), self.shutdown).await,
@@ -464,8 +478,10 @@ impl ConnJob {
     }
 }
 
-enum Conn {
-    Unix(tokio::net::UnixStream, Peer),
+/// A connection; its Unix stream is tokio's while it is accepted and a
+/// [`ReadWokenStream`] on its lane.
+enum Conn<U = tokio::net::UnixStream> {
+    Unix(U, Peer),
     Tcp(tokio::net::TcpStream, std::net::IpAddr),
 }
 
@@ -478,9 +494,9 @@ enum StdConn {
 
 impl StdConn {
     /// Registers the connection with the current runtime's reactor.
-    fn into_tokio(self) -> std::io::Result<Conn> {
+    fn into_tokio(self) -> std::io::Result<Conn<ReadWokenStream>> {
         Ok(match self {
-            StdConn::Unix(s, p) => Conn::Unix(tokio::net::UnixStream::from_std(s)?, p),
+            StdConn::Unix(s, p) => Conn::Unix(ReadWokenStream::new(s)?, p),
             StdConn::Tcp(s, ip) => Conn::Tcp(tokio::net::TcpStream::from_std(s)?, ip),
         })
     }
@@ -540,7 +556,7 @@ async fn accept(s: &Sock) -> std::io::Result<Conn> {
 
 async fn handle(
     st: &Arc<State>,
-    conn: Conn,
+    conn: Conn<ReadWokenStream>,
     kind: Listener,
     slot: Arc<conns::Slot>,
     shutdown: watch::Receiver<bool>,
