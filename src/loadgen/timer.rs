@@ -48,7 +48,12 @@ impl Timer {
             };
             let read = ready.try_io(|fd| os::read_u64(fd.get_ref().as_fd()));
             match read {
-                Ok(_) => return,
+                Ok(_) => {
+                    // The read emptied the timer: the next sleep waits for
+                    // its edge instead of first finding that out by a read.
+                    ready.clear_ready();
+                    return;
+                }
                 Err(_would_block) => continue,
             }
         }
