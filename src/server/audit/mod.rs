@@ -62,7 +62,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -125,7 +125,9 @@ impl Health {
 
 /// The register: a handle to its writer thread.
 pub struct Audit {
-    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    /// Senders share it (a read lock: the lanes never wait on each
+    /// other); shutdown takes it out.
+    tx: RwLock<Option<mpsc::Sender<Msg>>>,
     budget: Arc<Semaphore>,
     health: Arc<Health>,
     reopen: Arc<AtomicBool>,
@@ -237,7 +239,7 @@ impl Audit {
                 source,
             })?;
         Ok(Audit {
-            tx: Mutex::new(Some(tx)),
+            tx: RwLock::new(Some(tx)),
             budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
             health,
             reopen,
@@ -300,7 +302,7 @@ impl Audit {
             .acquire_many_owned(want)
             .await
             .map_err(|_| AuditError::Closed)?;
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = self.tx.read().unwrap_or_else(|p| p.into_inner());
         match tx.as_ref() {
             Some(tx) => tx
                 .send(Msg::Record(line, permit))
@@ -321,7 +323,7 @@ impl Audit {
 
     /// Writes everything queued, fsyncs and stops the writer. Blocking.
     pub fn shutdown(&self) {
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let tx = self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(tx) = tx {
             let (ack, done) = mpsc::channel();
             if tx.send(Msg::Shutdown(ack)).is_ok() {
