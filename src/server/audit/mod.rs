@@ -41,7 +41,9 @@
 //! `credlist_audit_unhealthy_seconds_total`.
 //!
 //! Records are never torn: a record cut short by a failed write is taken
-//! back out of the file and written again whole. What the kernel does with
+//! back out of the file and written again whole; where the file cannot be
+//! cut, the rest of that record is written next (also when `continue`
+//! gives up on the records after it). What the kernel does with
 //! data written before a real I/O error is its own: after a failed fsync
 //! Linux may have dropped those pages, and a later fsync does not report
 //! it again (the outage is logged and counted, so the operator knows which
@@ -209,25 +211,7 @@ impl Audit {
         let health = Arc::new(Health::new());
         let reopen = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(AuditStats::default());
-        let mut w = Writer {
-            path: cfg.path.clone(),
-            max_bytes: cfg.max_bytes,
-            on_error: cfg.on_error,
-            size: 0,
-            file: None,
-            next_rotation: next_rotation(&cfg.path),
-            pending: VecDeque::new(),
-            pending_bytes: 0,
-            head: 0,
-            permits: VecDeque::new(),
-            health: health.clone(),
-            reopen: reopen.clone(),
-            stats: stats.clone(),
-            last_sync: Instant::now(),
-            unsynced: false,
-            last_probe: Instant::now(),
-            last_rotation_log: None,
-        };
+        let mut w = Writer::new(cfg, health.clone(), reopen.clone(), stats.clone());
         if let Err(e) = w.ensure_open() {
             w.failed("open", &e);
         }
@@ -386,6 +370,33 @@ struct Writer {
 }
 
 impl Writer {
+    fn new(
+        cfg: &AuditSection,
+        health: Arc<Health>,
+        reopen: Arc<AtomicBool>,
+        stats: Arc<AuditStats>,
+    ) -> Writer {
+        Writer {
+            path: cfg.path.clone(),
+            max_bytes: cfg.max_bytes,
+            on_error: cfg.on_error,
+            size: 0,
+            file: None,
+            next_rotation: next_rotation(&cfg.path),
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            head: 0,
+            permits: VecDeque::new(),
+            health,
+            reopen,
+            stats,
+            last_sync: Instant::now(),
+            unsynced: false,
+            last_probe: Instant::now(),
+            last_rotation_log: None,
+        }
+    }
+
     fn run(&mut self, rx: mpsc::Receiver<Msg>) {
         let mut shutdown = None;
         let mut closed = false;
@@ -416,6 +427,9 @@ impl Writer {
                 self.write_pending();
                 self.sync();
                 self.file = None;
+                // A record torn in the old file is written whole to the new.
+                self.pending_bytes += self.head;
+                self.head = 0;
             }
             self.write_pending();
             if self.unsynced && self.last_sync.elapsed() >= SYNC_EVERY {
@@ -594,20 +608,21 @@ impl Writer {
     }
 
     /// With `continue`, gives up on kept data past half the queue (counted).
+    /// A record whose start is in the file already (its torn part could
+    /// not be taken back out) is kept: its rest completes the line, so no
+    /// later record is appended to a torn one.
     fn shed(&mut self) {
         if self.on_error == OnAuditError::Continue && self.pending_bytes >= QUEUE_BYTES / 2 {
-            self.stats
-                .lost
-                .fetch_add(self.pending.len() as u64, Ordering::Relaxed);
+            let keep = usize::from(self.head > 0);
+            let dropped = self.pending.len() - keep;
+            self.stats.lost.fetch_add(dropped as u64, Ordering::Relaxed);
             tracing::error!(
-                records = self.pending.len(),
+                records = dropped,
                 "audit records discarded after write failures (on_error = \"continue\")"
             );
-            // Keep a partial line's tail out of the file: drop everything.
-            self.pending.clear();
-            self.permits.clear();
-            self.pending_bytes = 0;
-            self.head = 0;
+            self.pending.truncate(keep);
+            self.permits.truncate(keep);
+            self.pending_bytes = self.pending.front().map_or(0, |r| r.len() - self.head);
         }
     }
 
@@ -669,6 +684,60 @@ mod tests {
             max_bytes,
             on_error: OnAuditError::FailClosed,
         }
+    }
+
+    #[test]
+    fn a_torn_record_that_cannot_be_cut_out_is_completed_when_records_are_shed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(dir.path(), 1 << 40);
+        c.on_error = OnAuditError::Continue;
+        let stats = Arc::new(AuditStats::default());
+        let mut w = Writer::new(
+            &c,
+            Arc::new(Health::new()),
+            Arc::new(AtomicBool::new(false)),
+            stats.clone(),
+        );
+        // A socket stands for a disk that takes part of a write, then
+        // fails (non-blocking: its buffer fills), and cannot be truncated.
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let flag = ours.try_clone().unwrap();
+        w.file = Some(File::from(std::os::fd::OwnedFd::from(ours)));
+        let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
+        let records: Vec<Vec<u8>> = (0..40u8)
+            .map(|i| {
+                let mut r = vec![b'a' + i % 26; 1 << 20];
+                *r.last_mut().unwrap() = b'\n';
+                r
+            })
+            .collect();
+        for r in &records {
+            let permit = budget
+                .clone()
+                .try_acquire_many_owned(r.len() as u32)
+                .unwrap();
+            w.take(r.clone(), permit);
+        }
+        w.write_pending();
+        // The first record is torn in the "file"; it stays, the rest went.
+        assert!(!w.healthy());
+        assert!(w.head > 0 && w.head < records[0].len());
+        assert_eq!(w.pending.len(), 1);
+        assert_eq!(w.pending_bytes, records[0].len() - w.head);
+        assert_eq!(stats.lost.load(Ordering::Relaxed), 39);
+        // The "disk" recovers: the rest of the record completes its line.
+        flag.set_nonblocking(false).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            std::io::Read::read_to_end(&mut &theirs, &mut got).unwrap();
+            got
+        });
+        w.write_pending();
+        assert!(w.pending.is_empty() && w.head == 0 && w.pending_bytes == 0);
+        w.file = None;
+        drop(flag);
+        assert_eq!(reader.join().unwrap(), records[0]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
