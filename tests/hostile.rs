@@ -497,9 +497,16 @@ fn slow_requests_are_cut_off_at_the_read_timeout_on_every_listener() {
         .local_addr()
         .unwrap()
         .port();
+    // A TCP listener needs a token client; this process is served on the
+    // Unix sockets by its uid.
     let d = Daemon::new()
         .limits("read_timeout_ms = 1000\nidle_timeout_ms = 60000")
         .check_extra(&format!("tcp = \"127.0.0.1:{port}\""))
+        .clients(&format!(
+            "[[client]]\nname = \"web\"\ntoken = \"trickle-token-0123456789\"\nmatters = [\"*\"]\n\
+             [[client]]\nname = \"tests\"\nuid = {uid}\nmatters = [\"*\"]\npersons = true\n",
+            uid = our_uid()
+        ))
         .start();
     let pace = Duration::from_millis(250);
     // 36 bytes: 9 s at this pace, against a 1 s read timeout.

@@ -447,6 +447,19 @@ fn an_activated_tcp_socket_is_logged_and_held_to_the_loopback_and_token_rules() 
     let st = d.wait_exit();
     assert_eq!(st.code(), Some(1));
     assert!(d.log().contains("loopback"), "{}", d.log());
+
+    // Loopback but no client with a token: every local user would have
+    // full rights, so the start is refused.
+    let mut d = Daemon::new();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    activated(&mut d, vec![tcp.as_raw_fd()], "tcp");
+    let st = d.wait_exit();
+    assert_eq!(st.code(), Some(1));
+    assert!(
+        d.log().contains("needs a [[client]] with a token"),
+        "{}",
+        d.log()
+    );
 }
 
 /// Metric names in the daemon's exposition.

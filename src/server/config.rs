@@ -274,6 +274,12 @@ impl Default for LanesSection {
     }
 }
 
+/// Why a TCP listener is refused without a token client: with no
+/// `[[client]]` every caller has full rights, and nothing like a socket
+/// file's mode keeps the machine's other users off a TCP port.
+pub const TCP_NEEDS_TOKENS: &str = "a TCP listener needs a [[client]] with a token: a TCP \
+     port has no file mode to keep the machine's other users out";
+
 /// Most lanes a configuration may ask for.
 pub const MAX_LANES: usize = 1024;
 
@@ -468,7 +474,16 @@ impl Config {
         self.log
             .validate()
             .map_err(|(key, m)| self.invalid(key, m))?;
-        self.validate_clients()
+        self.validate_clients()?;
+        if self.check.tcp.is_some() && !self.has_token_client() {
+            return Err(self.invalid("check.tcp", TCP_NEEDS_TOKENS));
+        }
+        Ok(())
+    }
+
+    /// Is at least one `[[client]]` identified by a token (a TCP caller)?
+    pub fn has_token_client(&self) -> bool {
+        self.clients.iter().any(|c| c.token.is_some())
     }
 
     /// Paths are given, the three sockets distinct.
@@ -711,6 +726,13 @@ mod tests {
         assert!(err("[batch]\nmode = \"rw\"").contains("batch.mode"));
         assert!(err("[check]\ntcp = \"localhost\"").contains("check.tcp"));
         assert!(err("[check]\ntcp = \"10.0.0.1:80\"").contains("loopback"));
+        assert!(
+            err("[check]\ntcp = \"127.0.0.1:7420\"").contains("check.tcp: a TCP listener needs")
+        );
+        let uid_only = "[[client]]\nname = \"a\"\nuid = 1\n";
+        assert!(err(&format!("[check]\ntcp = \"127.0.0.1:7420\"\n{uid_only}")).contains("token"));
+        let token = "[[client]]\nname = \"w\"\ntoken = \"0123456789abcdef\"\n";
+        assert!(parse(&format!("[check]\ntcp = \"127.0.0.1:7420\"\n{token}")).is_ok());
         assert!(err("[limits]\nmax_subjects = 0").contains("limits.max_subjects"));
         assert!(err("[limits]\nmax_header_bytes = 100").contains("limits.max_header_bytes"));
         assert!(err("[limits]\nmax_batch_codes = 4000000000").contains("limits.max_batch_codes"));

@@ -676,6 +676,13 @@ fn bind_all(c: &Config, activated: &mut Activated) -> Result<Vec<Bound>, ServerE
                     .into(),
             });
         }
+        if !c.has_token_client() {
+            return Err(ServerError::Bind {
+                what: "tcp",
+                path: format!("{addr} (from systemd)"),
+                message: config::TCP_NEEDS_TOKENS.into(),
+            });
+        }
         if let Some(configured) = c.tcp_addr().filter(|a| *a != addr) {
             tracing::warn!(activated = %addr, configured = %configured, "check.tcp differs from the activated tcp socket; serving the activated one");
         }
