@@ -2,11 +2,12 @@
 //! wrapper whose safety contract is written once, here. Linux only, like
 //! the rest of credlist (timerfd, leases, `mremap`, socket activation).
 //!
-//! Everything else calls these, never `libc` directly. Two `unsafe` blocks
-//! stay where they are because their contract is about the data, not the
-//! call: mapping a snapshot file ([`crate::snapshot::Snapshot::open`] and
-//! the guarded mapping in `snapshot::guard`) and the CPU prefetch hint of
-//! `snapshot::read`.
+//! Everything else calls these, never `libc` directly. Three `unsafe`
+//! places stay where they are because their contract is about the data,
+//! not the call: mapping a snapshot file ([`crate::snapshot::Snapshot::open`]
+//! and the guarded mapping in `snapshot::guard`), the CPU prefetch hint of
+//! `snapshot::read`, and the read buffer of [`crate::stream`] (read into
+//! without zeroing it first).
 //!
 //! `rustix` would cover some of these calls, but not file leases
 //! (`F_SETLEASE`, `F_GETLEASE`), and moving pages over an existing mapping
@@ -224,6 +225,17 @@ pub fn timerfd_arm(fd: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
     // descriptor that is not a timerfd the call fails with EINVAL.
     check(unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) }.into())?;
     Ok(())
+}
+
+/// Reads from `fd` into `buf`, which need not be initialized; returns how
+/// many bytes the kernel wrote at its start (those are initialized). For
+/// socket reads into a caller's spare capacity, which would otherwise be
+/// zeroed whole before every read.
+pub fn read_uninit(fd: BorrowedFd<'_>, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: read writes at most buf.len() bytes into memory this slice
+    // owns; MaybeUninit<u8> has the layout of u8 and any byte is valid.
+    let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    Ok(check(r as libc::c_long)? as usize)
 }
 
 /// Reads one 8-byte counter (the expirations of a timerfd) from `fd`.

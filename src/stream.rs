@@ -16,10 +16,17 @@
 //! for writing, and it stays registered for the rest of the connection:
 //! from then on the socket behaves like tokio's own stream. TCP needs none
 //! of this: its kernel side signals room only after a write found none.
+//!
+//! Reads go straight into the caller's spare capacity, as tokio's do,
+//! without zeroing it first: a batch connection reserves room for its
+//! whole frame, and zeroing that before every read of a 1 M-code frame
+//! (18 MB) cost a quarter of the batch rate (17.1 M codes/s against 22.9 M
+//! with tokio's stream and 23.4 M with these reads, 2 + 2 + 2 runs).
 
 use crate::os;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::pin::Pin;
@@ -104,15 +111,20 @@ impl AsyncRead for ReadWokenStream {
         let this = self.get_mut();
         loop {
             let mut guard = ready!(this.reader.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|r| retry_interrupted(|| r.get_ref().read(unfilled))) {
+            // SAFETY: the bytes are only written by the kernel, never
+            // de-initialized.
+            let unfilled = unsafe { buf.unfilled_mut() };
+            let room = unfilled.len();
+            match guard.try_io(|r| retry_interrupted(|| os::read_uninit(r.as_fd(), unfilled))) {
                 Ok(Ok(n)) => {
                     // A read that did not fill the buffer emptied the
                     // socket: wait for the next edge instead of finding
                     // that out with another read.
-                    if n > 0 && n < unfilled.len() {
+                    if n > 0 && n < room {
                         guard.clear_ready();
                     }
+                    // SAFETY: the kernel wrote the first n bytes.
+                    unsafe { buf.assume_init(n) };
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -157,6 +169,7 @@ impl AsyncWrite for ReadWokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -224,6 +237,25 @@ mod tests {
         assert_eq!(got.len(), expected.len() + 8);
         assert!(got[..expected.len()] == expected[..]);
         assert_eq!(&got[expected.len()..], b"tail-end");
+    }
+
+    #[test]
+    fn reads_into_spare_capacity_keep_every_byte() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let sent: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 253) as u8).collect();
+        let expected = sent.clone();
+        let writer = std::thread::spawn(move || {
+            (&theirs).write_all(&sent).unwrap();
+        });
+        runtime().block_on(async {
+            let mut ours = ReadWokenStream::new(ours).unwrap();
+            // Spare capacity far beyond what one read brings: it is read
+            // into as it is, never zeroed first.
+            let mut got: Vec<u8> = Vec::with_capacity(8 << 20);
+            while ours.read_buf(&mut got).await.unwrap() > 0 {}
+            assert!(got == expected);
+        });
+        writer.join().unwrap();
     }
 
     #[test]
