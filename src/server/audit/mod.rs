@@ -424,12 +424,7 @@ impl Writer {
                 Err(mpsc::RecvTimeoutError::Disconnected) => closed = true,
             }
             if self.reopen.swap(false, Ordering::Relaxed) {
-                self.write_pending();
-                self.sync();
-                self.file = None;
-                // A record torn in the old file is written whole to the new.
-                self.pending_bytes += self.head;
-                self.head = 0;
+                self.reopen_file();
             }
             self.write_pending();
             if self.unsynced && self.last_sync.elapsed() >= SYNC_EVERY {
@@ -457,6 +452,17 @@ impl Writer {
         if let Some(ack) = shutdown {
             let _ = ack.send(());
         }
+    }
+
+    /// SIGUSR1: writes what it can to the current file, then lets the next
+    /// write open the path again (an external rotator moved the file).
+    fn reopen_file(&mut self) {
+        self.write_pending();
+        self.sync();
+        self.file = None;
+        // A record torn in the old file is written whole to the new.
+        self.pending_bytes += self.head;
+        self.head = 0;
     }
 
     fn take(&mut self, line: Vec<u8>, permit: OwnedSemaphorePermit) {
@@ -738,6 +744,41 @@ mod tests {
         w.file = None;
         drop(flag);
         assert_eq!(reader.join().unwrap(), records[0]);
+    }
+
+    #[test]
+    fn a_record_torn_in_the_old_file_is_written_whole_to_the_reopened_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), 1 << 40);
+        let mut w = Writer::new(
+            &c,
+            Arc::new(Health::new()),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AuditStats::default()),
+        );
+        // As above: a "file" that takes part of a record and cannot be cut.
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        w.file = Some(File::from(std::os::fd::OwnedFd::from(ours)));
+        let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
+        let mut record = vec![b'r'; 4 << 20];
+        *record.last_mut().unwrap() = b'\n';
+        let permit = budget
+            .clone()
+            .try_acquire_many_owned(record.len() as u32)
+            .unwrap();
+        w.take(record.clone(), permit);
+        w.write_pending();
+        assert!(w.head > 0 && w.head < record.len());
+        // SIGUSR1: the path is opened again (a real file this time) and
+        // gets the whole record, not the rest of it.
+        w.reopen_file();
+        assert!(w.file.is_none() && w.head == 0);
+        assert_eq!(w.pending_bytes, record.len());
+        w.write_pending();
+        assert!(w.pending.is_empty() && w.pending_bytes == 0);
+        assert_eq!(std::fs::read(&c.path).unwrap(), record);
+        drop(theirs);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
