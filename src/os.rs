@@ -247,12 +247,18 @@ pub fn read_u64(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(v)
 }
 
-/// Owners of one file descriptor that keep it open, unchanged, for as long
-/// as they live and always return it from `as_raw_fd`: what tokio's
-/// reactor needs of what it polls.
-pub trait OwnsFd: AsRawFd {}
-impl OwnsFd for OwnedFd {}
-impl OwnsFd for std::os::unix::net::UnixStream {}
+/// Owners of one file descriptor: what tokio's reactor needs of what it
+/// polls.
+///
+/// # Safety
+///
+/// An implementor keeps its descriptor open, unchanged, for as long as it
+/// lives, and always returns it from `as_raw_fd`.
+pub unsafe trait OwnsFd: AsRawFd {}
+// SAFETY: an OwnedFd owns its descriptor and closes it only when dropped.
+unsafe impl OwnsFd for OwnedFd {}
+// SAFETY: a UnixStream owns its descriptor and closes it only when dropped.
+unsafe impl OwnsFd for std::os::unix::net::UnixStream {}
 
 /// Registers `fd` with the tokio reactor (inside a runtime) for `interest`.
 pub fn async_fd<T: OwnsFd>(

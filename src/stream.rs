@@ -20,7 +20,7 @@
 //! Reads go straight into the caller's spare capacity, as tokio's do,
 //! without zeroing it first: a batch connection reserves room for its
 //! whole frame, and zeroing that before every read of a 1 M-code frame
-//! (18 MB) cost a quarter of the batch rate (17.1 M codes/s against 22.9 M
+//! (19 MB) cost a quarter of the batch rate (17.1 M codes/s against 22.9 M
 //! with tokio's stream and 23.4 M with these reads, 2 + 2 + 2 runs).
 
 use crate::os;
@@ -58,11 +58,6 @@ impl ReadWokenStream {
     pub async fn connect(path: &Path) -> io::Result<ReadWokenStream> {
         let s = tokio::net::UnixStream::connect(path).await?;
         ReadWokenStream::new(s.into_std()?)
-    }
-
-    /// The socket.
-    pub fn get_ref(&self) -> &UnixStream {
-        self.reader.get_ref()
     }
 
     /// Writes with `op`: straight to the socket while it has room; once it

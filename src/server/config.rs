@@ -257,9 +257,8 @@ pub struct LanesSection {
     /// and CPU quota). Default 0.
     pub count: usize,
     /// Keep each lane on one CPU of the daemon's affinity, lane `i` on the
-    /// `i`-th (round them when there are more lanes than CPUs): a request
-    /// then wakes its lane where its caches are, without a search for an
-    /// idle CPU (see the Performance section of the README). `false` lets
+    /// `i`-th (round them when there are more lanes than CPUs); what it
+    /// gained is measured in the README's Performance section. `false` lets
     /// the kernel move them, for a host where other busy processes share
     /// those CPUs. Default `true`.
     pub pin: bool,

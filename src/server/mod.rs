@@ -469,7 +469,7 @@ impl ConnJob {
         match conn {
             Ok(conn) => handle(st, conn, self.kind, self.place.slot.clone(), self.shutdown).await,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot move a connection to its lane; closing it")
+                tracing::warn!(error = %e, "cannot register a connection where it is served; closing it")
             }
         }
         st.metrics.connection_closed(self.kind);
@@ -479,7 +479,8 @@ impl ConnJob {
 }
 
 /// A connection; its Unix stream is tokio's while it is accepted and a
-/// [`ReadWokenStream`] on its lane.
+/// [`ReadWokenStream`] where it is served (its lane, or the main runtime
+/// for the admin socket).
 enum Conn<U = tokio::net::UnixStream> {
     Unix(U, Peer),
     Tcp(tokio::net::TcpStream, std::net::IpAddr),
